@@ -1,0 +1,83 @@
+//! Reference answer: ask a child questions over two pipes, one each way.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork, pipe};
+
+/// Forks a child that answers each request with `answer(request)`; returns the answers in the
+/// order of the requests. See `man 2 pipe`, `man 2 fork`.
+///
+/// Messages are framed as a 4-byte little-endian length and the bytes. The parent goes in
+/// lockstep (one request, then its answer), so neither pipe can fill up while both sides write.
+pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
+    let (request_rx, request_tx) = pipe()?;
+    let (answer_rx, answer_tx) = pipe()?;
+    // SAFETY: the child only reads, computes and writes, then leaves with _exit.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(request_tx);
+            drop(answer_rx);
+            let served = serve(File::from(request_rx), File::from(answer_tx), answer).is_ok();
+            // SAFETY: _exit ends the child without returning into the parent's code.
+            unsafe { libc::_exit(if served { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            drop(request_rx);
+            drop(answer_tx);
+            // converse drops the request pipe when it returns, even on error: the child sees
+            // end-of-file and exits, so the waitpid below cannot hang.
+            let answers = converse(File::from(request_tx), File::from(answer_rx), requests);
+            let status = waitpid(child, None)?;
+            let answers = answers?;
+            match status {
+                WaitStatus::Exited(_, 0) => Ok(answers),
+                other => Err(io::Error::other(format!("the answering child did not finish cleanly: {other:?}"))),
+            }
+        }
+    }
+}
+
+/// The child's loop: answer every request until end-of-file.
+fn serve(mut requests: File, mut answers: File, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
+    while let Some(request) = read_message(&mut requests)? {
+        write_message(&mut answers, &answer(&request))?;
+    }
+    Ok(())
+}
+
+/// The parent's side: one request, then its answer, for every request.
+fn converse(mut to_child: File, mut from_child: File, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        write_message(&mut to_child, request)?;
+        let answer = read_message(&mut from_child)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the child stopped answering"))?;
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+fn write_message(to: &mut File, message: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(message.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a message is limited to 4 GiB"))?;
+    to.write_all(&len.to_le_bytes())?;
+    to.write_all(message)
+}
+
+/// Reads one message; `None` at a clean end-of-file between messages.
+fn read_message(from: &mut File) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match from.read(&mut len[got..])? {
+            0 if got == 0 => return Ok(None),
+            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a message header was cut short")),
+            n => got += n,
+        }
+    }
+    let mut message = vec![0u8; u32::from_le_bytes(len) as usize];
+    from.read_exact(&mut message)?;
+    Ok(Some(message))
+}

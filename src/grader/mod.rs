@@ -1,0 +1,436 @@
+//! The grader: every graded test body runs in a sandboxed child process, under a deadline, and
+//! ends in exactly one [`Outcome`], with a report that names the test, the phase and the likely
+//! mistake. The contract is `GRADER.md` in the shared docs; the shape of a graded test is:
+//!
+//! ```no_run
+//! use ipc_katas::grade;
+//!
+//! #[test]
+//! fn data_larger_than_the_pipe_buffer_arrives_whole() {
+//!     grade!().run(|s| {
+//!         let data = vec![7u8; 1 << 20];
+//!         s.phase("calling child_to_parent with 1 MiB");
+//!         let got = s.ok("child_to_parent", ipc_katas::pipes::child_to_parent(&data))?;
+//!         s.expect_bytes("the bytes the parent read", &data, &got)
+//!     });
+//! }
+//! ```
+//!
+//! Where things live: [`supervise`] forks and kills, [`audit`] finds leaks and cleans up,
+//! [`verdict`] words the outcomes, [`data`] makes and compares payloads, [`worker`] runs the
+//! other side of a test (a forked worker or an unrelated peer program), [`property`] bounds
+//! proptest, and [`peer`] is the peer program itself.
+
+mod audit;
+pub mod data;
+mod frames;
+pub mod peer;
+mod property;
+mod supervise;
+mod verdict;
+mod worker;
+
+#[cfg(test)]
+mod selftest;
+
+use std::cell::Cell;
+use std::fmt::Debug;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use audit::Tracked;
+pub use data::{Payload, diff_bytes, size};
+pub use verdict::{HANG_CAUSES, Outcome, Report, signal_story};
+pub use worker::{Peer, PeerOutput, Worker};
+
+use crate::catalogue::{self, Kata};
+use frames::Tag;
+
+/// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The full name of the enclosing function, e.g. `pipes::child_to_parent::arrives_whole`.
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let name = ::std::any::type_name_of_val(&here);
+        let name = name.strip_suffix("::here").unwrap_or(name);
+        name.trim_end_matches("::{{closure}}")
+    }};
+}
+
+/// A [`Grade`](crate::grader::Grade) for the enclosing test function.
+#[macro_export]
+macro_rules! grade {
+    () => {
+        $crate::grader::Grade::new($crate::test_name!())
+    };
+}
+
+/// Path of the `ipc-peer` program, for [`Sandbox::peer`]. Only integration tests have it.
+#[macro_export]
+macro_rules! peer_exe {
+    () => {
+        env!("CARGO_BIN_EXE_ipc-peer")
+    };
+}
+
+/// Why a graded body failed: returned by the checks on [`Sandbox`] and by a body with `?`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure(Outcome);
+
+impl Failure {
+    /// The code returned something other than what the kata asks for.
+    pub fn wrong(text: impl Into<String>) -> Failure {
+        Failure(Outcome::WrongAnswer(text.into()))
+    }
+
+    /// A process of the test died (a signal, a panic).
+    pub fn crash(text: impl Into<String>) -> Failure {
+        Failure(Outcome::Crash(text.into()))
+    }
+
+    /// A `todo!()` was reached (for example in a peer process).
+    pub fn not_implemented(text: impl Into<String>) -> Failure {
+        Failure(Outcome::NotImplemented(text.into()))
+    }
+
+    /// Something waited for too long (a bounded wait inside the test gave up).
+    pub fn hang(text: impl Into<String>) -> Failure {
+        Failure(Outcome::Hang(text.into()))
+    }
+
+    pub fn outcome(&self) -> &Outcome {
+        &self.0
+    }
+}
+
+/// One graded test: which kata it grades, and its deadline. Made by [`grade!`].
+pub struct Grade {
+    test: String,
+    kata: &'static Kata,
+    deadline: Duration,
+}
+
+static SANDBOXES: AtomicU32 = AtomicU32::new(0);
+
+impl Grade {
+    /// `test` is the test's full name; it must start with a kata's id from the catalogue.
+    pub fn new(test: &str) -> Grade {
+        let Some(kata) = catalogue::kata_for_test(test) else {
+            panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue.rs")
+        };
+        install_panic_hook();
+        Grade { test: test.to_string(), kata, deadline: DEFAULT_DEADLINE }
+    }
+
+    /// A longer or shorter deadline for this test (a hang must still fail within 10 s).
+    pub fn deadline(mut self, deadline: Duration) -> Grade {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs `body` in a sandbox; panics with the learner's report unless the outcome is a pass.
+    pub fn run(self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) {
+        let started = Instant::now();
+        let outcome = self.outcome(body);
+        self.finish(&outcome, started.elapsed());
+    }
+
+    pub(crate) fn finish(&self, outcome: &Outcome, elapsed: Duration) {
+        let report = Report { test: &self.test, kata: self.kata, outcome, elapsed };
+        if *outcome != Outcome::Pass {
+            REPORTING.with(|r| r.set(true));
+            panic!("\n{report}\n");
+        }
+    }
+
+    /// Runs `body` in a sandbox and returns what happened, without judging it.
+    pub fn outcome(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Outcome {
+        let dir = match tempfile::Builder::new().prefix("ipc-katas-").tempdir() {
+            Ok(dir) => dir,
+            Err(e) => return Outcome::Crash(format!("the grader could not make a temporary directory: {e}")),
+        };
+        let prefix = format!("/ipck-{}-{}-", std::process::id(), SANDBOXES.fetch_add(1, Ordering::Relaxed));
+        let sandbox_dir = dir.path().to_path_buf();
+        let sandbox_prefix = prefix.clone();
+        let finished =
+            supervise::run(self.deadline, move || body_main(Sandbox::new(sandbox_dir, sandbox_prefix), body));
+        let outcome = match finished {
+            Ok(finished) => {
+                let tracked: Vec<Tracked> =
+                    finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
+                audit::clean_up(&tracked, &prefix);
+                judge(&finished, self.deadline)
+            }
+            Err(e) => Outcome::Crash(format!("the grader could not start the sandbox: {e}")),
+        };
+        drop(dir);
+        outcome
+    }
+
+    pub fn test(&self) -> &str {
+        &self.test
+    }
+
+    pub fn kata(&self) -> &'static Kata {
+        self.kata
+    }
+}
+
+thread_local! {
+    /// Set while a test thread panics with a grader report.
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per test process, a panic hook that (1) says nothing in sandbox processes,
+/// whose panics the grader catches and reports itself, and (2) prints a grader report as it is,
+/// without a backtrace. Other panics go to the previous hook.
+///
+/// Why (1) matters: a sandbox is forked from a multi-threaded test process. If another test
+/// thread was printing a panic (holding the backtrace or stderr lock) at that moment, the
+/// default hook in the sandbox would wait for that lock forever. Measured: with
+/// RUST_BACKTRACE=1, one `todo!()` stub in 22 hung this way before the hook was added.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if frames::in_sandbox() {
+                return;
+            }
+            if REPORTING.with(|r| r.get()) {
+                eprintln!("{}", panic_text(info.payload()));
+                return;
+            }
+            previous(info)
+        }));
+    });
+}
+
+/// Turns what the sandbox said into one outcome.
+fn judge(finished: &supervise::Finished, deadline: Duration) -> Outcome {
+    let heard = &finished.heard;
+    let phase = heard.phase().unwrap_or_else(|| "starting the sandbox".to_string());
+    let ended = heard.all(Tag::Ended).into_iter().next().map(|(_, text)| text).unwrap_or_default();
+    let mut words = ended.split_whitespace();
+    let how = words.next().unwrap_or("");
+    let number: i64 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let strays: Vec<String> = heard.all(Tag::Stray).into_iter().map(|(_, text)| text).collect();
+    let verdict = heard.text(Tag::Verdict, finished.body_pid);
+    let outcome = match how {
+        "timeout" => Outcome::Hang(format!(
+            "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
+            deadline.as_secs_f64(),
+            HANG_CAUSES.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+        )),
+        "signal" => Outcome::Crash(format!("the test's process died of {} while {phase}", signal_story(number as i32))),
+        "exit" => match verdict {
+            Some(text) if !text.is_empty() => {
+                let code = text.as_bytes()[0];
+                Outcome::from_code(code, text[1..].to_string())
+            }
+            _ => Outcome::Crash(format!(
+                "the test's process exited with status {number} before it finished, while {phase}: \
+                 did your code call std::process::exit in the calling process, or let a forked \
+                 child run on?"
+            )),
+        },
+        _ => Outcome::Crash(format!("the grader could not run the sandbox ({ended})")),
+    };
+    if strays.is_empty() {
+        return outcome;
+    }
+    let stray_text = strays.join("\n");
+    match outcome {
+        Outcome::Pass | Outcome::Leak(_) | Outcome::WrongAnswer(_) => Outcome::WrongAnswer(stray_text),
+        other => other,
+    }
+}
+
+/// Runs in the body process: the graded code, then the audit, then the verdict. Never returns.
+fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> ! {
+    sandbox.phase("starting the test");
+    let before = audit::snapshot();
+    let result = catch_unwind(AssertUnwindSafe(|| body(&mut sandbox)));
+    if !sandbox.is_body() {
+        // A child forked by the graded code came back out of it and ran the test itself.
+        let how = match &result {
+            Err(payload) => format!("panicked ({})", panic_text(payload.as_ref())),
+            Ok(_) => "returned normally".to_string(),
+        };
+        stray_exit(&how);
+    }
+    let outcome = match result {
+        Ok(Ok(())) => Outcome::Pass,
+        Ok(Err(Failure(outcome))) => outcome,
+        Err(payload) => panic_outcome(&panic_text(payload.as_ref())),
+    };
+    let leaks = audit::audit(&before, &sandbox.tracked, &sandbox.dir);
+    let outcome = match outcome {
+        Outcome::Pass if !leaks.is_empty() => Outcome::Leak(format!(
+            "the answer was right, but it left things behind:\n{}",
+            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
+        )),
+        Outcome::WrongAnswer(text) if !leaks.is_empty() => Outcome::WrongAnswer(format!(
+            "{text}\nIt also left behind:\n{}",
+            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
+        )),
+        other => other,
+    };
+    let mut verdict = vec![outcome.code()];
+    verdict.extend_from_slice(outcome.text().as_bytes());
+    frames::send(Tag::Verdict, &verdict);
+    // SAFETY: _exit ends this forked process without running the harness's code.
+    unsafe { libc::_exit(0) }
+}
+
+fn stray_exit(how: &str) -> ! {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let text = format!(
+        "a child process (pid {pid}) forked by your code {how} out of your function and went on \
+         running the caller's code. A forked child must end with std::process::exit or \
+         libc::_exit once its work is done, never return."
+    );
+    frames::send(Tag::Stray, text.as_bytes());
+    // SAFETY: _exit ends this forked process.
+    unsafe { libc::_exit(0) }
+}
+
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    }
+}
+
+/// A panic is "not implemented" when it comes from `todo!()` or `unimplemented!()`.
+pub(crate) fn panic_outcome(text: &str) -> Outcome {
+    if text.starts_with("not yet implemented") || text.starts_with("not implemented") {
+        Outcome::NotImplemented(format!(
+            "not yet attempted: the code reached `todo!()` ({text}).\nReplace the todo!() with your answer."
+        ))
+    } else {
+        Outcome::Crash(format!("panicked: {text}"))
+    }
+}
+
+/// The body's view of its sandbox: a fresh temporary directory, unique names, checks that
+/// produce [`Failure`]s, and helpers to run the other side of a test.
+pub struct Sandbox {
+    dir: PathBuf,
+    prefix: String,
+    names: u32,
+    body_pid: u32,
+    tracked: Vec<Tracked>,
+}
+
+impl Sandbox {
+    fn new(dir: PathBuf, prefix: String) -> Sandbox {
+        Sandbox { dir, prefix, names: 0, body_pid: std::process::id(), tracked: Vec::new() }
+    }
+
+    fn is_body(&self) -> bool {
+        std::process::id() == self.body_pid
+    }
+
+    /// A child that returned out of the graded code into the test ends here, reported.
+    fn guard(&self) {
+        if !self.is_body() {
+            stray_exit("returned");
+        }
+    }
+
+    /// Names what the test is doing now; a hang report names the last phase.
+    pub fn phase(&self, text: impl AsRef<str>) {
+        self.guard();
+        frames::send(Tag::Phase, text.as_ref().as_bytes());
+    }
+
+    /// This test's own temporary directory, removed after the test.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A path inside [`Sandbox::dir`].
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A POSIX IPC name unique to this test (`/ipck-<pid>-<n>-<tag>-<k>`), checked by the audit
+    /// and removed after the test.
+    pub fn posix_name(&mut self, tag: &str) -> String {
+        self.names += 1;
+        let name = format!("{}{tag}-{}", self.prefix, self.names);
+        self.track(Tracked::PosixName(name.clone()));
+        name
+    }
+
+    /// Registers an IPC object this test may create, for the audit and the clean-up.
+    pub fn track(&mut self, object: Tracked) {
+        frames::send(Tag::Track, object.encode().as_bytes());
+        self.tracked.push(object);
+    }
+
+    /// Unwraps a result of the graded code; an error is a wrong answer naming the call.
+    pub fn ok<T>(&self, call: &str, result: io::Result<T>) -> Result<T, Failure> {
+        self.guard();
+        result.map_err(|e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind())))
+    }
+
+    /// Expects an error of `kind` from the graded code, and returns it.
+    pub fn expect_err<T: Debug>(
+        &self,
+        call: &str,
+        result: io::Result<T>,
+        kind: io::ErrorKind,
+    ) -> Result<io::Error, Failure> {
+        self.guard();
+        match result {
+            Err(e) if e.kind() == kind => Ok(e),
+            Err(e) => {
+                Err(Failure::wrong(format!("{call} should fail with {kind:?}, but failed with {:?}: {e}", e.kind())))
+            }
+            Ok(v) => Err(Failure::wrong(format!(
+                "{call} should fail with {kind:?}, but returned Ok({})",
+                data::shorten(&format!("{v:?}"))
+            ))),
+        }
+    }
+
+    /// Fails with `why()` unless `condition` holds.
+    pub fn expect(&self, condition: bool, why: impl FnOnce() -> String) -> Result<(), Failure> {
+        self.guard();
+        if condition { Ok(()) } else { Err(Failure::wrong(why())) }
+    }
+
+    /// Expects `actual == expected`.
+    pub fn expect_eq<T: Debug + PartialEq>(&self, what: &str, expected: &T, actual: &T) -> Result<(), Failure> {
+        self.expect(expected == actual, || {
+            format!(
+                "{what}:\n  expected {}\n  got      {}",
+                data::shorten(&format!("{expected:?}")),
+                data::shorten(&format!("{actual:?}"))
+            )
+        })
+    }
+
+    /// Expects two byte strings to be equal; the report shows lengths, the first differing
+    /// index and a hex window around it.
+    pub fn expect_bytes(&self, what: &str, expected: &[u8], actual: &[u8]) -> Result<(), Failure> {
+        self.guard();
+        match diff_bytes(expected, actual) {
+            None => Ok(()),
+            Some(diff) => Err(Failure::wrong(format!("{what} differ from what was sent:\n{diff}"))),
+        }
+    }
+}

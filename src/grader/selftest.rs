@@ -1,0 +1,252 @@
+//! Self-tests of the sandbox: each outcome is detected, named and cleaned up. They are not
+//! graded tests: they pass with the stubs and with the answers alike.
+
+use std::ffi::CString;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn grade() -> Grade {
+    Grade::new("pipes::child_to_parent::grader_self_test")
+}
+
+fn short() -> Grade {
+    grade().deadline(Duration::from_millis(400))
+}
+
+fn process_is_gone(pid: i32) -> bool {
+    // A zombie still has /proc/<pid>; only a reaped process is gone.
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_body_that_succeeds_passes() {
+    assert_eq!(grade().outcome(|s| s.expect_eq("two", &2, &(1 + 1))), Outcome::Pass);
+}
+
+#[test]
+fn different_bytes_are_a_wrong_answer_with_the_first_difference() {
+    let outcome = grade().outcome(|s| s.expect_bytes("the bytes", b"hello world", b"hello there"));
+    let Outcome::WrongAnswer(text) = outcome else { panic!("{outcome:?}") };
+    assert!(text.contains("first difference at byte 6"), "{text}");
+}
+
+#[test]
+fn an_io_error_is_a_wrong_answer_naming_the_call() {
+    let outcome = grade().outcome(|s| s.ok("pipes::thing", Err::<(), _>(io::Error::other("nope"))).map(drop));
+    assert!(
+        matches!(&outcome, Outcome::WrongAnswer(t) if t.contains("pipes::thing returned an error: nope")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn an_abort_is_a_crash_naming_sigabrt_and_the_phase() {
+    let outcome = grade().outcome(|s| {
+        s.phase("calling the aborting code");
+        std::process::abort()
+    });
+    let Outcome::Crash(text) = outcome else { panic!("{outcome:?}") };
+    assert!(text.contains("SIGABRT") && text.contains("calling the aborting code"), "{text}");
+}
+
+#[test]
+fn a_sigpipe_is_a_crash_explained() {
+    let outcome = grade().outcome(|_| {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let _ = nix::unistd::write(&w, b"x");
+        Ok(())
+    });
+    assert!(matches!(&outcome, Outcome::Crash(t) if t.contains("SIGPIPE") && t.contains("reading end")), "{outcome:?}");
+}
+
+#[test]
+fn a_panic_is_a_crash_with_its_message() {
+    let outcome = grade().outcome(|_| panic!("boom"));
+    assert_eq!(outcome, Outcome::Crash("panicked: boom".into()));
+}
+
+#[test]
+fn a_todo_reads_as_not_yet_implemented() {
+    let outcome = grade().outcome(|_| todo!("write the kata"));
+    assert!(matches!(&outcome, Outcome::NotImplemented(t) if t.contains("write the kata")), "{outcome:?}");
+}
+
+#[test]
+fn a_hang_times_out_naming_the_phase_and_kills_every_process() {
+    let started = Instant::now();
+    let mut grandchild = 0;
+    let pids = tempfile::tempdir().unwrap();
+    let pid_file = pids.path().join("pid");
+    let outcome = short().outcome(|s| {
+        // A grandchild in its own process group and session, so only the subreaper finds it.
+        let w = s.fork("a sleeper", || {
+            // SAFETY: test code in a forked child.
+            unsafe { libc::setsid() };
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })?;
+        std::fs::write(&pid_file, w.pid().to_string()).unwrap();
+        s.phase("waiting for the sleeper");
+        w.join()
+    });
+    let elapsed = started.elapsed();
+    if let Ok(text) = std::fs::read_to_string(&pid_file) {
+        grandchild = text.parse().unwrap();
+    }
+    let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    assert!(text.contains("timed out after 0.4 s while waiting for a sleeper to finish"), "{text}");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert!(grandchild > 0 && process_is_gone(grandchild), "the sleeper {grandchild} survived");
+}
+
+#[test]
+fn a_spinning_body_times_out() {
+    let outcome = short().outcome(|_| {
+        loop {
+            std::hint::spin_loop()
+        }
+    });
+    assert!(matches!(&outcome, Outcome::Hang(t) if t.contains("timed out")), "{outcome:?}");
+}
+
+#[test]
+fn an_open_descriptor_is_a_leak() {
+    let outcome = grade().outcome(|_| {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        std::mem::forget((r, w));
+        Ok(())
+    });
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains("pipe:[") && t.contains("still open")), "{outcome:?}");
+}
+
+#[test]
+fn an_unreaped_child_is_a_zombie_leak() {
+    let outcome = grade().outcome(|_| {
+        // SAFETY: the child exits at once.
+        if unsafe { libc::fork() } == 0 {
+            unsafe { libc::_exit(0) }
+        }
+        // Let it finish exiting, so it is a zombie rather than running.
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    });
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains("zombie")), "{outcome:?}");
+}
+
+#[test]
+fn posix_shared_memory_left_behind_is_a_leak_and_is_removed() {
+    let names = tempfile::tempdir().unwrap();
+    let name_file = names.path().join("name");
+    let outcome = grade().outcome(|s| {
+        let name = s.posix_name("shm");
+        std::fs::write(&name_file, &name).unwrap();
+        let c_name = CString::new(name).unwrap();
+        // SAFETY: a valid name; the descriptor is closed at once.
+        unsafe { libc::close(libc::shm_open(c_name.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600)) };
+        Ok(())
+    });
+    let name = std::fs::read_to_string(&name_file).unwrap();
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains(&name)), "{outcome:?}");
+    assert!(!Path::new("/dev/shm").join(name.trim_start_matches('/')).exists(), "{name} was not cleaned up");
+}
+
+#[test]
+fn a_sysv_segment_left_behind_is_a_leak_and_is_removed() {
+    let ids = tempfile::tempdir().unwrap();
+    let id_file = ids.path().join("id");
+    let outcome = grade().outcome(|s| {
+        // SAFETY: shmget takes plain integers.
+        let id = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
+        s.track(Tracked::SysvId { kind: "shm", id });
+        std::fs::write(&id_file, id.to_string()).unwrap();
+        Ok(())
+    });
+    let id: i32 = std::fs::read_to_string(&id_file).unwrap().parse().unwrap();
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains(&format!("id {id}"))), "{outcome:?}");
+    assert!(!audit::sysv_objects("shm").iter().any(|(_, i)| *i == id), "segment {id} was not removed");
+}
+
+#[test]
+fn a_fifo_left_in_the_temp_dir_is_a_leak() {
+    let outcome = grade().outcome(|s| {
+        nix::unistd::mkfifo(&s.path("left"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        Ok(())
+    });
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains("left is still there")), "{outcome:?}");
+}
+
+#[test]
+fn a_forked_child_that_returns_into_the_test_is_caught() {
+    let outcome = grade().outcome(|s| {
+        // The classic bug: the child forgets to exit and returns into the caller.
+        // SAFETY: test code; both processes go on.
+        let pid = unsafe { libc::fork() };
+        if pid > 0 {
+            nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+        }
+        s.phase("checking the result");
+        Ok(())
+    });
+    assert!(matches!(&outcome, Outcome::WrongAnswer(t) if t.contains("forked by your code")), "{outcome:?}");
+}
+
+#[test]
+fn an_exit_in_the_body_is_a_crash() {
+    let outcome = grade().outcome(|_| std::process::exit(3));
+    assert!(matches!(&outcome, Outcome::Crash(t) if t.contains("status 3")), "{outcome:?}");
+}
+
+#[test]
+fn a_worker_that_aborts_is_reported_by_name() {
+    let outcome = grade().outcome(|s| s.fork("writer 2", || std::process::abort())?.join());
+    assert!(matches!(&outcome, Outcome::Crash(t) if t.contains("writer 2 died of SIGABRT")), "{outcome:?}");
+}
+
+#[test]
+fn a_worker_that_fails_carries_its_failure_back() {
+    let outcome = grade().outcome(|s| s.fork("reader", || Err(Failure::wrong("bad bytes")))?.join());
+    assert_eq!(outcome, Outcome::WrongAnswer("reader: bad bytes".into()));
+}
+
+fn property_panic(run: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(run)).expect_err("the property should fail");
+    panic_text(payload.as_ref())
+}
+
+#[test]
+fn a_failing_property_is_shrunk_and_reported_with_its_input() {
+    let text = property_panic(|| {
+        grade().property(32, (0usize..10_000).prop_map(|n| n), |s, n| s.expect(*n < 100, || format!("{n} is too big")))
+    });
+    assert!(text.contains("WRONG ANSWER") && text.contains("smallest failing input"), "{text}");
+    assert!(text.contains("with input 100 "), "not shrunk to 100: {text}");
+}
+
+#[test]
+fn a_hanging_property_fails_within_one_deadline() {
+    let started = Instant::now();
+    let text = property_panic(|| {
+        short().property(64, 0u8..10, |_, _| {
+            loop {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+        })
+    });
+    assert!(text.contains("HANG") && text.contains("timed out"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn the_report_names_the_kata_file_and_how_to_grade_it() {
+    let text = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
+    assert!(text.contains("katas/pipes/child_to_parent.rs"), "{text}");
+    assert!(text.contains("cargo test --test pipes child_to_parent::"), "{text}");
+    assert!(text.contains("cargo run -- hint pipes::child_to_parent"), "{text}");
+}
+
+use proptest::strategy::Strategy;

@@ -1,0 +1,156 @@
+//! The six outcomes of a graded test, and the words a learner reads for each.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::catalogue::Kata;
+
+/// What happened to one graded test: exactly one of the outcomes of GRADER.md.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// The code returned, but not what the kata asks for.
+    WrongAnswer(String),
+    /// A process died of a signal, or the code panicked.
+    Crash(String),
+    /// The deadline passed. The text names the phase.
+    Hang(String),
+    /// The answer was right, but something was not released.
+    Leak(String),
+    /// A `todo!()` was reached: the kata is not attempted yet.
+    NotImplemented(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "OK",
+            Outcome::WrongAnswer(_) => "WRONG ANSWER",
+            Outcome::Crash(_) => "CRASH",
+            Outcome::Hang(_) => "HANG",
+            Outcome::Leak(_) => "LEAK",
+            Outcome::NotImplemented(_) => "NOT YET IMPLEMENTED",
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Outcome::Pass => "",
+            Outcome::WrongAnswer(t)
+            | Outcome::Crash(t)
+            | Outcome::Hang(t)
+            | Outcome::Leak(t)
+            | Outcome::NotImplemented(t) => t,
+        }
+    }
+
+    pub(crate) fn code(&self) -> u8 {
+        match self {
+            Outcome::Pass => b'P',
+            Outcome::WrongAnswer(_) => b'W',
+            Outcome::Crash(_) => b'C',
+            Outcome::Hang(_) => b'H',
+            Outcome::Leak(_) => b'L',
+            Outcome::NotImplemented(_) => b'N',
+        }
+    }
+
+    pub(crate) fn from_code(code: u8, text: String) -> Outcome {
+        match code {
+            b'P' => Outcome::Pass,
+            b'W' => Outcome::WrongAnswer(text),
+            b'H' => Outcome::Hang(text),
+            b'L' => Outcome::Leak(text),
+            b'N' => Outcome::NotImplemented(text),
+            _ => Outcome::Crash(text),
+        }
+    }
+}
+
+/// The report a learner reads when a graded test fails.
+pub struct Report<'a> {
+    pub test: &'a str,
+    pub kata: &'a Kata,
+    pub outcome: &'a Outcome,
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        if let Outcome::Pass = self.outcome {
+            return write!(f, "{}: OK ({secs:.1}s)", self.test);
+        }
+        writeln!(f, "{}: {} ({secs:.1}s)", self.test, self.outcome.label())?;
+        for line in self.outcome.text().lines() {
+            writeln!(f, "    {line}")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "    kata:  {} ({})", self.kata.id, self.kata.title)?;
+        writeln!(f, "    edit:  {}", self.kata.file)?;
+        writeln!(f, "    grade: {}", self.kata.test_command())?;
+        write!(f, "    hint:  cargo run -- hint {}", self.kata.id)
+    }
+}
+
+/// The signal's name and what usually sends it in IPC code.
+pub fn signal_story(sig: i32) -> String {
+    let (name, why) = match sig {
+        libc::SIGSEGV => (
+            "SIGSEGV",
+            "an invalid memory access: a pointer into memory that was unmapped or detached (shmdt, munmap) or never mapped, or an index past the end of a mapping",
+        ),
+        libc::SIGBUS => (
+            "SIGBUS",
+            "touching a page of a mapping that the object behind it does not cover: mmap of a shared memory object without ftruncate to its size first, or beyond its end",
+        ),
+        libc::SIGPIPE => (
+            "SIGPIPE",
+            "a write to a pipe, FIFO or socket whose reading end is closed everywhere: close the ends you do not use, check that the reader is alive, or ignore SIGPIPE and handle EPIPE (io::ErrorKind::BrokenPipe)",
+        ),
+        libc::SIGABRT => (
+            "SIGABRT",
+            "abort(): std::process::abort, a panic while panicking or in a forked child that aborts, or a C library assertion (a double free, a corrupted heap)",
+        ),
+        libc::SIGKILL => (
+            "SIGKILL",
+            "killed outright: by the grader's deadline, by another process, or by the kernel when memory ran out",
+        ),
+        libc::SIGTERM => ("SIGTERM", "asked to terminate, with no handler installed to do it gracefully"),
+        libc::SIGINT => ("SIGINT", "interrupted (Ctrl-C), with no handler installed"),
+        libc::SIGUSR1 => (
+            "SIGUSR1",
+            "SIGUSR1 arrived before a handler was installed or while none was: its default action terminates the process (install the handler, or block the signal, before the process that sends it can run)",
+        ),
+        libc::SIGUSR2 => (
+            "SIGUSR2",
+            "SIGUSR2 arrived before a handler was installed or while none was: its default action terminates the process",
+        ),
+        libc::SIGALRM => ("SIGALRM", "an alarm() or timer fired with no handler installed"),
+        libc::SIGFPE => ("SIGFPE", "an arithmetic fault, such as an integer division by zero in C code"),
+        libc::SIGILL => (
+            "SIGILL",
+            "an illegal instruction: often a Rust panic that could not unwind across an `extern \"C\"` boundary",
+        ),
+        libc::SIGSYS => ("SIGSYS", "a bad system call (a seccomp filter refused it)"),
+        libc::SIGXFSZ => ("SIGXFSZ", "a file grew past the file-size limit"),
+        libc::SIGHUP => ("SIGHUP", "the controlling terminal or session leader went away, with no handler installed"),
+        s if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&s) => {
+            return format!(
+                "real-time signal SIGRTMIN+{} (signal {s}): its default action terminates the process; install the handler or block the signal before anyone sends it",
+                s - libc::SIGRTMIN()
+            );
+        }
+        s => return format!("signal {s}"),
+    };
+    format!("{name} (signal {sig}): usually {why}")
+}
+
+/// Usual causes of a hang in IPC code, shown with every hang.
+pub const HANG_CAUSES: &[&str] = &[
+    "a write end of a pipe or FIFO still open somewhere (in the parent, or inherited by another child), so the reader never sees end-of-file",
+    "waiting for a child (waitpid) before draining the pipe it writes to: past the 64 KiB pipe buffer the child blocks in write and never exits",
+    "both sides writing large data at once with nobody reading",
+    "a blocking open of a FIFO with no process at the other end",
+    "a missed wake-up: a signal or notification that arrived before the wait began",
+];

@@ -1,0 +1,177 @@
+//! The other side of a test: a forked worker running a closure, or an unrelated peer program.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Child, Command, Stdio};
+
+use super::{Failure, Outcome, Sandbox, frames, panic_outcome, panic_text, signal_story, stray_exit};
+
+/// A forked worker process of the test. [`Worker::join`] reaps it and returns its result.
+#[must_use = "join the worker, or it stays a zombie and the audit reports it"]
+pub struct Worker {
+    pid: libc::pid_t,
+    what: String,
+    result: OwnedFd,
+}
+
+/// Exit status of a worker whose closure failed; its report is in the result pipe.
+const WORKER_FAILED: i32 = 1;
+
+impl Sandbox {
+    /// Forks a worker that runs `work` and exits; `what` names it in reports ("writer 3").
+    /// Fork only while the body is single-threaded.
+    pub fn fork(&self, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<Worker, Failure> {
+        self.guard();
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::crash(format!("the test could not make a pipe for {what}: {e}")))?;
+        // SAFETY: the child runs `work` and leaves with _exit; it never returns into the test.
+        match unsafe { libc::fork() } {
+            -1 => Err(Failure::crash(format!("the test could not fork {what}: {}", std::io::Error::last_os_error()))),
+            0 => {
+                drop(read_end);
+                // SAFETY: getpid has no preconditions.
+                let me = unsafe { libc::getpid() };
+                let result = catch_unwind(AssertUnwindSafe(work));
+                // SAFETY: as above.
+                if unsafe { libc::getpid() } != me {
+                    stray_exit("returned");
+                }
+                let outcome = match result {
+                    Ok(Ok(())) => Outcome::Pass,
+                    Ok(Err(Failure(outcome))) => outcome,
+                    Err(payload) => panic_outcome(&panic_text(payload.as_ref())),
+                };
+                let mut message = vec![outcome.code()];
+                message.extend_from_slice(outcome.text().as_bytes());
+                // One write of at most PIPE_BUF: it cannot block on an empty pipe and arrives whole.
+                message.truncate(4000);
+                // SAFETY: message is valid for its length; write_end is ours.
+                unsafe { libc::write(write_end.as_raw_fd(), message.as_ptr().cast(), message.len()) };
+                let code = if outcome == Outcome::Pass { 0 } else { WORKER_FAILED };
+                // SAFETY: _exit ends the worker without running the test harness's code.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                drop(write_end);
+                super::supervise::set_nonblocking(read_end.as_raw_fd(), true)
+                    .map_err(|e| Failure::crash(format!("the test could not set up {what}: {e}")))?;
+                Ok(Worker { pid, what: what.to_string(), result: read_end })
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Waits for the worker (the sandbox's deadline bounds the wait) and returns its result.
+    pub fn join(self) -> Result<(), Failure> {
+        frames::send(frames::Tag::Phase, format!("waiting for {} to finish", self.what).as_bytes());
+        let mut status = 0;
+        loop {
+            // SAFETY: self.pid is our own child; status is a valid out-pointer.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r == self.pid {
+                break;
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return Err(Failure::crash(format!("the test lost track of {}", self.what)));
+            }
+        }
+        if libc::WIFSIGNALED(status) {
+            return Err(Failure::crash(format!("{} died of {}", self.what, signal_story(libc::WTERMSIG(status)))));
+        }
+        // The worker wrote its whole report before it exited; later workers may still hold the
+        // write end, so read what is there instead of waiting for end-of-file.
+        let mut buf = [0u8; 4096];
+        // SAFETY: buf is valid for its length; the read end is non-blocking.
+        let n = unsafe { libc::read(self.result.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let report = if n > 0 { &buf[..n as usize] } else { &[][..] };
+        match report.split_first() {
+            Some((&code, text)) => {
+                let text = format!("{}: {}", self.what, String::from_utf8_lossy(text));
+                match Outcome::from_code(code, text) {
+                    Outcome::Pass => Ok(()),
+                    other => Err(Failure(other)),
+                }
+            }
+            None => Err(Failure::crash(format!(
+                "{} exited with status {} without reporting: did the code it ran call exit?",
+                self.what,
+                libc::WEXITSTATUS(status)
+            ))),
+        }
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+}
+
+/// An unrelated peer program (`ipc-peer`), started by [`Sandbox::peer`].
+#[must_use = "join the peer, or it is left running and the audit reports it"]
+pub struct Peer {
+    child: Child,
+    what: String,
+}
+
+/// What a peer printed.
+pub struct PeerOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Sandbox {
+    /// Starts the peer program `exe` (use [`peer_exe!`](crate::peer_exe)) with `args`: a
+    /// separate program, not a fork of the test. Its stdout and stderr are captured.
+    pub fn peer<S: AsRef<OsStr>>(&self, exe: &str, args: &[S]) -> Result<Peer, Failure> {
+        self.guard();
+        let what = format!(
+            "the peer process `ipc-peer {}`",
+            args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" ")
+        );
+        let child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure::crash(format!("the test could not start {what}: {e}")))?;
+        Ok(Peer { child, what })
+    }
+}
+
+impl Peer {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the peer (bounded by the sandbox's deadline) and returns what it printed. A
+    /// peer that fails reports why on stderr and with its exit status (see [`super::peer`]).
+    pub fn join(mut self) -> Result<PeerOutput, Failure> {
+        frames::send(frames::Tag::Phase, format!("waiting for {} to finish", self.what).as_bytes());
+        let mut stdout = Vec::new();
+        let mut stderr = String::new();
+        // Read stdout fully first: peers print a little to stderr and much to stdout.
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_end(&mut stdout);
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut stderr);
+        }
+        let status = self.child.wait().map_err(|e| Failure::crash(format!("lost track of {}: {e}", self.what)))?;
+        let said = stderr.trim();
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Ok(PeerOutput { stdout, stderr }),
+            (Some(super::peer::NOT_IMPLEMENTED), _) => Err(Failure::not_implemented(format!(
+                "{} reached a todo!(): {said}\nReplace the todo!() with your answer.",
+                self.what
+            ))),
+            (Some(super::peer::FAILED), _) => Err(Failure::wrong(format!("{} failed: {said}", self.what))),
+            (Some(code), _) => Err(Failure::crash(format!("{} exited with status {code}: {said}", self.what))),
+            (None, Some(sig)) => Err(Failure::crash(format!("{} died of {}", self.what, signal_story(sig)))),
+            (None, None) => Err(Failure::crash(format!("{} ended in an unknown way", self.what))),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Graded tests of the pipes topic: `cargo test --test pipes`.
+//!
+//! Each body runs in the grader's sandbox: a child process with a deadline, SIGPIPE at its
+//! default action (as in C), and a leak audit (descriptors, zombies) after the kata returns.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use ipc_katas::grade;
+use ipc_katas::grader::{Failure, Payload, Sandbox, data, size};
+use ipc_katas::pipes;
+use proptest::prelude::*;
+
+/// Calls `child_to_parent` and checks that exactly `sent` came back.
+fn round_trip(s: &Sandbox, sent: &[u8]) -> Result<(), Failure> {
+    s.phase(format!("child_to_parent({}): the parent reads what the child writes", size(sent.len())));
+    let got = s.ok("child_to_parent", pipes::child_to_parent(sent))?;
+    s.expect_bytes("the bytes the parent read", sent, &got)
+}
+
+mod child_to_parent {
+    use super::*;
+
+    #[test]
+    fn a_short_message_arrives_intact() {
+        grade!().run(|s| round_trip(s, b"hello from the child"));
+    }
+
+    #[test]
+    fn data_larger_than_the_pipe_buffer_arrives_whole() {
+        grade!().run(|s| round_trip(s, &Payload::new(1 << 20, 1).bytes()));
+    }
+
+    #[test]
+    fn empty_data_arrives_as_nothing() {
+        grade!().run(|s| round_trip(s, b""));
+    }
+
+    #[test]
+    fn any_payload_up_to_1_mib_arrives_exactly() {
+        grade!().property(24, data::payload(1 << 20), |s, payload| round_trip(s, &payload.bytes()));
+    }
+
+    #[test]
+    fn the_bytes_come_from_a_child_that_was_reaped() {
+        grade!().run(|s| {
+            let before = children_usage();
+            round_trip(s, &Payload::new(100_000, 2).bytes())?;
+            let after = children_usage();
+            // getrusage(RUSAGE_CHILDREN) only grows when a child is reaped with wait.
+            s.expect(after > before, || {
+                "no child process was reaped during child_to_parent: fork a child to write the data, \
+                 then reap it with waitpid before returning"
+                    .to_string()
+            })
+        });
+    }
+
+    /// Page faults and context switches of reaped children (`man 2 getrusage`).
+    fn children_usage() -> i64 {
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: usage is a valid out-pointer.
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+        usage.ru_minflt + usage.ru_nvcsw + usage.ru_nivcsw
+    }
+}
+
+mod ask_child {
+    use super::*;
+
+    fn upper(request: &[u8]) -> Vec<u8> {
+        request.to_ascii_uppercase()
+    }
+
+    /// Answers with the request twice, so answers are larger than requests.
+    fn doubled(request: &[u8]) -> Vec<u8> {
+        [request, request].concat()
+    }
+
+    fn check(s: &Sandbox, requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> Result<(), Failure> {
+        let total: usize = requests.iter().map(Vec::len).sum();
+        s.phase(format!("ask_child with {} requests, {} in all", requests.len(), size(total)));
+        let answers = s.ok("ask_child", pipes::ask_child(requests, answer))?;
+        s.expect(answers.len() == requests.len(), || {
+            format!("{} requests got {} answers: one answer per request, in order", requests.len(), answers.len())
+        })?;
+        for (i, (request, got)) in requests.iter().zip(&answers).enumerate() {
+            s.expect_bytes(&format!("the answer to request {i}"), &answer(request), got)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn each_request_gets_its_own_answer_in_order() {
+        grade!().run(|s| {
+            let requests = [&b"hello"[..], b"", b"pipes go one way", b"Mixed Case 42"].map(|r| r.to_vec());
+            check(s, &requests, upper)
+        });
+    }
+
+    #[test]
+    fn no_requests_get_no_answers() {
+        grade!().run(|s| check(s, &[], upper));
+    }
+
+    #[test]
+    fn megabytes_each_way_do_not_deadlock() {
+        grade!().deadline(Duration::from_secs(8)).run(|s| {
+            let requests: Vec<Vec<u8>> = (0..8).map(|i| Payload::new(512 << 10, i).bytes()).collect();
+            check(s, &requests, doubled)
+        });
+    }
+
+    #[test]
+    fn the_answers_are_computed_in_the_child() {
+        grade!().run(|s| {
+            /// The pid and parent pid of the process that answers.
+            fn who_answers(_: &[u8]) -> Vec<u8> {
+                // SAFETY: getpid and getppid cannot fail.
+                let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
+                [pid.to_le_bytes(), ppid.to_le_bytes()].concat()
+            }
+            let requests = vec![b"who are you?".to_vec(); 3];
+            let answers = s.ok("ask_child", pipes::ask_child(&requests, who_answers))?;
+            let me = std::process::id() as i32;
+            for answer in &answers {
+                let pid = i32::from_le_bytes(answer.get(..4).unwrap_or(&[0; 4]).try_into().unwrap());
+                let ppid = i32::from_le_bytes(answer.get(4..8).unwrap_or(&[0; 4]).try_into().unwrap());
+                s.expect(pid != me && ppid == me, || {
+                    format!(
+                        "answer() ran in process {pid} (parent {ppid}), but the caller is {me}: call \
+                         answer() in the forked child, not in the parent"
+                    )
+                })?;
+            }
+            s.expect(answers.windows(2).all(|w| w[0] == w[1]), || {
+                "the answers came from different processes: one child should answer them all".to_string()
+            })
+        });
+    }
+
+    #[test]
+    fn any_requests_are_answered_in_order() {
+        let requests = prop::collection::vec(data::payload(64 << 10), 0..12);
+        grade!().property(16, requests, |s, payloads| {
+            let requests: Vec<Vec<u8>> = payloads.iter().map(Payload::bytes).collect();
+            check(s, &requests, doubled)
+        });
+    }
+}
+
+mod pipeline {
+    use super::*;
+
+    fn run(s: &Sandbox, stages: &[&[&str]], input: &[u8]) -> Result<Vec<u8>, Failure> {
+        s.phase(format!("pipeline {stages:?} on {} of input", size(input.len())));
+        s.ok("pipeline", pipes::pipeline(stages, input))
+    }
+
+    #[test]
+    fn one_stage_runs_its_program_on_the_input() {
+        grade!().run(|s| {
+            let out = run(s, &[&["tr", "a-z", "A-Z"]], b"shout this\n")?;
+            s.expect_bytes("the output of tr", b"SHOUT THIS\n", &out)
+        });
+    }
+
+    #[test]
+    fn five_stages_pass_the_data_along_in_order() {
+        grade!().run(|s| {
+            let stages: &[&[&str]] = &[&["cat"], &["tr", "a-z", "A-Z"], &["sort"], &["uniq"], &["wc", "-l"]];
+            let out = run(s, stages, b"b\na\nB\nc\nA\na\n")?;
+            s.expect_eq(
+                "the output of `cat | tr a-z A-Z | sort | uniq | wc -l`",
+                &"3",
+                &String::from_utf8_lossy(&out).trim(),
+            )
+        });
+    }
+
+    #[test]
+    fn a_megabyte_flows_through_every_stage_whole() {
+        grade!().run(|s| {
+            let input = Payload::new(1 << 20, 3).bytes();
+            let out = run(s, &[&["cat"], &["cat"], &["cat"]], &input)?;
+            s.expect_bytes("the output of cat | cat | cat", &input, &out)
+        });
+    }
+
+    #[test]
+    fn any_input_through_one_to_five_cats_comes_out_unchanged() {
+        grade!().property(12, (data::payload(1 << 20), 1usize..=5), |s, (payload, n)| {
+            let input = payload.bytes();
+            let stages: Vec<&[&str]> = vec![&["cat"]; *n];
+            let out = run(s, &stages, &input)?;
+            s.expect_bytes(&format!("the output of {n} cats"), &input, &out)
+        });
+    }
+
+    #[test]
+    fn a_failing_stage_fails_the_pipeline_and_is_named() {
+        grade!().run(|s| {
+            s.phase("pipeline cat | grep -q zebra | cat, where grep finds nothing and exits 1");
+            let stages: &[&[&str]] = &[&["cat"], &["grep", "-q", "zebra"], &["cat"]];
+            let result = pipes::pipeline(stages, b"no stripes here\n");
+            let err = s.expect_err("pipeline with a failing grep", result, ErrorKind::Other)?;
+            s.expect(err.to_string().contains("grep"), || {
+                format!("the error should name the failing stage's program (grep), but says: {err}")
+            })
+        });
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found() {
+        grade!().run(|s| {
+            s.phase("pipeline cat | ipc-katas-no-such-program");
+            let stages: &[&[&str]] = &[&["cat"], &["ipc-katas-no-such-program"]];
+            s.expect_err("pipeline with a missing program", pipes::pipeline(stages, b"x"), ErrorKind::NotFound)?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn no_stages_or_an_empty_stage_is_invalid_input() {
+        grade!().run(|s| {
+            s.phase("pipeline with no stages");
+            s.expect_err("pipeline(&[])", pipes::pipeline(&[], b"x"), ErrorKind::InvalidInput)?;
+            s.phase("pipeline with an empty stage");
+            s.expect_err(
+                "pipeline(&[&[\"cat\"], &[]])",
+                pipes::pipeline(&[&["cat"], &[]], b"x"),
+                ErrorKind::InvalidInput,
+            )?;
+            Ok(())
+        });
+    }
+}
+
+mod broken_pipe {
+    use super::*;
+
+    fn expect_broken(s: &Sandbox, data: &[u8]) -> Result<(), Failure> {
+        s.phase(format!("broken_pipe({}): writing to a pipe with no reader", size(data.len())));
+        let err = s.expect_err("broken_pipe", pipes::broken_pipe(data), ErrorKind::BrokenPipe)?;
+        s.expect_eq("the OS error number (EPIPE)", &Some(libc::EPIPE), &err.raw_os_error())
+    }
+
+    #[test]
+    fn writing_without_a_reader_is_broken_pipe_not_death() {
+        grade!().run(|s| expect_broken(s, b"anyone there?"));
+    }
+
+    #[test]
+    fn a_megabyte_without_a_reader_is_broken_pipe_too() {
+        grade!().run(|s| expect_broken(s, &Payload::new(1 << 20, 4).bytes()));
+    }
+
+    #[test]
+    fn writing_nothing_needs_no_reader() {
+        grade!().run(|s| {
+            s.phase("broken_pipe(0 bytes)");
+            s.ok("broken_pipe with no data", pipes::broken_pipe(b""))
+        });
+    }
+
+    /// SIGPIPE's disposition, whether this thread blocks it, and whether one is pending.
+    fn sigpipe_state() -> (libc::sighandler_t, bool, bool) {
+        // SAFETY: all three calls only fill the structures they are given.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut action);
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            (
+                action.sa_sigaction,
+                libc::sigismember(&mask, libc::SIGPIPE) == 1,
+                libc::sigismember(&pending, libc::SIGPIPE) == 1,
+            )
+        }
+    }
+
+    #[test]
+    fn sigpipe_handling_is_left_as_it_was_found() {
+        grade!().run(|s| {
+            expect_broken(s, b"x")?;
+            let (handler, blocked, pending) = sigpipe_state();
+            s.expect(handler == libc::SIG_DFL, || {
+                "afterwards SIGPIPE is no longer at its default action: do not ignore it (or install a \
+                 handler) for the whole process; block it in this thread while you write"
+                    .to_string()
+            })?;
+            s.expect(!blocked, || {
+                "afterwards SIGPIPE is still blocked in this thread: restore the old signal mask".to_string()
+            })?;
+            s.expect(!pending, || "a SIGPIPE was left pending: take it with sigtimedwait before unblocking".to_string())
+        });
+    }
+
+    #[test]
+    fn a_caller_that_blocks_sigpipe_keeps_it_blocked() {
+        grade!().run(|s| {
+            let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid sigset for the calls.
+            unsafe {
+                libc::sigemptyset(&mut mask);
+                libc::sigaddset(&mut mask, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
+            }
+            expect_broken(s, b"x")?;
+            let (_, blocked, pending) = sigpipe_state();
+            s.expect(blocked, || {
+                "the caller had SIGPIPE blocked, and broken_pipe unblocked it: restore the mask you found".to_string()
+            })?;
+            s.expect(!pending, || "a SIGPIPE was left pending after broken_pipe returned".to_string())
+        });
+    }
+}
