@@ -10,6 +10,11 @@ fn main() {
             overview();
             0
         }
+        ["topics"] => {
+            // One graded topic per line: tests/<topic>.rs. Scripts (.ci/run) read this.
+            TOPICS.iter().for_each(|t| println!("{}", t.id));
+            0
+        }
         ["hint", id] => hint(id, None),
         ["hint", id, level] => match level.parse::<usize>() {
             Ok(level) => hint(id, Some(level)),
@@ -28,6 +33,7 @@ const USAGE: &str = "\
 usage:
   cargo run                       the katas, in order, with the file to edit and how to grade it
   cargo run -- hint KATA [LEVEL]  hints for KATA (for example pipes::child_to_parent), up to LEVEL
+  cargo run -- topics             the graded topics, one per line (tests/<topic>.rs)
   cargo test                      grade every kata (cargo test --test pipes: one topic)";
 
 fn usage(problem: &str) -> i32 {
