@@ -213,8 +213,12 @@ mod pipeline {
     #[test]
     fn a_missing_program_is_not_found() {
         grade!().run(|s| {
-            s.phase("pipeline cat | ipc-katas-no-such-program");
-            let stages: &[&[&str]] = &[&["cat"], &["ipc-katas-no-such-program"]];
+            // A path with a slash: execvp does no PATH search, whose answer depends on the machine
+            // (a directory on PATH that the user may not read turns ENOENT into EACCES).
+            let missing = s.path("no-such-program");
+            let missing = missing.to_str().expect("temporary paths are UTF-8");
+            s.phase(format!("pipeline cat | {missing}"));
+            let stages: &[&[&str]] = &[&["cat"], &[missing]];
             s.expect_err("pipeline with a missing program", pipes::pipeline(stages, b"x"), ErrorKind::NotFound)?;
             Ok(())
         });

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use verdict::{HANG_CAUSES, Outcome, Report, signal_story};
-pub use worker::{Peer, PeerOutput, Worker};
+pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
 use crate::catalogue::{self, Kata};
 use frames::Tag;

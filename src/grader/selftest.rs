@@ -250,3 +250,19 @@ fn the_report_names_the_kata_file_and_how_to_grade_it() {
 }
 
 use proptest::strategy::Strategy;
+
+#[test]
+fn a_handshake_orders_two_processes_and_a_missing_one_is_a_hang() {
+    let outcome = grade().outcome(|s| {
+        let ready = Handshake::new()?;
+        let worker = s.fork("the notifier", || ready.notify())?;
+        ready.wait("the notifier to be ready")?;
+        worker.join()
+    });
+    assert_eq!(outcome, Outcome::Pass);
+    let outcome = short().outcome(|_| Handshake::new()?.wait("a notify that never comes"));
+    assert!(
+        matches!(&outcome, Outcome::Hang(t) if t.contains("while waiting for a notify that never comes")),
+        "{outcome:?}"
+    );
+}

@@ -175,3 +175,44 @@ impl Peer {
         }
     }
 }
+
+/// A signal from one process of a test to another: made before a fork, then `notify` in one
+/// process and `wait` in the other. Each `notify` releases one `wait`. Handshakes, never sleeps,
+/// order the processes of a test; the sandbox's deadline bounds every wait.
+pub struct Handshake {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Handshake {
+    pub fn new() -> Result<Handshake, Failure> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::crash(format!("the test could not make a handshake pipe: {e}")))?;
+        Ok(Handshake { read, write })
+    }
+
+    /// Releases one waiter.
+    pub fn notify(&self) -> Result<(), Failure> {
+        match nix::unistd::write(&self.write, b"!") {
+            Ok(1) => Ok(()),
+            other => Err(Failure::crash(format!("the test's handshake failed: {other:?}"))),
+        }
+    }
+
+    /// Waits for one `notify`; `what` names the awaited event in a hang report.
+    pub fn wait(&self, what: &str) -> Result<(), Failure> {
+        frames::send(frames::Tag::Phase, format!("waiting for {what}").as_bytes());
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.read, &mut byte) {
+                Ok(1) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => {
+                    return Err(Failure::crash(format!(
+                        "the test's handshake failed while waiting for {what}: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+}
