@@ -375,6 +375,24 @@ impl Sandbox {
         name
     }
 
+    /// A SysV IPC key unique to this test and free right now (never `IPC_PRIVATE`), checked by
+    /// the audit and removed after the test, whatever kind of object is made with it.
+    pub fn sysv_key(&mut self) -> i32 {
+        loop {
+            self.names += 1;
+            // FNV-1a of this sandbox's unique prefix and a counter, as a positive 31-bit key.
+            let seed = format!("{}{}", self.prefix, self.names);
+            let hash = seed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+            let key = ((hash ^ (hash >> 32)) & 0x7fff_ffff) as i32;
+            let taken =
+                ["shm", "msg", "sem"].iter().any(|kind| audit::sysv_objects(kind).iter().any(|(k, _)| *k == key));
+            if key != libc::IPC_PRIVATE && !taken {
+                self.track(Tracked::SysvKey(key));
+                return key;
+            }
+        }
+    }
+
     /// Registers an IPC object this test may create, for the audit and the clean-up.
     pub fn track(&mut self, object: Tracked) {
         frames::send(Tag::Track, object.encode().as_bytes());

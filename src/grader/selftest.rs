@@ -266,3 +266,19 @@ fn a_handshake_orders_two_processes_and_a_missing_one_is_a_hang() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn a_message_queue_made_with_a_sandbox_key_is_audited_and_removed() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("key");
+    let outcome = grade().outcome(|s| {
+        let key = s.sysv_key();
+        std::fs::write(&key_file, key.to_string()).unwrap();
+        // SAFETY: msgget takes plain integers.
+        let id = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+        s.expect(id >= 0, || format!("msgget failed: {}", io::Error::last_os_error()))
+    });
+    let key: i32 = std::fs::read_to_string(&key_file).unwrap().parse().unwrap();
+    assert!(matches!(&outcome, Outcome::Leak(t) if t.contains("message queue")), "{outcome:?}");
+    assert!(!audit::sysv_objects("msg").iter().any(|(k, _)| *k == key), "the queue with key {key} was not removed");
+}
