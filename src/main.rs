@@ -1,6 +1,6 @@
 //! The practice CLI: `cargo run` shows the katas; `cargo run -- hint <kata>` helps.
 
-use ipc_katas::catalogue::{self, KATAS, TOPICS};
+use ipc_katas::catalogue::{self, TOPICS};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,7 +46,7 @@ fn overview() {
     for topic in TOPICS {
         println!("{} — {}", topic.id, topic.title);
         println!("  {}", topic.summary);
-        for kata in KATAS.iter().filter(|k| k.topic() == topic.id) {
+        for kata in topic.katas {
             println!("  {:<28} {}", kata.id, kata.title);
             println!("  {:<28} edit {}, grade: {}", "", kata.file, kata.test_command());
         }
@@ -57,7 +57,7 @@ fn overview() {
 
 fn hint(id: &str, level: Option<usize>) -> i32 {
     let Some(kata) = catalogue::kata(id) else {
-        let known: Vec<&str> = KATAS.iter().map(|k| k.id).collect();
+        let known: Vec<&str> = catalogue::katas().map(|k| k.id).collect();
         return usage(&format!("no kata called {id:?}; the katas are: {}", known.join(", ")));
     };
     let shown = level.unwrap_or(1).clamp(1, kata.hints.len());

@@ -3,10 +3,7 @@
 //!
 //! `ipc-peer <command> <args…>`; its exit status tells the test what happened.
 
-use std::fs;
-use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 
 /// The peer did its job.
 pub const OK: i32 = 0;
@@ -19,11 +16,16 @@ pub const FAILED: i32 = 4;
 /// The kata code the peer ran panicked.
 pub const PANICKED: i32 = 5;
 
-const COMMANDS: &str = "\
-fifo-read FIFO OUT        open FIFO read-only, read to end-of-file, save the bytes in OUT
-fifo-write FIFO IN        open FIFO write-only, write the bytes of IN, close
-kata-send FIFO IN         fifos::send(FIFO, bytes of IN) with the code under test
-kata-receive FIFO OUT     fifos::receive(FIFO) with the code under test, save the bytes in OUT";
+mod fifos;
+
+/// One topic's peer commands: their usage text, and `run`, which returns `None` for a command
+/// that is not its own.
+struct Commands {
+    usage: &'static str,
+    run: fn(&[&str]) -> Option<PeerResult>,
+}
+
+const TOPICS: &[Commands] = &[Commands { usage: fifos::COMMANDS, run: fifos::run }];
 
 /// Runs one peer command; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
@@ -53,30 +55,14 @@ pub fn main(args: Vec<String>) -> i32 {
 
 type PeerResult = Result<(), (i32, String)>;
 
+/// Turns an I/O error into a peer failure that says what was being done.
 fn failed(what: &str) -> impl FnOnce(std::io::Error) -> (i32, String) + '_ {
     move |e| (FAILED, format!("{what}: {e} (kind {:?})", e.kind()))
 }
 
 fn run(args: &[&str]) -> PeerResult {
-    match args {
-        ["fifo-read", fifo, out] => {
-            let mut data = Vec::new();
-            fs::File::open(fifo).and_then(|mut f| f.read_to_end(&mut data)).map_err(failed("reading the FIFO"))?;
-            fs::write(out, data).map_err(failed("saving what was read"))
-        }
-        ["fifo-write", fifo, input] => {
-            let data = fs::read(input).map_err(failed("loading the input"))?;
-            let mut f = fs::OpenOptions::new().write(true).open(fifo).map_err(failed("opening the FIFO"))?;
-            f.write_all(&data).map_err(failed("writing the FIFO"))
-        }
-        ["kata-send", fifo, input] => {
-            let data = fs::read(input).map_err(failed("loading the input"))?;
-            crate::fifos::send(Path::new(fifo), &data).map_err(failed("fifos::send"))
-        }
-        ["kata-receive", fifo, out] => {
-            let data = crate::fifos::receive(Path::new(fifo)).map_err(failed("fifos::receive"))?;
-            fs::write(out, data).map_err(failed("saving what was received"))
-        }
-        _ => Err((USAGE, format!("ipc-peer: unknown command {args:?}; the commands are:\n{COMMANDS}"))),
-    }
+    TOPICS.iter().find_map(|topic| (topic.run)(args)).unwrap_or_else(|| {
+        let commands: Vec<&str> = TOPICS.iter().map(|topic| topic.usage).collect();
+        Err((USAGE, format!("ipc-peer: unknown command {args:?}; the commands are:\n{}", commands.join("\n"))))
+    })
 }
