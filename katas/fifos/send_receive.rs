@@ -10,7 +10,8 @@ use std::path::Path;
 /// and close it, so the reader sees end-of-file.
 ///
 /// Errors: nothing at `path` → `NotFound` (never create a file: a typo must not leave a regular
-/// file where a FIFO should be); `path` is not a FIFO → `InvalidInput`.
+/// file where a FIFO should be); `path` is not a FIFO (a regular file, a directory) →
+/// `InvalidInput`.
 ///
 /// Read first: `man 7 fifo`, `man 2 open` (O_NONBLOCK with FIFOs), `man 7 pipe`.
 ///

@@ -26,9 +26,14 @@ pub fn receive(path: &Path) -> io::Result<Vec<u8>> {
 /// not on the path, that it is a FIFO. Read-only for readers: a reader that also opened for
 /// writing would never see end-of-file.
 pub(super) fn open_fifo(path: &Path, how: &OpenOptions) -> io::Result<File> {
-    let file = how.open(path)?;
+    let not_a_fifo = || io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a FIFO", path.display()));
+    let file = match how.open(path) {
+        // A directory cannot even be opened for writing: it is not a FIFO either.
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Err(not_a_fifo()),
+        other => other?,
+    };
     if !file.metadata()?.file_type().is_fifo() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a FIFO", path.display())));
+        return Err(not_a_fifo());
     }
     Ok(file)
 }

@@ -107,7 +107,7 @@ fn fd_advice(target: &str) -> &'static str {
         "close both ends of every pipe you make, in every process (drop the OwnedFd, or let the File go out of scope)"
     } else if target.starts_with("socket:") {
         "close every socket you open (drop the stream, listener or OwnedFd)"
-    } else if target.starts_with("/dev/shm/") || target.contains("(deleted)") {
+    } else if target.starts_with("/dev/shm/") || target.starts_with("/SYSV") || target.starts_with("/memfd:") {
         "close the shared memory descriptor once it is mapped (the mapping stays valid without it)"
     } else {
         "close every descriptor you open before returning"
