@@ -22,7 +22,7 @@ pub const MAX_RECORD: usize = 4094;
 /// The grader starts several writer processes at once and checks that the reader gets every
 /// record whole, none lost, none duplicated, each writer's records in order.
 pub fn send_records(path: &Path, records: &[Vec<u8>]) -> io::Result<()> {
-    todo!("send {} records through the FIFO at {}", records.len(), path.display())
+    todo!("send {} records through the FIFO at {path:?}", records.len())
 }
 
 /// Open the FIFO at `path` for reading and read records (as [`send_records`] writes them) until
@@ -31,5 +31,5 @@ pub fn send_records(path: &Path, records: &[Vec<u8>]) -> io::Result<()> {
 /// The grader checks: every record of several writer processes, each writer's in order, and
 /// that you return once the last writer has closed.
 pub fn receive_records(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    todo!("read records from the FIFO at {} until every writer closes it", path.display())
+    todo!("read records from the FIFO at {path:?} until every writer closes it")
 }

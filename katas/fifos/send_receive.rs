@@ -18,7 +18,7 @@ use std::path::Path;
 /// The grader runs the other side as a separate program, not a fork. It checks: bytes intact
 /// from 0 to 1 MiB (property); `send` waits for a reader that comes late; the errors above.
 pub fn send(path: &Path, data: &[u8]) -> io::Result<()> {
-    todo!("send {} bytes through the FIFO at {}", data.len(), path.display())
+    todo!("send {} bytes through the FIFO at {path:?}", data.len())
 }
 
 /// Open the FIFO at `path` for reading, wait there until a writer opens it, and read until the
@@ -30,5 +30,5 @@ pub fn send(path: &Path, data: &[u8]) -> io::Result<()> {
 /// program; `receive` waits for a writer that comes late; it returns once the writer has
 /// closed; the FIFO is still there afterwards.
 pub fn receive(path: &Path) -> io::Result<Vec<u8>> {
-    todo!("read everything written into the FIFO at {}", path.display())
+    todo!("read everything written into the FIFO at {path:?}")
 }
