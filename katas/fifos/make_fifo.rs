@@ -18,5 +18,5 @@ use std::path::Path;
 /// the mode you ask for is the mode you get), the errors above, and that the FIFO outlives the
 /// process that made it.
 pub fn make_fifo(path: &Path) -> io::Result<()> {
-    todo!("mkfifo {} with mode 0600", path.display())
+    todo!("mkfifo {path:?} with mode 0600")
 }
