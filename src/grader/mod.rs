@@ -229,7 +229,11 @@ fn judge(finished: &supervise::Finished, deadline: Duration) -> Outcome {
             deadline.as_secs_f64(),
             HANG_CAUSES.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
         )),
-        "signal" => Outcome::Crash(format!("the test's process died of {} while {phase}", signal_story(number as i32))),
+        "signal" => {
+            let story = signal_story(number as i32);
+            let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
+            Outcome::Crash(format!("the test's process died of {name} while {phase}.\n{why}"))
+        }
         "exit" => match verdict {
             Some(text) if !text.is_empty() => {
                 let code = text.as_bytes()[0];
