@@ -232,6 +232,7 @@ fn judge(finished: &supervise::Finished, deadline: Duration) -> Outcome {
         "signal" => {
             let story = signal_story(number as i32);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
+            let why: String = why.chars().take(1).flat_map(char::to_uppercase).chain(why.chars().skip(1)).collect();
             Outcome::Crash(format!("the test's process died of {name} while {phase}.\n{why}"))
         }
         "exit" => match verdict {
