@@ -1,0 +1,53 @@
+//! Terminal output: colour on a terminal (unless NO_COLOR is set), plain text when piped.
+
+use std::io::IsTerminal;
+
+use super::grading::State;
+
+pub struct Ui {
+    colour: bool,
+}
+
+impl Ui {
+    pub fn new() -> Ui {
+        Ui { colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    pub fn state(&self, state: State) -> String {
+        match state {
+            State::Solved => self.paint("32", "solved     "),
+            State::Failing => self.paint("31", "failing    "),
+            State::NotStarted => self.paint("2", "not started"),
+        }
+    }
+
+    /// An outcome label, padded so that the test names after it line up.
+    pub fn label(&self, label: &str) -> String {
+        let padded = format!("{label:<19}");
+        match label {
+            "ok" => padded,
+            "NOT YET IMPLEMENTED" => self.paint("2", &padded),
+            _ => self.paint("31;1", &padded),
+        }
+    }
+
+    /// `[#######-----------] 7/20`
+    pub fn progress(&self, done: usize, total: usize) -> String {
+        const WIDTH: usize = 30;
+        let filled = (done * WIDTH).checked_div(total).unwrap_or(0);
+        let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH - filled));
+        format!("[{}] {done}/{total} katas solved", self.paint("32", &bar))
+    }
+}
