@@ -64,8 +64,9 @@ impl PosixShm {
         })?;
         // SAFETY: a fresh shared mapping of len bytes, the object's whole size; it overlaps
         // nothing of ours.
-        let addr =
-            unsafe { mman::mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &fd, 0)? };
+        let addr = unsafe {
+            mman::mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &fd, 0)?
+        };
         Ok(PosixShm { addr: addr.cast(), size })
     }
 
