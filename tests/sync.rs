@@ -9,14 +9,17 @@ use std::io::{self, ErrorKind};
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Handshake, Sandbox, Tracked, Worker};
+use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker};
 use ipc_katas::sync::{AtomicCounter, MutexCounter, RobustMutex, SemaphoreCounter, UndoSemaphore};
+use nix::sys::mman::{self, MapFlags, ProtFlags};
 
-/// The deadline of the tests that make 4 processes race: enough for 400,000 locked increments
-/// on a loaded 2-core machine (measured: under 1 s alone), and still a hang within 10 s.
+/// The deadline of the tests that make 4 processes race: enough for 4,000,000 locked increments
+/// on a loaded 2-core machine (measured: the three counters together in 1 s at load average 8),
+/// and still a hang within 10 s.
 const RACE_DEADLINE: Duration = Duration::from_secs(8);
 const PROCESSES: u64 = 4;
 
@@ -102,21 +105,54 @@ fn hold_until_killed() -> ! {
     }
 }
 
-/// Forks `PROCESSES` workers that wait at a handshake, releases them together, and joins them.
-/// `stuck` says, in a hang report, what usually keeps such a worker from finishing.
+/// A `T` in memory shared with forked workers, owned by the test (`MAP_SHARED |
+/// MAP_ANONYMOUS`, zero-filled: `T` must be valid as all zeroes).
+struct SharedCell<T> {
+    ptr: NonNull<T>,
+}
+
+impl<T> SharedCell<T> {
+    fn new() -> Result<SharedCell<T>, Failure> {
+        let len = NonZeroUsize::new(size_of::<T>()).expect("a shared value has a size");
+        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: a fresh anonymous shared mapping overlaps nothing of ours.
+        let ptr = unsafe { mman::mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }
+            .map_err(|e| Failure::crash(format!("the test could not map shared memory: {e}")))?;
+        Ok(SharedCell { ptr: ptr.cast() })
+    }
+}
+
+impl<T> Drop for SharedCell<T> {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping of exactly one T.
+        let _ = unsafe { mman::munmap(self.ptr.cast(), size_of::<T>()) };
+    }
+}
+
+impl SharedCell<AtomicU64> {
+    fn get(&self) -> &AtomicU64 {
+        // SAFETY: zeroes are a valid AtomicU64, and atomics may be shared between processes.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// Forks `PROCESSES` workers, lets them all arrive at a barrier in shared memory so that they
+/// start at the same moment and really run side by side, and joins them. `stuck` says, in a
+/// hang report, what usually keeps such a worker from finishing.
 fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), Failure>) -> Result<(), Failure> {
-    let start = Handshake::new()?;
+    let arrived: SharedCell<AtomicU64> = SharedCell::new()?;
     let mut workers = Vec::new();
+    s.phase(format!("{PROCESSES} processes racing: {what}"));
     for i in 0..PROCESSES {
-        let (start, work) = (&start, &work);
+        let (arrived, work) = (&arrived, &work);
         workers.push(fork(s, &format!("process {i} ({what}){stuck}"), move || {
-            start.wait("the start signal")?;
+            arrived.get().fetch_add(1, Ordering::SeqCst);
+            while arrived.get().load(Ordering::SeqCst) < PROCESSES {
+                // Give the CPU to the processes that have not arrived yet.
+                std::thread::yield_now();
+            }
             work(i)
         })?);
-    }
-    s.phase(format!("{PROCESSES} processes racing: {what}"));
-    for _ in 0..PROCESSES {
-        start.notify()?;
     }
     for worker in workers {
         worker.join()?;
@@ -127,7 +163,7 @@ fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), F
 mod shared_counter {
     use super::*;
 
-    const INCREMENTS: u64 = 100_000;
+    const INCREMENTS: u64 = 1_000_000;
 
     /// Why a process waiting for a lock in shared memory may never wake up.
     const SLEEPS_FOREVER: &str = ". A lock made without the process-shared attribute \
@@ -135,7 +171,9 @@ mod shared_counter {
                                   process-private futex: a process asleep on it is never woken by an unlock in \
                                   another process";
 
-    /// 4 processes call `increment` 100,000 times each, at once; then the total must be exact.
+    /// 4 processes call `increment` 1,000,000 times each, at once; then the total must be exact.
+    /// A million, not 100,000: on a loaded 2-core machine 4 x 100,000 increments take well under
+    /// a time slice, rarely overlap, and a load-then-store increment survived 40 runs in 50.
     fn count<C>(
         s: &Sandbox,
         kind: &str,
@@ -178,7 +216,7 @@ mod shared_counter {
     }
 
     #[test]
-    fn four_processes_adding_100000_each_through_the_atomic_counter_reach_exactly_400000() {
+    fn four_processes_adding_a_million_each_through_the_atomic_counter_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             s.phase("calling AtomicCounter::new");
             let counter = s.ok("AtomicCounter::new", AtomicCounter::new())?;
@@ -187,7 +225,7 @@ mod shared_counter {
     }
 
     #[test]
-    fn four_processes_adding_100000_each_under_the_process_shared_mutex_reach_exactly_400000() {
+    fn four_processes_adding_a_million_each_under_the_process_shared_mutex_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             s.phase("calling MutexCounter::new");
             let counter = s.ok("MutexCounter::new", MutexCounter::new())?;
@@ -196,7 +234,7 @@ mod shared_counter {
     }
 
     #[test]
-    fn four_processes_adding_100000_each_under_the_shared_semaphore_reach_exactly_400000() {
+    fn four_processes_adding_a_million_each_under_the_shared_semaphore_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             s.phase("calling SemaphoreCounter::new");
             let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
@@ -319,21 +357,7 @@ mod robust_mutex {
 mod undo_semaphore {
     use super::*;
 
-    /// A `u64` in memory shared with forked workers, owned by the test.
-    struct SharedCell {
-        ptr: NonNull<u64>,
-    }
-
-    impl SharedCell {
-        fn new() -> Result<SharedCell, Failure> {
-            let len = NonZeroUsize::new(size_of::<u64>()).expect("a u64 has a size");
-            let prot = nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE;
-            // SAFETY: a fresh anonymous shared mapping overlaps nothing of ours.
-            let ptr = unsafe { nix::sys::mman::mmap_anonymous(None, len, prot, nix::sys::mman::MapFlags::MAP_SHARED) }
-                .map_err(|e| Failure::crash(format!("the test could not map shared memory: {e}")))?;
-            Ok(SharedCell { ptr: ptr.cast() })
-        }
-
+    impl SharedCell<u64> {
         /// A deliberately slow, non-atomic increment: only the semaphore keeps it exact.
         fn increment(&self) {
             // SAFETY: ptr is our live mapping of one u64; volatile keeps the load and store apart.
@@ -349,13 +373,6 @@ mod undo_semaphore {
         fn get(&self) -> u64 {
             // SAFETY: as in increment.
             unsafe { self.ptr.as_ptr().read_volatile() }
-        }
-    }
-
-    impl Drop for SharedCell {
-        fn drop(&mut self) {
-            // SAFETY: our mapping of exactly one u64.
-            let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), size_of::<u64>()) };
         }
     }
 
@@ -451,7 +468,7 @@ mod undo_semaphore {
     fn four_processes_updating_shared_memory_under_it_lose_nothing() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             const ROUNDS: u64 = 5_000;
-            let cell = SharedCell::new()?;
+            let cell: SharedCell<u64> = SharedCell::new()?;
             let sem = private(s, 1)?;
             race(s, &format!("adding 1 to shared memory {ROUNDS} times under the semaphore"), "", |_| {
                 for _ in 0..ROUNDS {

@@ -4,8 +4,8 @@
 //! Stuck? `cargo run -- hint sync::shared_counter`
 //!
 //! Three counters with the same API, each in memory that children forked after `new` share.
-//! The grader forks 4 processes that each call `increment` 100,000 times, then expects `get`
-//! to say exactly 400,000, in time. `get` is only called once the incrementers are done.
+//! The grader forks 4 processes that each call `increment` 1,000,000 times, all at once, then expects
+//! `get` to say exactly 4,000,000, in time (a few seconds). `get` is only called once the incrementers are done.
 //!
 //! Read first: `man 2 mmap` (MAP_SHARED, MAP_ANONYMOUS), `std::sync::atomic`,
 //! `man 3 pthread_mutexattr_setpshared`, `man 3 pthread_mutex_lock`, `man 3 sem_init`,
