@@ -7,6 +7,10 @@
 //! whatever a failing attempt leaves is reported, then removed. The far side of a POSIX object
 //! is an unrelated program (`ipc-peer`) that knows only the name.
 
+// The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
+// have no Drop yet, which clippy would otherwise call a useless drop.
+#![allow(clippy::drop_non_drop)]
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, ErrorKind};
@@ -399,10 +403,15 @@ mod posix_shm {
             let bare = name.trim_start_matches('/').to_string();
             s.phase(format!("calling PosixShm::create({bare:?}, 4096)"));
             let result = PosixShm::create(&bare, 4096);
-            expect_no_object(s, &name, &format!("PosixShm::create({bare:?}) (glibc accepts a name without its '/'; other systems do not, so check the name yourself)"))?;
-            s.expect_err("PosixShm::create with a name without its leading '/'", result, ErrorKind::InvalidInput)?;
-            s.expect_err("PosixShm::open with a name without its leading '/'", PosixShm::open(&bare), ErrorKind::InvalidInput)?;
-            s.expect_err("PosixShm::unlink with a name without its leading '/'", PosixShm::unlink(&bare), ErrorKind::InvalidInput)?;
+            let after = format!(
+                "PosixShm::create({bare:?}) (glibc accepts a name without its '/'; other systems do not, so check \
+                 the name yourself)"
+            );
+            expect_no_object(s, &name, &after)?;
+            let without = "with a name without its leading '/'";
+            s.expect_err(&format!("PosixShm::create {without}"), result, ErrorKind::InvalidInput)?;
+            s.expect_err(&format!("PosixShm::open {without}"), PosixShm::open(&bare), ErrorKind::InvalidInput)?;
+            s.expect_err(&format!("PosixShm::unlink {without}"), PosixShm::unlink(&bare), ErrorKind::InvalidInput)?;
             for bad in ["", "/", &format!("{name}/inner")] {
                 s.phase(format!("calling PosixShm::create({bad:?}, 4096)"));
                 let call = format!("PosixShm::create({bad:?}, 4096)");

@@ -5,6 +5,10 @@
 //! shared memory; they start together at a handshake, so that they really race. A lock that a
 //! killed holder leaves locked is waited for until the deadline, and the hang report names it.
 
+// The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
+// have no Drop yet, which clippy would otherwise call a useless drop.
+#![allow(clippy::drop_non_drop)]
+
 use std::io::{self, ErrorKind};
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
@@ -210,7 +214,10 @@ mod shared_counter {
                     expected - total
                 )
             } else {
-                format!("{PROCESSES} processes incremented the {kind} {INCREMENTS} times each: expected {expected}, got {total}")
+                format!(
+                    "{PROCESSES} processes incremented the {kind} {INCREMENTS} times each: expected {expected}, got \
+                     {total}"
+                )
             }
         })
     }
@@ -268,10 +275,11 @@ mod robust_mutex {
             s.phase("killing the holder with SIGKILL while it holds the lock");
             holder.kill();
             s.phase(LOST_LOCK);
-            let mut guard = s.ok("lock after the holder died holding it (EOWNERDEAD means you hold the lock)", mutex.lock())?;
+            let call = "lock after the holder died holding it (EOWNERDEAD means you hold the lock)";
+            let mut guard = s.ok(call, mutex.lock())?;
             s.expect(guard.previous_owner_died(), || {
-                "the lock came back after its holder was killed, but previous_owner_died() is false: pthread_mutex_lock \
-                 returned EOWNERDEAD, and the caller must be told that the data may be inconsistent"
+                "the lock came back after its holder was killed, but previous_owner_died() is false: \
+                 pthread_mutex_lock returned EOWNERDEAD, and the caller must be told that the data may be inconsistent"
                     .to_string()
             })?;
             s.expect_eq("the value the killed holder left (it set 11 before it died)", &11, &guard.get())?;
