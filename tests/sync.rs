@@ -149,7 +149,7 @@ fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), F
     s.phase(format!("{PROCESSES} processes racing: {what}"));
     for i in 0..PROCESSES {
         let (arrived, work) = (&arrived, &work);
-        workers.push(fork(s, &format!("process {i} ({what}){stuck}"), move || {
+        workers.push(fork(s, &format!("process {i} ({what}{stuck})"), move || {
             arrived.get().fetch_add(1, Ordering::SeqCst);
             while arrived.get().load(Ordering::SeqCst) < PROCESSES {
                 // Give the CPU to the processes that have not arrived yet.
@@ -170,10 +170,9 @@ mod shared_counter {
     const INCREMENTS: u64 = 1_000_000;
 
     /// Why a process waiting for a lock in shared memory may never wake up.
-    const SLEEPS_FOREVER: &str = ". A lock made without the process-shared attribute \
-                                  (pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED), sem_init(sem, 1, 1)) uses a \
-                                  process-private futex: a process asleep on it is never woken by an unlock in \
-                                  another process";
+    const SLEEPS_FOREVER: &str = "; a process asleep on a lock made without the process-shared attribute \
+                                  (pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED), sem_init(sem, 1, 1)) waits \
+                                  on a process-private futex, and no unlock in another process ever wakes it";
 
     /// 4 processes call `increment` 1,000,000 times each, at once; then the total must be exact.
     /// A million, not 100,000: on a loaded 2-core machine 4 x 100,000 increments take well under
