@@ -2,3 +2,5 @@
 
 pub mod fifos;
 pub mod pipes;
+pub mod shared_memory;
+pub mod sync;

@@ -4,6 +4,8 @@
 
 mod fifos;
 mod pipes;
+mod shared_memory;
+mod sync;
 
 /// One topic: a module in `katas/` and `solutions/`, and a graded test file `tests/<id>.rs`.
 #[derive(Debug)]
@@ -50,7 +52,7 @@ impl Kata {
 }
 
 /// Every topic, in the order a learner meets them; each file beside this one holds one.
-pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC];
+pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC, shared_memory::TOPIC, sync::TOPIC];
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {

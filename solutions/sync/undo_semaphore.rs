@@ -1,0 +1,90 @@
+//! Reference answer: a SysV binary semaphore whose holder's death releases it.
+
+use std::io;
+
+/// The largest value a SysV semaphore may hold (`SEMVMX`, `man 2 semop`).
+const SEMVMX: i32 = 32767;
+
+/// One SysV semaphore (`man 2 semget`, `man 2 semop`). [`acquire`](UndoSemaphore::acquire)
+/// and [`release`](UndoSemaphore::release) both pass `SEM_UNDO`, so if a process exits or is
+/// killed, the kernel undoes what it still holds. The set outlives every process until
+/// [`remove`](UndoSemaphore::remove).
+#[derive(Debug)]
+pub struct UndoSemaphore {
+    id: i32,
+}
+
+impl UndoSemaphore {
+    /// Creates a set of one semaphore, owner read and write only (0600), exclusively
+    /// (`IPC_CREAT | IPC_EXCL`), with the value `initial` (`semctl(SETVAL)`). `key` `None` is
+    /// `IPC_PRIVATE`.
+    ///
+    /// Errors: `initial` outside 0..=32767 is `InvalidInput`; a key that is taken
+    /// `AlreadyExists`.
+    pub fn create(key: Option<i32>, initial: i32) -> io::Result<UndoSemaphore> {
+        if !(0..=SEMVMX).contains(&initial) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a semaphore's value is 0 to {SEMVMX}, not {initial}"),
+            ));
+        }
+        // SAFETY: semget takes plain integers.
+        let id = unsafe { libc::semget(key.unwrap_or(libc::IPC_PRIVATE), 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+        if id < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sem = UndoSemaphore { id };
+        // SAFETY: SETVAL takes its value as the int member of union semun, passed as an int.
+        if unsafe { libc::semctl(id, 0, libc::SETVAL, initial) } < 0 {
+            let e = io::Error::last_os_error();
+            let _ = sem.remove();
+            return Err(e);
+        }
+        Ok(sem)
+    }
+
+    /// The set's id, for `ipcs`.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// Waits until the value is at least 1 and takes 1, with `SEM_UNDO`.
+    pub fn acquire(&self) -> io::Result<()> {
+        self.op(-1)
+    }
+
+    /// Gives 1 back, with `SEM_UNDO`, cancelling the undo that `acquire` recorded.
+    pub fn release(&self) -> io::Result<()> {
+        self.op(1)
+    }
+
+    /// The current value (`semctl(GETVAL)`).
+    pub fn value(&self) -> io::Result<i32> {
+        // SAFETY: GETVAL takes no argument.
+        let value = unsafe { libc::semctl(self.id, 0, libc::GETVAL) };
+        if value < 0 { Err(io::Error::last_os_error()) } else { Ok(value) }
+    }
+
+    /// Removes the set (`semctl(IPC_RMID)`) at once; processes waiting on it fail with `EIDRM`.
+    pub fn remove(&self) -> io::Result<()> {
+        // SAFETY: IPC_RMID takes no argument.
+        if unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn op(&self, delta: libc::c_short) -> io::Result<()> {
+        let mut op = libc::sembuf { sem_num: 0, sem_op: delta, sem_flg: libc::SEM_UNDO as libc::c_short };
+        loop {
+            // SAFETY: op is one valid sembuf, and we pass a count of one.
+            if unsafe { libc::semop(self.id, &mut op, 1) } == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The sync topic: its katas in the order a learner meets them.
+
+use super::{Kata, Topic};
+
+pub const TOPIC: Topic = Topic {
+    id: "sync",
+    title: "Synchronisation between processes",
+    summary: "Atomics, process-shared and robust mutexes, and semaphores with SEM_UNDO: a shared \
+              counter that stays exact, and locks that survive the death of their holder.",
+    katas: &[
+        Kata {
+            id: "sync::shared_counter",
+            title: "A counter shared by several processes, exact",
+            file: "katas/sync/shared_counter.rs",
+            question: Some(4),
+            hints: &[
+                "The memory must be shared and survive fork: mmap_anonymous with MAP_SHARED. MAP_PRIVATE \
+                 gives every child its own copy to count in.",
+                "An increment is read-modify-write: load then store loses updates when two processes \
+                 interleave. Use AtomicU64::fetch_add, or hold a lock around the whole `count += 1`.",
+                "The mutex needs pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED) before \
+                 pthread_mutex_init, and the semaphore sem_init(sem, 1, 1): pshared 1. Without it a process \
+                 that sleeps on the lock is never woken by another process.",
+            ],
+        },
+        Kata {
+            id: "sync::robust_mutex",
+            title: "A robust mutex whose holder dies",
+            file: "katas/sync/robust_mutex.rs",
+            question: Some(5),
+            hints: &[
+                "pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) as well as PTHREAD_PROCESS_SHARED: a plain \
+                 mutex whose holder dies stays locked forever.",
+                "pthread_mutex_lock returns EOWNERDEAD when the last holder died: you do hold the lock then. \
+                 It is not an error for the caller; record it in the guard.",
+                "Call pthread_mutex_consistent before unlocking after EOWNERDEAD, or every later lock fails \
+                 with ENOTRECOVERABLE.",
+            ],
+        },
+        Kata {
+            id: "sync::undo_semaphore",
+            title: "A SysV semaphore with SEM_UNDO",
+            file: "katas/sync/undo_semaphore.rs",
+            question: Some(5),
+            hints: &[
+                "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, initial). libc has \
+                 them; nix does not.",
+                "semop with one sembuf { sem_num: 0, sem_op: -1 or +1, sem_flg: SEM_UNDO }: the kernel keeps \
+                 an adjustment per process and applies it when the process dies.",
+                "Pass SEM_UNDO on release too, or the adjustments of a process that acquired and released \
+                 add up, and the value grows when it exits. Retry semop on EINTR.",
+            ],
+        },
+    ],
+};

@@ -1,0 +1,482 @@
+//! Graded tests of the shared_memory topic: `cargo test --test shared_memory`.
+//!
+//! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
+//! asked for is the mode made), and a leak audit after the kata returns. SysV segments are
+//! registered with the sandbox (a key from `Sandbox::sysv_key`, or the id of an `IPC_PRIVATE`
+//! segment as soon as the kata returns it) and POSIX names come from `Sandbox::posix_name`, so
+//! whatever a failing attempt leaves is reported, then removed. The far side of a POSIX object
+//! is an unrelated program (`ipc-peer`) that knows only the name.
+
+// The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
+// have no Drop yet, which clippy would otherwise call a useless drop.
+#![allow(clippy::drop_non_drop)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, ErrorKind};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked};
+use ipc_katas::shared_memory::{PosixShm, SysvSegment};
+use ipc_katas::{grade, peer_exe};
+
+fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
+    move |e| Failure::crash(format!("the test could not {what}: {e}"))
+}
+
+/// The test's own uid, to check who owns an object.
+fn my_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Explains a mode that is not 0600.
+fn mode_story(what: &str, mode: u32) -> String {
+    format!(
+        "{what} has mode {mode:04o}, expected 0600 (owner read and write, nobody else){}",
+        if mode & 0o066 != 0 {
+            ": other users may attach it; with 0666 anyone on the machine may read and overwrite your memory"
+        } else {
+            ""
+        }
+    )
+}
+
+mod sysv_segment {
+    use super::*;
+
+    /// One line of /proc/sysvipc/shm (`man 5 proc`).
+    #[derive(Debug)]
+    struct Row {
+        key: i32,
+        mode: u32,
+        size: u64,
+        nattch: u64,
+        uid: u32,
+    }
+
+    fn row(id: i32) -> Option<Row> {
+        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 8 || cols[1].parse::<i32>().ok()? != id {
+                return None;
+            }
+            Some(Row {
+                key: cols[0].parse::<i64>().ok()? as i32,
+                mode: u32::from_str_radix(cols[2], 8).ok()? & 0o777,
+                size: cols[3].parse().ok()?,
+                nattch: cols[6].parse().ok()?,
+                uid: cols[7].parse().ok()?,
+            })
+        })
+    }
+
+    /// Creates an `IPC_PRIVATE` segment with the kata and registers its id with the sandbox.
+    fn private(s: &mut Sandbox, size: usize) -> Result<SysvSegment, Failure> {
+        s.phase(format!("calling SysvSegment::create(None, {size})"));
+        let seg = s.ok("SysvSegment::create", SysvSegment::create(None, size))?;
+        s.phase("calling SysvSegment::id");
+        let id = seg.id();
+        s.track(Tracked::SysvId { kind: "shm", id });
+        s.expect(row(id).is_some(), || {
+            format!(
+                "SysvSegment::id returned {id}, but /proc/sysvipc/shm has no segment with that id: return shmget's id"
+            )
+        })?;
+        Ok(seg)
+    }
+
+    fn attach_count(id: i32, when: &str) -> Result<u64, Failure> {
+        let row = row(id).ok_or_else(|| {
+            Failure::wrong(format!(
+                "segment {id} is gone from /proc/sysvipc/shm {when}: only remove() (shmctl IPC_RMID) may \
+                 destroy it, and only at the last detach"
+            ))
+        })?;
+        Ok(row.nattch)
+    }
+
+    #[test]
+    fn bytes_a_forked_child_writes_are_read_by_the_parent() {
+        grade!().run(|s| {
+            let seg = private(s, 100_000)?;
+            let payload = Payload::new(60_000, 7).bytes();
+            let at = 12_345;
+            s.phase("a forked child writes 60 kB into the segment with write_at");
+            let child = s.fork("the child writing into the segment", || {
+                seg.write_at(at, &payload)
+                    .map_err(|e| Failure::wrong(format!("write_at in the child returned an error: {e}")))
+            })?;
+            child.join()?;
+            s.phase("the parent reads back what the child wrote, with read_at");
+            let got = s.ok("read_at in the parent", seg.read_at(at, payload.len()))?;
+            s.expect_bytes(
+                "the bytes the parent read from the segment (a child inherits the attachment across fork; \
+                 a copy made with MAP_PRIVATE or a plain Vec would not be shared)",
+                &payload,
+                &got,
+            )?;
+            s.phase("calling remove, then dropping the segment");
+            s.ok("remove", seg.remove())?;
+            drop(seg);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_segment_is_made_owner_only_with_its_size_and_a_taken_key_is_already_exists() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase(format!("calling SysvSegment::create(Some({key:#x}), 5000)"));
+            let seg = s.ok("SysvSegment::create", SysvSegment::create(Some(key), 5000))?;
+            let id = seg.id();
+            let row = row(id).ok_or_else(|| {
+                Failure::wrong(format!("SysvSegment::id returned {id}, but /proc/sysvipc/shm has no such segment"))
+            })?;
+            s.expect_eq("the key of the segment in /proc/sysvipc/shm", &key, &row.key)?;
+            s.expect(row.mode == 0o600, || mode_story(&format!("segment {id}"), row.mode))?;
+            s.expect_eq("the segment's owner (uid)", &my_uid(), &row.uid)?;
+            s.expect_eq("the segment's size in /proc/sysvipc/shm", &5000, &row.size)?;
+            s.expect_eq("SysvSegment::size", &5000, &seg.size())?;
+            s.phase("calling SysvSegment::create again with the same key");
+            let again = SysvSegment::create(Some(key), 5000);
+            s.expect_err(
+                "a second SysvSegment::create with a taken key (use IPC_CREAT | IPC_EXCL: without IPC_EXCL \
+                 shmget quietly hands you the segment that is there)",
+                again,
+                ErrorKind::AlreadyExists,
+            )?;
+            s.ok("remove", seg.remove())?;
+            drop(seg);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn after_remove_and_the_last_detach_the_segment_is_gone_from_proc_sysvipc_shm() {
+        grade!().run(|s| {
+            let first = private(s, 8192)?;
+            let id = first.id();
+            s.phase(format!("attaching segment {id} a second time with SysvSegment::attach"));
+            let second = s.ok("SysvSegment::attach", SysvSegment::attach(id))?;
+            s.ok("write_at through the second attachment", second.write_at(0, b"still here"))?;
+            s.phase("calling remove while two attachments are alive");
+            s.ok("remove", first.remove())?;
+            let alive = attach_count(id, "right after remove() while it was still attached twice")?;
+            s.expect(alive == 2, || {
+                format!("after remove() segment {id} has {alive} attachments, expected 2: remove must not detach")
+            })?;
+            drop(first);
+            let got = s.ok("read_at through the other attachment after remove and one drop", second.read_at(0, 10))?;
+            s.expect_bytes("the bytes of a removed segment that is still attached", b"still here", &got)?;
+            s.phase("dropping the last attachment");
+            drop(second);
+            if let Some(row) = row(id) {
+                return Err(Failure::wrong(format!(
+                    "shared memory segment {id} is still in /proc/sysvipc/shm (key {:#x}, {} attachments) after \
+                     remove() and the last detach: it leaks until reboot. remove must call shmctl(id, IPC_RMID, \
+                     null); the kernel then frees the segment at the last shmdt",
+                    row.key, row.nattch
+                )));
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dropping_a_segment_detaches_it() {
+        grade!().run(|s| {
+            let first = private(s, 4096)?;
+            let id = first.id();
+            s.phase(format!("attaching segment {id} a second time with SysvSegment::attach"));
+            let second = s.ok("SysvSegment::attach", SysvSegment::attach(id))?;
+            let before = attach_count(id, "after two attachments")?;
+            s.expect(before == 2, || {
+                format!("segment {id} has {before} attachments after create and attach, expected 2 (one shmat each)")
+            })?;
+            s.phase("dropping the second attachment");
+            drop(second);
+            let after = attach_count(id, "after one of two attachments was dropped")?;
+            s.expect(after == 1, || {
+                format!(
+                    "segment {id} still has {after} attachments after one of its two SysvSegment values was \
+                     dropped: Drop must detach with shmdt(address shmat returned)"
+                )
+            })?;
+            s.ok("remove", first.remove())?;
+            drop(first);
+            s.expect(row(id).is_none(), || {
+                format!("segment {id} is still in /proc/sysvipc/shm after remove and dropping every attachment")
+            })
+        });
+    }
+
+    #[test]
+    fn a_segment_of_size_zero_is_invalid_input_and_makes_nothing() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase(format!("calling SysvSegment::create(Some({key:#x}), 0)"));
+            s.expect_err(
+                "SysvSegment::create with size 0",
+                SysvSegment::create(Some(key), 0),
+                ErrorKind::InvalidInput,
+            )?;
+            s.phase("calling SysvSegment::create(None, 0)");
+            s.expect_err("SysvSegment::create(None, 0)", SysvSegment::create(None, 0), ErrorKind::InvalidInput)
+                .map(drop)
+        });
+    }
+
+    #[test]
+    fn a_segment_used_after_removal_and_the_last_detach_is_an_error_not_a_crash() {
+        grade!().run(|s| {
+            let seg = private(s, 4096)?;
+            let id = seg.id();
+            s.phase("calling remove, then dropping the only attachment");
+            s.ok("remove", seg.remove())?;
+            drop(seg);
+            s.phase(format!("calling SysvSegment::attach({id}) on the removed segment"));
+            match SysvSegment::attach(id) {
+                Err(_) => Ok(()),
+                Ok(seg) => Err(Failure::wrong(format!(
+                    "SysvSegment::attach({id}) returned Ok({seg:?}) for a segment that was removed and detached \
+                     everywhere: shmat fails on it (EINVAL or EIDRM), and attach must return that error"
+                ))),
+            }
+        });
+    }
+
+    #[test]
+    fn reads_and_writes_past_the_end_are_invalid_input_and_change_nothing() {
+        grade!().run(|s| {
+            // 1000 bytes: the kernel maps a whole page, but the segment is 1000 bytes long.
+            let seg = private(s, 1000)?;
+            s.phase("calling size");
+            s.expect_eq("SysvSegment::size of a 1000-byte segment", &1000, &seg.size())?;
+            s.ok("write_at(0, 1000 bytes)", seg.write_at(0, &[0x5a; 1000]))?;
+            s.ok("write_at(1000, no bytes)", seg.write_at(1000, b""))?;
+            s.phase("writing 8 bytes at offset 996 of a 1000-byte segment");
+            s.expect_err("write_at(996, 8 bytes) on 1000 bytes", seg.write_at(996, &[1; 8]), ErrorKind::InvalidInput)?;
+            s.expect_err("write_at(usize::MAX, 2 bytes)", seg.write_at(usize::MAX, &[1; 2]), ErrorKind::InvalidInput)?;
+            s.expect_err("read_at(999, 2) on 1000 bytes", seg.read_at(999, 2), ErrorKind::InvalidInput)?;
+            s.expect_err("read_at(1, usize::MAX)", seg.read_at(1, usize::MAX), ErrorKind::InvalidInput)?;
+            let got = s.ok("read_at(0, 1000)", seg.read_at(0, 1000))?;
+            s.expect_bytes("the segment after refused writes (nothing may be written in part)", &[0x5a; 1000], &got)?;
+            s.ok("remove", seg.remove())?;
+            drop(seg);
+            Ok(())
+        });
+    }
+}
+
+mod posix_shm {
+    use super::*;
+
+    fn dev_shm(name: &str) -> PathBuf {
+        PathBuf::from("/dev/shm").join(name.trim_start_matches('/'))
+    }
+
+    fn expect_no_object(s: &Sandbox, name: &str, after: &str) -> Result<(), Failure> {
+        let path = dev_shm(name);
+        s.expect(!path.exists(), || {
+            format!(
+                "POSIX shared memory object {name} ({}) exists after {after}: it must not be made, or it must be \
+                 shm_unlink-ed before returning the error",
+                path.display()
+            )
+        })
+    }
+
+    /// Runs the peer program and waits for it.
+    fn peer(s: &Sandbox, args: &[&OsStr]) -> Result<(), Failure> {
+        s.peer(peer_exe!(), args)?.join().map(drop)
+    }
+
+    #[test]
+    fn what_create_writes_an_unrelated_program_reads_by_name() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            let payload = Payload::new(100_000, 11).bytes();
+            s.phase(format!("calling PosixShm::create({name:?}, 100000)"));
+            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 100_000))?;
+            s.expect_eq("PosixShm::size", &100_000, &shm.size())?;
+            s.phase("writing 100 kB with write_at");
+            s.ok("write_at", shm.write_at(0, &payload))?;
+            let out = s.path("read-by-peer");
+            s.phase("an unrelated program opens the object by name and reads it");
+            peer(s, &[OsStr::new("shm-read"), OsStr::new(&name), OsStr::new("100000"), out.as_os_str()])?;
+            let got = fs::read(&out).map_err(test_error("load what the peer read"))?;
+            s.expect_bytes("the bytes the other program read by name", &payload, &got)?;
+            s.phase(format!("calling PosixShm::unlink({name:?})"));
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            drop(shm);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn what_an_unrelated_program_wrote_is_read_through_open() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            let payload = Payload::new(70_001, 12).bytes();
+            let input = s.path("input");
+            fs::write(&input, &payload).map_err(test_error("save the input"))?;
+            s.phase("an unrelated program creates the object, sizes it and writes 70001 bytes");
+            peer(s, &[OsStr::new("shm-write"), OsStr::new(&name), input.as_os_str()])?;
+            s.phase(format!("calling PosixShm::open({name:?})"));
+            let shm = s.ok("PosixShm::open", PosixShm::open(&name))?;
+            s.expect_eq("PosixShm::size of the object the other program made (fstat)", &70_001, &shm.size())?;
+            let got = s.ok("read_at(0, 70001)", shm.read_at(0, payload.len()))?;
+            s.expect_bytes("the bytes read through open", &payload, &got)?;
+            s.phase(format!("calling PosixShm::unlink({name:?})"));
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            drop(shm);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_object_is_owner_only_and_a_taken_name_is_already_exists() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            s.phase(format!("calling PosixShm::create({name:?}, 4096)"));
+            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 4096))?;
+            let meta = fs::metadata(dev_shm(&name)).map_err(|e| {
+                Failure::wrong(format!(
+                    "PosixShm::create returned Ok, but {} is not there: {e}",
+                    dev_shm(&name).display()
+                ))
+            })?;
+            let mode = meta.permissions().mode() & 0o777;
+            s.expect(mode == 0o600, || mode_story(&dev_shm(&name).display().to_string(), mode))?;
+            s.expect_eq("the owner (uid) of the object", &my_uid(), &meta.uid())?;
+            s.expect_eq("the size of the object in /dev/shm (set it with ftruncate)", &4096, &meta.len())?;
+            s.ok("write_at", shm.write_at(0, b"mine"))?;
+            s.phase("calling PosixShm::create again with the same name");
+            let again = PosixShm::create(&name, 4096);
+            s.expect_err(
+                "a second PosixShm::create with a taken name (use O_CREAT | O_EXCL: without O_EXCL you open, and \
+                 ftruncate may cut, somebody else's object)",
+                again,
+                ErrorKind::AlreadyExists,
+            )?;
+            let got = s.ok("read_at", shm.read_at(0, 4))?;
+            s.expect_bytes("the first object's bytes after the refused create", b"mine", &got)?;
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            drop(shm);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unlink_removes_the_name_from_dev_shm_but_the_mapping_still_works() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            s.phase(format!("calling PosixShm::create({name:?}, 10000)"));
+            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 10_000))?;
+            s.ok("write_at", shm.write_at(9_990, b"0123456789"))?;
+            s.phase(format!("calling PosixShm::unlink({name:?})"));
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            s.expect(!dev_shm(&name).exists(), || {
+                format!(
+                    "POSIX shared memory object {name} ({}) still exists after PosixShm::unlink returned: it leaks \
+                     until reboot. unlink must call shm_unlink(name)",
+                    dev_shm(&name).display()
+                )
+            })?;
+            let got = s.ok("read_at after unlink", shm.read_at(9_990, 10))?;
+            s.expect_bytes("the mapping's bytes after unlink (a mapping outlives the name)", b"0123456789", &got)?;
+            s.phase(format!("calling PosixShm::open({name:?}) after unlink"));
+            s.expect_err("PosixShm::open of an unlinked name", PosixShm::open(&name), ErrorKind::NotFound)?;
+            s.expect_err("a second PosixShm::unlink of the same name", PosixShm::unlink(&name), ErrorKind::NotFound)?;
+            drop(shm);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_name_without_its_leading_slash_is_invalid_input_and_makes_nothing() {
+        grade!().run(|s| {
+            let name = s.posix_name("noslash");
+            let bare = name.trim_start_matches('/').to_string();
+            s.phase(format!("calling PosixShm::create({bare:?}, 4096)"));
+            let result = PosixShm::create(&bare, 4096);
+            let after = format!(
+                "PosixShm::create({bare:?}) (glibc accepts a name without its '/'; other systems do not, so check \
+                 the name yourself)"
+            );
+            expect_no_object(s, &name, &after)?;
+            let without = "with a name without its leading '/'";
+            s.expect_err(&format!("PosixShm::create {without}"), result, ErrorKind::InvalidInput)?;
+            s.expect_err(&format!("PosixShm::open {without}"), PosixShm::open(&bare), ErrorKind::InvalidInput)?;
+            s.expect_err(&format!("PosixShm::unlink {without}"), PosixShm::unlink(&bare), ErrorKind::InvalidInput)?;
+            for bad in ["", "/", &format!("{name}/inner")] {
+                s.phase(format!("calling PosixShm::create({bad:?}, 4096)"));
+                let call = format!("PosixShm::create({bad:?}, 4096)");
+                s.expect_err(&call, PosixShm::create(bad, 4096), ErrorKind::InvalidInput)?;
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_size_of_zero_is_invalid_input_and_leaves_no_name() {
+        grade!().run(|s| {
+            let name = s.posix_name("empty");
+            s.phase(format!("calling PosixShm::create({name:?}, 0)"));
+            let result = PosixShm::create(&name, 0);
+            expect_no_object(s, &name, "PosixShm::create with size 0")?;
+            s.expect_err("PosixShm::create with size 0", result, ErrorKind::InvalidInput).map(drop)
+        });
+    }
+
+    #[test]
+    fn opening_a_missing_name_is_not_found_and_an_unsized_object_is_invalid_data() {
+        grade!().run(|s| {
+            let name = s.posix_name("missing");
+            s.phase(format!("calling PosixShm::open({name:?}) on a name nobody made"));
+            s.expect_err("PosixShm::open of a missing name", PosixShm::open(&name), ErrorKind::NotFound)?;
+            expect_no_object(s, &name, "PosixShm::open of a missing name (open must not create)")?;
+            s.expect_err("PosixShm::unlink of a missing name", PosixShm::unlink(&name), ErrorKind::NotFound)?;
+            let empty = s.posix_name("unsized");
+            nix::sys::mman::shm_open(
+                empty.as_str(),
+                nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+            )
+            .map_err(|e| Failure::crash(format!("the test could not make its 0-byte object: {e}")))?;
+            s.phase(format!("calling PosixShm::open({empty:?}) on an object of 0 bytes"));
+            let result = PosixShm::open(&empty);
+            let _ = nix::sys::mman::shm_unlink(empty.as_str());
+            s.expect_err(
+                "PosixShm::open of an object of 0 bytes (its creator has not called ftruncate yet; fstat says 0)",
+                result,
+                ErrorKind::InvalidData,
+            )
+            .map(drop)
+        });
+    }
+
+    #[test]
+    fn reads_and_writes_past_the_end_are_invalid_input_and_change_nothing() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            s.phase(format!("calling PosixShm::create({name:?}, 1000)"));
+            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 1000))?;
+            s.expect_eq("PosixShm::size of a 1000-byte object", &1000, &shm.size())?;
+            s.ok("write_at(0, 1000 bytes)", shm.write_at(0, &[0xa5; 1000]))?;
+            s.phase("writing 8 bytes at offset 996 of a 1000-byte object");
+            s.expect_err("write_at(996, 8 bytes) on 1000 bytes", shm.write_at(996, &[1; 8]), ErrorKind::InvalidInput)?;
+            s.expect_err("write_at(usize::MAX, 2 bytes)", shm.write_at(usize::MAX, &[1; 2]), ErrorKind::InvalidInput)?;
+            s.expect_err("read_at(999, 2) on 1000 bytes", shm.read_at(999, 2), ErrorKind::InvalidInput)?;
+            s.expect_err("read_at(1, usize::MAX)", shm.read_at(1, usize::MAX), ErrorKind::InvalidInput)?;
+            let got = s.ok("read_at(0, 1000)", shm.read_at(0, 1000))?;
+            s.expect_bytes("the object after refused writes (nothing may be written in part)", &[0xa5; 1000], &got)?;
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            drop(shm);
+            Ok(())
+        });
+    }
+}

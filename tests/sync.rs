@@ -1,0 +1,561 @@
+//! Graded tests of the sync topic: `cargo test --test sync`.
+//!
+//! Each body runs in the grader's sandbox: a child process with a deadline and a leak audit
+//! after the kata returns. The other processes are forked workers that inherit the kata's
+//! shared memory; they start together at a handshake, so that they really race. A lock that a
+//! killed holder leaves locked is waited for until the deadline, and the hang report names it.
+
+// The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
+// have no Drop yet, which clippy would otherwise call a useless drop.
+#![allow(clippy::drop_non_drop)]
+
+use std::io::{self, ErrorKind};
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ipc_katas::grade;
+use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker};
+use ipc_katas::sync::{AtomicCounter, MutexCounter, RobustMutex, SemaphoreCounter, UndoSemaphore};
+use nix::sys::mman::{self, MapFlags, ProtFlags};
+
+/// The deadline of the tests that make 4 processes race: enough for 4,000,000 locked increments
+/// on a loaded 2-core machine (measured: the three counters together in 1 s at load average 8),
+/// and still a hang within 10 s.
+const RACE_DEADLINE: Duration = Duration::from_secs(8);
+const PROCESSES: u64 = 4;
+
+/// A forked worker that is killed and reaped if the test leaves early, so that a failed check
+/// is reported as itself and not also as a child left running.
+struct RunningWorker(Option<Worker>);
+
+impl RunningWorker {
+    fn join(mut self) -> Result<(), Failure> {
+        self.0.take().expect("joined once").join()
+    }
+
+    /// Kills the worker with SIGKILL and reaps it; its (crash) report is not the test's.
+    fn kill(mut self) {
+        if let Some(worker) = self.0.take() {
+            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
+            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        if let Some(worker) = self.0.take() {
+            // SAFETY: as in kill.
+            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
+            let _ = worker.join();
+        }
+    }
+}
+
+fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
+    Ok(RunningWorker(Some(s.fork(what, work)?)))
+}
+
+/// An error of the kata code in a worker (a worker must not use the sandbox).
+fn kata_error(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
+    move |e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
+}
+
+/// A pipe whose write end goes into one worker: the worker writes a byte when it is ready
+/// (it holds the lock), and the test sees end-of-file instead if the worker ended before that.
+struct Ready {
+    read: OwnedFd,
+}
+
+impl Ready {
+    fn new() -> Result<(Ready, OwnedFd), Failure> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::crash(format!("the test could not make a pipe: {e}")))?;
+        Ok((Ready { read }, write))
+    }
+
+    fn signal(write: &OwnedFd) -> Result<(), Failure> {
+        nix::unistd::write(write, b"!")
+            .map(drop)
+            .map_err(|e| Failure::crash(format!("the worker could not signal: {e}")))
+    }
+
+    /// Waits for the worker's byte. If the worker ended first, its own report (a `todo!()`,
+    /// an error) is the test's failure.
+    fn wait(self, s: &Sandbox, worker: RunningWorker, what: &str) -> Result<RunningWorker, Failure> {
+        s.phase(format!("waiting for {what}"));
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.read, &mut byte) {
+                Ok(1) => return Ok(worker),
+                Err(nix::errno::Errno::EINTR) => continue,
+                _ => break,
+            }
+        }
+        worker.join()?;
+        Err(Failure::crash(format!("the worker ended without {what}")))
+    }
+}
+
+/// Never returns: the holder waits here until the test kills it.
+fn hold_until_killed() -> ! {
+    loop {
+        // SAFETY: pause has no preconditions; it returns only after a caught signal.
+        unsafe { libc::pause() };
+    }
+}
+
+/// A `T` in memory shared with forked workers, owned by the test (`MAP_SHARED |
+/// MAP_ANONYMOUS`, zero-filled: `T` must be valid as all zeroes).
+struct SharedCell<T> {
+    ptr: NonNull<T>,
+}
+
+impl<T> SharedCell<T> {
+    fn new() -> Result<SharedCell<T>, Failure> {
+        let len = NonZeroUsize::new(size_of::<T>()).expect("a shared value has a size");
+        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: a fresh anonymous shared mapping overlaps nothing of ours.
+        let ptr = unsafe { mman::mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }
+            .map_err(|e| Failure::crash(format!("the test could not map shared memory: {e}")))?;
+        Ok(SharedCell { ptr: ptr.cast() })
+    }
+}
+
+impl<T> Drop for SharedCell<T> {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping of exactly one T.
+        let _ = unsafe { mman::munmap(self.ptr.cast(), size_of::<T>()) };
+    }
+}
+
+impl SharedCell<AtomicU64> {
+    fn get(&self) -> &AtomicU64 {
+        // SAFETY: zeroes are a valid AtomicU64, and atomics may be shared between processes.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// Forks `PROCESSES` workers, lets them all arrive at a barrier in shared memory so that they
+/// start at the same moment and really run side by side, and joins them. `stuck` says, in a
+/// hang report, what usually keeps such a worker from finishing.
+fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), Failure>) -> Result<(), Failure> {
+    let arrived: SharedCell<AtomicU64> = SharedCell::new()?;
+    let mut workers = Vec::new();
+    s.phase(format!("{PROCESSES} processes racing: {what}"));
+    for i in 0..PROCESSES {
+        let (arrived, work) = (&arrived, &work);
+        workers.push(fork(s, &format!("process {i} ({what}{stuck})"), move || {
+            arrived.get().fetch_add(1, Ordering::SeqCst);
+            while arrived.get().load(Ordering::SeqCst) < PROCESSES {
+                // Give the CPU to the processes that have not arrived yet.
+                std::thread::yield_now();
+            }
+            work(i)
+        })?);
+    }
+    for worker in workers {
+        worker.join()?;
+    }
+    Ok(())
+}
+
+mod shared_counter {
+    use super::*;
+
+    const INCREMENTS: u64 = 1_000_000;
+
+    /// Why a process waiting for a lock in shared memory may never wake up.
+    const SLEEPS_FOREVER: &str = "; a process asleep on a lock made without the process-shared attribute \
+                                  (pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED), sem_init(sem, 1, 1)) waits \
+                                  on a process-private futex, and no unlock in another process ever wakes it";
+
+    /// 4 processes call `increment` 1,000,000 times each, at once; then the total must be exact.
+    /// A million, not 100,000: on a loaded 2-core machine 4 x 100,000 increments take well under
+    /// a time slice, rarely overlap, and a load-then-store increment survived 40 runs in 50.
+    fn count<C>(
+        s: &Sandbox,
+        kind: &str,
+        stuck: &str,
+        counter: &C,
+        increment: impl Fn(&C) -> io::Result<()>,
+        get: impl Fn(&C) -> io::Result<u64>,
+    ) -> Result<(), Failure> {
+        s.phase(format!("reading a new {kind} before anyone increments it"));
+        s.expect_eq(&format!("{kind}::get of a new counter"), &0, &s.ok(&format!("{kind}::get"), get(counter))?)?;
+        let call = format!("{kind}::increment");
+        race(s, &format!("incrementing the {kind} {INCREMENTS} times"), stuck, |_| {
+            for _ in 0..INCREMENTS {
+                increment(counter).map_err(kata_error(&call))?;
+            }
+            Ok(())
+        })?;
+        s.phase(format!("reading the {kind} after every incrementer finished"));
+        let total = s.ok(&format!("{kind}::get"), get(counter))?;
+        let expected = PROCESSES * INCREMENTS;
+        s.expect(total == expected, || {
+            if total == 0 {
+                format!(
+                    "{PROCESSES} processes incremented the {kind} {INCREMENTS} times each, and the parent reads 0: \
+                     the children counted in their own copies. The memory must be mmap-ed MAP_SHARED (and \
+                     MAP_ANONYMOUS) before the fork; MAP_PRIVATE or a plain field is copied on write"
+                )
+            } else if total < expected {
+                format!(
+                    "{PROCESSES} processes incremented the {kind} {INCREMENTS} times each: expected {expected}, got \
+                     {total}, so {} updates were lost. Two processes read the same value and both wrote it plus one: \
+                     an increment must be one atomic read-modify-write (fetch_add), or the whole load-add-store \
+                     must happen while holding the lock",
+                    expected - total
+                )
+            } else {
+                format!(
+                    "{PROCESSES} processes incremented the {kind} {INCREMENTS} times each: expected {expected}, got \
+                     {total}"
+                )
+            }
+        })
+    }
+
+    #[test]
+    fn four_processes_adding_a_million_each_through_the_atomic_counter_reach_exactly_four_million() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            s.phase("calling AtomicCounter::new");
+            let counter = s.ok("AtomicCounter::new", AtomicCounter::new())?;
+            count(s, "AtomicCounter", "", &counter, AtomicCounter::increment, AtomicCounter::get)
+        });
+    }
+
+    #[test]
+    fn four_processes_adding_a_million_each_under_the_process_shared_mutex_reach_exactly_four_million() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            s.phase("calling MutexCounter::new");
+            let counter = s.ok("MutexCounter::new", MutexCounter::new())?;
+            count(s, "MutexCounter", SLEEPS_FOREVER, &counter, MutexCounter::increment, MutexCounter::get)
+        });
+    }
+
+    #[test]
+    fn four_processes_adding_a_million_each_under_the_shared_semaphore_reach_exactly_four_million() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            s.phase("calling SemaphoreCounter::new");
+            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            count(s, "SemaphoreCounter", SLEEPS_FOREVER, &counter, SemaphoreCounter::increment, SemaphoreCounter::get)
+        });
+    }
+}
+
+mod robust_mutex {
+    use super::*;
+
+    const LOST_LOCK: &str = "waiting for the lock the killed holder held: lock() after the holder was SIGKILLed \
+                             inside its critical section. A mutex that is not robust (PTHREAD_MUTEX_ROBUST) stays \
+                             locked forever when its holder dies";
+
+    #[test]
+    fn a_holder_killed_inside_its_critical_section_leaves_the_lock_to_the_next_locker_who_is_told() {
+        grade!().run(|s| {
+            s.phase("calling RobustMutex::new(10)");
+            let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
+            let (ready, write) = Ready::new()?;
+            let holder = fork(s, "the holder", || {
+                let mut guard = mutex.lock().map_err(kata_error("lock in the holder"))?;
+                // Half of an update: the holder dies before it can finish it.
+                guard.set(11);
+                Ready::signal(&write)?;
+                hold_until_killed()
+            })?;
+            drop(write);
+            let holder = ready.wait(s, holder, "the holder to lock the mutex and set the value to 11")?;
+            s.phase("killing the holder with SIGKILL while it holds the lock");
+            holder.kill();
+            s.phase(LOST_LOCK);
+            let call = "lock after the holder died holding it (EOWNERDEAD means you hold the lock)";
+            let mut guard = s.ok(call, mutex.lock())?;
+            s.expect(guard.previous_owner_died(), || {
+                "the lock came back after its holder was killed, but previous_owner_died() is false: \
+                 pthread_mutex_lock returned EOWNERDEAD, and the caller must be told that the data may be inconsistent"
+                    .to_string()
+            })?;
+            s.expect_eq("the value the killed holder left (it set 11 before it died)", &11, &guard.get())?;
+            guard.set(12);
+            drop(guard);
+            s.phase("locking again after the recovered lock was unlocked");
+            let guard = s.ok(
+                "the lock after a recovered one (ENOTRECOVERABLE means pthread_mutex_consistent was not called before \
+                 unlocking)",
+                mutex.lock(),
+            )?;
+            s.expect(!guard.previous_owner_died(), || {
+                "previous_owner_died() is true on the lock after a recovered one: only the first locker after a death \
+                 is told"
+                    .to_string()
+            })?;
+            s.expect_eq("the value after the repair", &12, &guard.get())?;
+            drop(guard);
+            drop(mutex);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_lock_released_normally_in_another_process_reports_no_death() {
+        grade!().run(|s| {
+            s.phase("calling RobustMutex::new(5)");
+            let mutex = s.ok("RobustMutex::new", RobustMutex::new(5))?;
+            let worker = fork(s, "the worker that locks, sets 6 and unlocks", || {
+                let mut guard = mutex.lock().map_err(kata_error("lock in the worker"))?;
+                if guard.previous_owner_died() {
+                    return Err(Failure::wrong("previous_owner_died() is true on the very first lock"));
+                }
+                guard.set(6);
+                Ok(())
+            })?;
+            worker.join()?;
+            s.phase("locking after the worker unlocked and exited normally");
+            let guard = s.ok("lock", mutex.lock())?;
+            s.expect(!guard.previous_owner_died(), || {
+                "previous_owner_died() is true although the last holder unlocked before it exited: report only \
+                 EOWNERDEAD"
+                    .to_string()
+            })?;
+            s.expect_eq("the value the worker set in shared memory", &6, &guard.get())?;
+            drop(guard);
+            drop(mutex);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn four_processes_adding_through_the_lock_lose_nothing() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            const ROUNDS: u64 = 20_000;
+            s.phase("calling RobustMutex::new(0)");
+            let mutex = s.ok("RobustMutex::new", RobustMutex::new(0))?;
+            race(s, &format!("adding 1 to the guarded value {ROUNDS} times"), "", |_| {
+                for _ in 0..ROUNDS {
+                    let mut guard = mutex.lock().map_err(kata_error("lock"))?;
+                    let v = guard.get();
+                    guard.set(v + 1);
+                }
+                Ok(())
+            })?;
+            s.phase("reading the total");
+            let guard = s.ok("lock", mutex.lock())?;
+            let total = guard.get();
+            drop(guard);
+            drop(mutex);
+            s.expect(total == PROCESSES * ROUNDS, || {
+                format!(
+                    "{PROCESSES} processes each added 1 {ROUNDS} times under the lock: expected {}, got {total}. The \
+                     guard must hold the mutex from lock() until it is dropped, and the value must live in MAP_SHARED \
+                     memory",
+                    PROCESSES * ROUNDS
+                )
+            })
+        });
+    }
+}
+
+mod undo_semaphore {
+    use super::*;
+
+    impl SharedCell<u64> {
+        /// A deliberately slow, non-atomic increment: only the semaphore keeps it exact.
+        fn increment(&self) {
+            // SAFETY: ptr is our live mapping of one u64; volatile keeps the load and store apart.
+            unsafe {
+                let v = self.ptr.as_ptr().read_volatile();
+                for _ in 0..20 {
+                    std::hint::spin_loop();
+                }
+                self.ptr.as_ptr().write_volatile(v + 1);
+            }
+        }
+
+        fn get(&self) -> u64 {
+            // SAFETY: as in increment.
+            unsafe { self.ptr.as_ptr().read_volatile() }
+        }
+    }
+
+    /// Creates an `IPC_PRIVATE` semaphore with the kata and registers its id with the sandbox.
+    fn private(s: &mut Sandbox, initial: i32) -> Result<UndoSemaphore, Failure> {
+        s.phase(format!("calling UndoSemaphore::create(None, {initial})"));
+        let sem = s.ok("UndoSemaphore::create", UndoSemaphore::create(None, initial))?;
+        s.phase("calling UndoSemaphore::id");
+        let id = sem.id();
+        s.track(Tracked::SysvId { kind: "sem", id });
+        s.expect(row(id).is_some(), || {
+            format!(
+                "UndoSemaphore::id returned {id}, but /proc/sysvipc/sem has no set with that id: return semget's id"
+            )
+        })?;
+        Ok(sem)
+    }
+
+    /// (key, mode, nsems, uid) of semaphore set `id` in /proc/sysvipc/sem (`man 5 proc`).
+    fn row(id: i32) -> Option<(i32, u32, u32, u32)> {
+        let text = std::fs::read_to_string("/proc/sysvipc/sem").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 5 || cols[1].parse::<i32>().ok()? != id {
+                return None;
+            }
+            Some((
+                cols[0].parse::<i64>().ok()? as i32,
+                u32::from_str_radix(cols[2], 8).ok()? & 0o777,
+                cols[3].parse().ok()?,
+                cols[4].parse().ok()?,
+            ))
+        })
+    }
+
+    fn expect_value(s: &Sandbox, sem: &UndoSemaphore, expected: i32, when: &str) -> Result<(), Failure> {
+        let value = s.ok("UndoSemaphore::value", sem.value())?;
+        s.expect_eq(&format!("the semaphore's value {when}"), &expected, &value)
+    }
+
+    #[test]
+    fn a_holder_killed_while_holding_it_is_released_by_the_kernel() {
+        grade!().run(|s| {
+            let sem = private(s, 1)?;
+            let (ready, write) = Ready::new()?;
+            let holder = fork(s, "the holder", || {
+                sem.acquire().map_err(kata_error("acquire in the holder"))?;
+                Ready::signal(&write)?;
+                hold_until_killed()
+            })?;
+            drop(write);
+            let holder = ready.wait(s, holder, "the holder to acquire the semaphore")?;
+            expect_value(s, &sem, 0, "while the holder holds it")?;
+            s.phase("killing the holder with SIGKILL while it holds the semaphore");
+            holder.kill();
+            s.phase(
+                "waiting for the semaphore the killed holder held: acquire() after the holder was SIGKILLed holding \
+                 it. Without SEM_UNDO on acquire, the kernel does not give back what a dead process held",
+            );
+            s.ok("acquire after the holder died", sem.acquire())?;
+            expect_value(s, &sem, 0, "after the survivor acquired it")?;
+            s.ok("release", sem.release())?;
+            expect_value(s, &sem, 1, "after the survivor released it")?;
+            s.ok("remove", sem.remove())
+        });
+    }
+
+    #[test]
+    fn a_process_that_acquires_and_releases_then_exits_leaves_the_value_as_it_was() {
+        grade!().run(|s| {
+            let sem = private(s, 1)?;
+            let worker = fork(s, "the worker that acquires and releases 3 times, then exits", || {
+                for _ in 0..3 {
+                    sem.acquire().map_err(kata_error("acquire"))?;
+                    sem.release().map_err(kata_error("release"))?;
+                }
+                Ok(())
+            })?;
+            worker.join()?;
+            let value = s.ok("UndoSemaphore::value", sem.value())?;
+            s.expect(value == 1, || {
+                format!(
+                    "a process acquired and released the semaphore 3 times and exited, and its value went from 1 to \
+                     {value}: the kernel applied undo adjustments that did not cancel out. Pass SEM_UNDO on both \
+                     acquire and release (or on neither)"
+                )
+            })?;
+            s.ok("remove", sem.remove())
+        });
+    }
+
+    #[test]
+    fn four_processes_updating_shared_memory_under_it_lose_nothing() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            const ROUNDS: u64 = 5_000;
+            let cell: SharedCell<u64> = SharedCell::new()?;
+            let sem = private(s, 1)?;
+            race(s, &format!("adding 1 to shared memory {ROUNDS} times under the semaphore"), "", |_| {
+                for _ in 0..ROUNDS {
+                    sem.acquire().map_err(kata_error("acquire"))?;
+                    cell.increment();
+                    sem.release().map_err(kata_error("release"))?;
+                }
+                Ok(())
+            })?;
+            let total = cell.get();
+            s.expect(total == PROCESSES * ROUNDS, || {
+                format!(
+                    "{PROCESSES} processes each added 1 {ROUNDS} times while holding the semaphore: expected {}, got \
+                     {total}. acquire must take 1 (sem_op -1) and wait while the value is 0",
+                    PROCESSES * ROUNDS
+                )
+            })?;
+            expect_value(s, &sem, 1, "after every process released it")?;
+            s.ok("remove", sem.remove())
+        });
+    }
+
+    #[test]
+    fn the_set_is_owner_only_starts_at_its_value_and_a_taken_key_is_already_exists() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase(format!("calling UndoSemaphore::create(Some({key:#x}), 3)"));
+            let sem = s.ok("UndoSemaphore::create", UndoSemaphore::create(Some(key), 3))?;
+            let id = sem.id();
+            let (row_key, mode, nsems, uid) = row(id).ok_or_else(|| {
+                Failure::wrong(format!("UndoSemaphore::id returned {id}, but /proc/sysvipc/sem has no such set"))
+            })?;
+            s.expect_eq("the key of the set in /proc/sysvipc/sem", &key, &row_key)?;
+            s.expect(mode == 0o600, || {
+                format!(
+                    "semaphore set {id} has mode {mode:04o}, expected 0600 (owner read and write, nobody else){}",
+                    if mode & 0o066 != 0 { ": with 0666 any user may take or release your lock" } else { "" }
+                )
+            })?;
+            // SAFETY: geteuid has no preconditions.
+            s.expect_eq("the set's owner (uid)", &unsafe { libc::geteuid() }, &uid)?;
+            s.expect_eq("the number of semaphores in the set", &1, &nsems)?;
+            expect_value(s, &sem, 3, "right after create(.., 3)")?;
+            s.phase("calling UndoSemaphore::create again with the same key");
+            s.expect_err(
+                "a second UndoSemaphore::create with a taken key (use IPC_CREAT | IPC_EXCL)",
+                UndoSemaphore::create(Some(key), 1),
+                ErrorKind::AlreadyExists,
+            )?;
+            expect_value(s, &sem, 3, "after a refused second create (it must not reset the value)")?;
+            for bad in [-1, 32768] {
+                s.phase(format!("calling UndoSemaphore::create(None, {bad})"));
+                let call = format!("UndoSemaphore::create(None, {bad}) (a value is 0 to 32767)");
+                s.expect_err(&call, UndoSemaphore::create(None, bad), ErrorKind::InvalidInput)?;
+            }
+            s.ok("remove", sem.remove())
+        });
+    }
+
+    #[test]
+    fn after_remove_the_set_is_gone_and_acquire_fails() {
+        grade!().run(|s| {
+            let sem = private(s, 1)?;
+            let id = sem.id();
+            s.phase("calling remove");
+            s.ok("remove", sem.remove())?;
+            s.expect(row(id).is_none(), || {
+                format!(
+                    "semaphore set {id} is still in /proc/sysvipc/sem after remove() returned: it leaks until reboot. \
+                     remove must call semctl(id, 0, IPC_RMID)"
+                )
+            })?;
+            s.phase("calling acquire on the removed set");
+            match sem.acquire() {
+                Err(_) => Ok(()),
+                Ok(()) => Err(Failure::wrong(format!(
+                    "acquire on the removed semaphore set {id} returned Ok: semop fails on it (EINVAL or EIDRM), and \
+                     acquire must return that error"
+                ))),
+            }
+        });
+    }
+}
