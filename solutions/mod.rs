@@ -1,4 +1,5 @@
 //! The katas, one module per topic. This file is the same in `katas/` and `solutions/`.
 
 pub mod fifos;
+pub mod message_queues;
 pub mod pipes;

@@ -3,6 +3,7 @@
 //! grader names katas from it, and `tests` below keep it in step with the files.
 
 mod fifos;
+mod message_queues;
 mod pipes;
 
 /// One topic: a module in `katas/` and `solutions/`, and a graded test file `tests/<id>.rs`.
@@ -50,7 +51,7 @@ impl Kata {
 }
 
 /// Every topic, in the order a learner meets them; each file beside this one holds one.
-pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC];
+pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC, message_queues::TOPIC];
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {
