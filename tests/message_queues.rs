@@ -10,6 +10,31 @@
 //! The limits of an ordinary user shape the sizes: a SysV queue holds 16384 bytes
 //! (`/proc/sys/kernel/msgmnb`), a POSIX queue at most 10 messages of at most 8192 bytes, and a
 //! user's POSIX queues together at most 819200 bytes (`ulimit -q`).
+//!
+//! Classic mistakes and the tests they turn red (each applied to the answer and run 3 times:
+//! red every run):
+//! - SysV size that counts the type field, on send (the C sample's `sizeof(struct)`):
+//!   `every_body_from_0_to_max_body_bytes_arrives_exactly_both_ways` (8 bytes too many; a
+//!   MAX_BODY body fails), the property, the several-senders and the other-program tests.
+//! - SysV length off by the type field on receive (8 bytes too many or too few): the same,
+//!   plus the selector and buffer tests.
+//! - `MSG_NOERROR` (silent truncation): `a_receive_buffer_smaller_than_the_message_is_an_error_…`.
+//! - a fixed receive buffer smaller than MAX_BODY: `every_body_from_0_to_max_body_bytes_…`.
+//! - `0666`, no `IPC_EXCL`, `open` with `IPC_CREAT`, `open(IPC_PRIVATE)` making a queue, no
+//!   `IPC_RMID`: `create_makes_…`, `a_key_that_has_a_queue_…`, `a_key_without_a_queue_…`,
+//!   `remove_deletes_…`.
+//! - ENOMSG not turned into `None`, a selector passed as `abs()`: `selectors_pick_as_…` and the
+//!   property; `IPC_NOWAIT` on send: `several_sender_processes_…`; a receive that polls:
+//!   `receive_waits_in_msgrcv_…`; a receive that retries every error (EIDRM): `remove_deletes_…`;
+//!   an oversize body cut to fit: `an_oversize_body_or_a_type_of_zero_or_less_…`.
+//! - POSIX: no check of the leading `/` (a bare EINVAL): `a_name_without_its_leading_slash_…`; a
+//!   fixed 1024-byte receive buffer (EMSGSIZE): `another_program_opens_a_queue_with_8192_byte_…`;
+//!   the whole buffer returned: the exact-body, property and other-program tests; a relative or
+//!   CLOCK_MONOTONIC deadline: `a_timed_receive_on_an_empty_queue_…`; `set_nonblocking` doing
+//!   nothing: `in_non_blocking_mode_…`; no `O_EXCL`, mode 0644, attributes ignored, no unlink:
+//!   `a_taken_name_…`, `create_makes_…`, `unlink_removes_the_name_…`; no `mq_close` in Drop:
+//!   a LEAK in every test that drops a queue; an oversize body cut to fit: `an_oversize_body_or_a_priority_…`;
+//!   always non-blocking: `several_sender_processes_…`; priority ignored: the property.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -571,7 +596,7 @@ mod sysv_queue {
                     Failure::wrong(format!("send returned Ok, but msgrcv found no message in the queue: {e}"))
                 })?;
                 s.expect_eq("the type msgrcv got", &mtype, &got.0)?;
-                s.expect_bytes(&format!("the body of {} that send sent", size(body.len())), body, &got.1)
+                s.expect_bytes(&format!("the bytes msgrcv got for a body of {}", size(body.len())), body, &got.1)
                     .map_err(|f| Failure::wrong(format!("{}\nHint: {SIZE_HINT}", f.outcome().text())))?;
             }
             for (i, body) in bodies(&lengths).iter().enumerate() {
@@ -580,8 +605,12 @@ mod sysv_queue {
                 s.phase(format!("calling receive(0) for a body of {} (type {mtype})", size(body.len())));
                 let got = s.ok(&format!("receive of a body of {}", size(body.len())), kata.receive(0))?;
                 s.expect_eq("the type receive returned", &mtype, &got.mtype)?;
-                s.expect_bytes(&format!("the body of {} that receive returned", size(body.len())), body, &got.body)
-                    .map_err(|f| Failure::wrong(format!("{}\nHint: {SIZE_HINT}", f.outcome().text())))?;
+                s.expect_bytes(
+                    &format!("the bytes receive returned for a body of {}", size(body.len())),
+                    body,
+                    &got.body,
+                )
+                .map_err(|f| Failure::wrong(format!("{}\nHint: {SIZE_HINT}", f.outcome().text())))?;
             }
             Ok(())
         });
@@ -626,7 +655,9 @@ mod sysv_queue {
                 queue.send(mtype, body.as_bytes())?;
             }
             let queued = "queue: types 3 a, 1 b, 2 c, 1 d, 5 e, 2 f, in that order";
-            let steps: [(i64, Option<(i64, &str)>, &str); 10] = [
+            // (selector, the message it must pick, why)
+            type Step = (i64, Option<(i64, &'static str)>, &'static str);
+            let steps: [Step; 10] = [
                 (2, Some((2, "c")), "> 0: the first message of exactly that type"),
                 (-2, Some((1, "b")), "< 0: the first message of the lowest type ≤ |selector|"),
                 (-2, Some((1, "d")), "< 0: the lowest type first, in the order sent"),
@@ -1067,7 +1098,7 @@ mod posix_queue {
                     .take()
                     .map_err(|e| Failure::wrong(format!("send returned Ok, but mq_receive found no message: {e}")))?;
                 s.expect_eq("the priority mq_receive got", &priority, &got.0)?;
-                s.expect_bytes(&format!("the body of {} that send sent", size(body.len())), body, &got.1)?;
+                s.expect_bytes(&format!("the bytes mq_receive got for a body of {}", size(body.len())), body, &got.1)?;
             }
             for (i, body) in bodies(&lengths).iter().enumerate() {
                 let priority = 20 + i as u32;
@@ -1075,13 +1106,17 @@ mod posix_queue {
                 s.phase(format!("calling receive for {} at priority {priority}", size(body.len())));
                 let got = s.ok(&format!("receive of {}", size(body.len())), kata.receive())?;
                 s.expect_eq("the priority receive returned", &priority, &got.priority)?;
-                s.expect_bytes(&format!("the body of {} that receive returned", size(body.len())), body, &got.body)
-                    .map_err(|f| {
-                        Failure::wrong(format!(
-                            "{}\nHint: return only the bytes mq_receive says it wrote, not the whole buffer",
-                            f.outcome().text()
-                        ))
-                    })?;
+                s.expect_bytes(
+                    &format!("the bytes receive returned for a body of {}", size(body.len())),
+                    body,
+                    &got.body,
+                )
+                .map_err(|f| {
+                    Failure::wrong(format!(
+                        "{}\nHint: return only the bytes mq_receive says it wrote, not the whole buffer",
+                        f.outcome().text()
+                    ))
+                })?;
             }
             Ok(())
         });
