@@ -1,6 +1,7 @@
 //! The katas, one module per topic. This file is the same in `katas/` and `solutions/`.
 
 pub mod fifos;
+pub mod message_queues;
 pub mod pipes;
 pub mod shared_memory;
 pub mod sync;

@@ -123,7 +123,7 @@ impl Grade {
     /// `test` is the test's full name; it must start with a kata's id from the catalogue.
     pub fn new(test: &str) -> Grade {
         let Some(kata) = catalogue::kata_for_test(test) else {
-            panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue.rs")
+            panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue/")
         };
         install_panic_hook();
         Grade { test: test.to_string(), kata, deadline: DEFAULT_DEADLINE }

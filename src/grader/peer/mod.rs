@@ -17,6 +17,7 @@ pub const FAILED: i32 = 4;
 pub const PANICKED: i32 = 5;
 
 mod fifos;
+mod message_queues;
 mod shared_memory;
 
 /// One topic's peer commands: their usage text, and `run`, which returns `None` for a command
@@ -29,6 +30,7 @@ struct Commands {
 const TOPICS: &[Commands] = &[
     Commands { usage: fifos::COMMANDS, run: fifos::run },
     Commands { usage: shared_memory::COMMANDS, run: shared_memory::run },
+    Commands { usage: message_queues::COMMANDS, run: message_queues::run },
 ];
 
 /// Runs one peer command; returns the exit status.
