@@ -17,6 +17,7 @@ pub const FAILED: i32 = 4;
 pub const PANICKED: i32 = 5;
 
 mod fifos;
+mod sockets;
 
 /// One topic's peer commands: their usage text, and `run`, which returns `None` for a command
 /// that is not its own.
@@ -25,7 +26,10 @@ struct Commands {
     run: fn(&[&str]) -> Option<PeerResult>,
 }
 
-const TOPICS: &[Commands] = &[Commands { usage: fifos::COMMANDS, run: fifos::run }];
+const TOPICS: &[Commands] = &[
+    Commands { usage: fifos::COMMANDS, run: fifos::run },
+    Commands { usage: sockets::COMMANDS, run: sockets::run },
+];
 
 /// Runs one peer command; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
