@@ -80,8 +80,8 @@ fn bind_owner_only(path: &Path) -> io::Result<UnixListener> {
     let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     let address = UnixAddr::new(path)?;
     bind(fd.as_raw_fd(), &address)?;
-    let ready = fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .and_then(|()| Ok(listen(&fd, Backlog::MAXCONN)?));
+    let ready =
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).and_then(|()| Ok(listen(&fd, Backlog::MAXCONN)?));
     if let Err(e) = ready {
         let _ = fs::remove_file(path);
         return Err(e);

@@ -26,10 +26,8 @@ struct Commands {
     run: fn(&[&str]) -> Option<PeerResult>,
 }
 
-const TOPICS: &[Commands] = &[
-    Commands { usage: fifos::COMMANDS, run: fifos::run },
-    Commands { usage: sockets::COMMANDS, run: sockets::run },
-];
+const TOPICS: &[Commands] =
+    &[Commands { usage: fifos::COMMANDS, run: fifos::run }, Commands { usage: sockets::COMMANDS, run: sockets::run }];
 
 /// Runs one peer command; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
