@@ -10,7 +10,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -478,7 +478,11 @@ mod framing {
                 .map(|(i, &n)| Payload::new(n, i as u64).bytes())
                 .collect();
             let (mut ours, theirs) = UnixStream::pair().map_err(test_error("make a socketpair"))?;
+            let our_fd = ours.as_raw_fd();
             let writer = fork(s, "the writing process", || {
+                // SAFETY: the writer's copy of the body's end: with it closed, the writer gets an
+                // error instead of blocking forever if the body stops reading.
+                unsafe { libc::close(our_fd) };
                 let mut theirs = &theirs;
                 for m in &messages {
                     sockets::write_frame(&mut theirs, m).map_err(|e| kata_error("write_frame on a socket", e))?;
@@ -885,18 +889,41 @@ mod tcp {
                 s.phase("calling TcpServer::bind");
                 s.ok("TcpServer::bind", sockets::TcpServer::bind())?
             };
-            let port = server.port().to_string();
+            let port = server.port();
             let sizes = [1usize << 20, 0, 1, 300_000];
-            let mut clients = Vec::new();
-            for (i, len) in sizes.iter().enumerate() {
-                clients.push(peer(s, &[&"tcp-client", &port, &len.to_string(), &i.to_string()])?);
-            }
-            s.phase(format!("calling serve(4) while 4 client programs send {sizes:?} bytes each and half-close"));
-            s.ok("serve", server.serve(sizes.len(), handler))?;
-            for client in &mut clients {
-                client.join()?;
-            }
-            Ok(())
+            std::thread::scope(|scope| {
+                s.phase(format!("calling serve({}) in a thread", sizes.len()));
+                let serving = scope.spawn(|| server.serve(sizes.len(), handler));
+                // One client at a time: each needs the end of its answer before the next starts,
+                // so a server that does not close a connection after answering is caught.
+                for (i, len) in sizes.iter().enumerate() {
+                    s.phase(format!(
+                        "client program {i} of {} sends {} and half-closes, then reads the answer until the end",
+                        sizes.len(),
+                        size(*len)
+                    ));
+                    let joined = peer(s, &[&"tcp-client", &port.to_string(), &len.to_string(), &i.to_string()])?.join();
+                    if let Err(failure) = joined {
+                        if serving.is_finished() {
+                            let result = serving.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                            s.ok("serve", result)?;
+                            return Err(failure);
+                        }
+                        // Let serve reach its count and return: empty clients that half-close at once.
+                        s.phase("letting serve finish with empty clients after a client program failed");
+                        let rest: Vec<_> = (i + 1..sizes.len())
+                            .filter_map(|_| TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok())
+                            .inspect(|c| drop(c.shutdown(Shutdown::Write)))
+                            .collect();
+                        let _ = serving.join();
+                        drop(rest);
+                        return Err(failure);
+                    }
+                }
+                s.phase("waiting for serve to return after its last client");
+                let result = serving.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                s.ok("serve", result).map(drop)
+            })
         });
     }
 
@@ -924,11 +951,13 @@ mod tcp {
                 }
                 stream.write_all(&reversed(&got)).map_err(|e| {
                     Failure::wrong(format!(
-                        "the server could not send its answer ({e}): exchange closed the whole connection instead of \
-                         only its writing side (shutdown(Write), not drop)"
+                        "the server could not send its whole answer ({e}): exchange closed the connection before it \
+                         had read the answer to the end. After sending, only half-close (shutdown(Write), not drop \
+                         or shutdown(Both)), and read until end-of-file (read_to_end, not one read)"
                     ))
                 })?;
-                stream.shutdown(Shutdown::Both).map_err(|e| Failure::crash(e.to_string()))
+                // Dropping the stream closes it: the client's read_to_end ends.
+                Ok(())
             })?;
             drop(listener);
             s.phase("calling exchange with 1 MiB against the test's server");
@@ -1086,7 +1115,11 @@ mod socketpair {
                     }
                 )
             })?;
+            let our_fd = ours.as_fd().as_raw_fd();
             let sender = fork(s, "the sending child", || {
+                // SAFETY: the child's copy of the parent's end: with it closed, the child gets an
+                // error instead of blocking forever if the parent stops receiving.
+                unsafe { libc::close(our_fd) };
                 for (i, m) in messages.iter().enumerate() {
                     theirs.send(m).map_err(|e| kata_error(&format!("send of message {i}"), e))?;
                 }
