@@ -525,7 +525,15 @@ mod unix_server {
             clients.push(peer(s, &[&"unix-client", &path, &id.to_string(), &count.to_string()])?);
         }
         s.phase(format!("calling serve({n}) while {n} client programs connect at once, {count} requests each"));
-        s.ok("serve", server.serve(n as usize + others, handler))?;
+        let served = server.serve(n as usize + others, handler);
+        if let (Err(e), true) = (&served, others > 0) {
+            return Err(Failure::wrong(format!(
+                "serve returned an error: {e} (kind {:?}). One client's broken frame must only end that client's \
+                 connection: the server goes on serving the others",
+                e.kind()
+            )));
+        }
+        s.ok("serve", served)?;
         for client in &mut clients {
             client.join()?;
         }
