@@ -8,7 +8,8 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 /// A listening Unix stream socket bound to a path. Dropping it closes the socket and removes
-/// its socket file.
+/// its socket file: write `impl Drop for UnixServer` (the file outlives the socket otherwise, and
+/// stops the next `bind`).
 ///
 /// The fields are a suggestion: change them as you like (the grader only uses the methods).
 #[derive(Debug)]

@@ -2,12 +2,12 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket};
-use std::os::fd::AsRawFd;
 
 use super::framing::{read_frame, write_frame};
 
@@ -92,6 +92,10 @@ fn bind_owner_only(path: &Path) -> io::Result<UnixListener> {
 /// Removes the socket file at `path` if no server listens on it; `AddrInUse` otherwise.
 /// Connecting tells: a listening server accepts (or queues) the connection; a socket file whose
 /// server is gone refuses it. Anything that is not a socket is never removed.
+///
+/// Two servers restarting at the same moment over the same stale file can still race (both see
+/// it refused, one removes the other's fresh file); a lock file beside the socket, held with
+/// `flock`, closes that window when it matters.
 fn remove_if_stale(path: &Path) -> io::Result<()> {
     let in_use = |why: &str| io::Error::new(io::ErrorKind::AddrInUse, format!("{}: {why}", path.display()));
     if !fs::symlink_metadata(path)?.file_type().is_socket() {
