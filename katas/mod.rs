@@ -4,4 +4,5 @@ pub mod fifos;
 pub mod message_queues;
 pub mod pipes;
 pub mod shared_memory;
+pub mod sockets;
 pub mod sync;

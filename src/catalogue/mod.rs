@@ -6,6 +6,7 @@ mod fifos;
 mod message_queues;
 mod pipes;
 mod shared_memory;
+mod sockets;
 mod sync;
 
 /// One topic: a module in `katas/` and `solutions/`, and a graded test file `tests/<id>.rs`.
@@ -53,7 +54,8 @@ impl Kata {
 }
 
 /// Every topic, in the order a learner meets them; each file beside this one holds one.
-pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC, shared_memory::TOPIC, message_queues::TOPIC, sync::TOPIC];
+pub const TOPICS: &[Topic] =
+    &[pipes::TOPIC, fifos::TOPIC, shared_memory::TOPIC, message_queues::TOPIC, sockets::TOPIC, sync::TOPIC];
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {

@@ -19,6 +19,7 @@ pub const PANICKED: i32 = 5;
 mod fifos;
 mod message_queues;
 mod shared_memory;
+mod sockets;
 
 /// One topic's peer commands: their usage text, and `run`, which returns `None` for a command
 /// that is not its own.
@@ -31,6 +32,7 @@ const TOPICS: &[Commands] = &[
     Commands { usage: fifos::COMMANDS, run: fifos::run },
     Commands { usage: shared_memory::COMMANDS, run: shared_memory::run },
     Commands { usage: message_queues::COMMANDS, run: message_queues::run },
+    Commands { usage: sockets::COMMANDS, run: sockets::run },
 ];
 
 /// Runs one peer command; returns the exit status.

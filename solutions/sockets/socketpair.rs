@@ -1,0 +1,128 @@
+//! Reference answer: a socketpair as a two-way channel to a child, and message sockets.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork};
+
+use super::framing::{read_frame, write_frame};
+
+/// Forks a child that answers each request with `answer(request)`, over one socketpair (a
+/// socket is two-way: one descriptor in each process is enough). Returns the answers in order,
+/// after the child has exited and been reaped. See `man 2 socketpair`, `man 7 unix`.
+pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
+    let (parent_end, child_end) = UnixStream::pair()?;
+    // SAFETY: the child only reads, computes and writes, then leaves with _exit.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            // The child must not keep the parent's end: it would keep its own end-of-file away.
+            drop(parent_end);
+            let served = serve(child_end, answer).is_ok();
+            // SAFETY: _exit ends the child without returning into the parent's code.
+            unsafe { libc::_exit(if served { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            // converse consumes the parent's end and closes it when it returns, even on error:
+            // the child sees end-of-file and exits, so the waitpid below cannot hang.
+            let answers = converse(parent_end, requests);
+            let status = waitpid(child, None)?;
+            let answers = answers?;
+            match status {
+                WaitStatus::Exited(_, 0) => Ok(answers),
+                other => Err(io::Error::other(format!("the answering child did not finish cleanly: {other:?}"))),
+            }
+        }
+    }
+}
+
+fn serve(mut stream: UnixStream, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
+    while let Some(request) = read_frame(&mut stream)? {
+        write_frame(&mut stream, &answer(&request))?;
+    }
+    Ok(())
+}
+
+/// One request, then its answer: neither side ever waits to write while the other does too.
+fn converse(mut stream: UnixStream, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        write_frame(&mut stream, request)?;
+        let answer = read_frame(&mut stream)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the child stopped answering"))?;
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// The largest message a [`MessageSocket`] sends or receives.
+pub const MAX_MESSAGE: usize = 65536;
+
+/// One end of a connected pair of `SOCK_SEQPACKET` Unix sockets: every `send` arrives as one
+/// message, whole, in order; the end closes when dropped.
+#[derive(Debug)]
+pub struct MessageSocket {
+    fd: OwnedFd,
+}
+
+/// A connected pair of message sockets (`socketpair(AF_UNIX, SOCK_SEQPACKET)`), for example one
+/// for a parent and one for its child. See `man 2 socketpair`, `man 7 unix`.
+pub fn message_pair() -> io::Result<(MessageSocket, MessageSocket)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    Ok((MessageSocket { fd: a }, MessageSocket { fd: b }))
+}
+
+impl MessageSocket {
+    /// Sends `message` as one message. `InvalidInput` for an empty one (it could not be told
+    /// from the end of the channel) or one longer than [`MAX_MESSAGE`], before sending anything.
+    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+        if message.is_empty() || message.len() > MAX_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a message must have 1 to {MAX_MESSAGE} bytes, not {}", message.len()),
+            ));
+        }
+        // A seqpacket send is all or nothing: the message goes out whole or not at all.
+        loop {
+            match send(self.fd.as_raw_fd(), message, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Receives the next message whole; `None` once the other end is closed. A message longer
+    /// than [`MAX_MESSAGE`] (sent by someone else) is `InvalidData`, never silently cut:
+    /// `MSG_TRUNC` makes `recv` return its real length. See `man 2 recv`.
+    pub fn recv(&self) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC) {
+                Ok(n) => break n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        if n > buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a message of {n} bytes arrived, longer than MAX_MESSAGE ({MAX_MESSAGE}); it was dropped"),
+            ));
+        }
+        buf.truncate(n);
+        Ok(Some(buf))
+    }
+}
+
+impl AsFd for MessageSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
