@@ -10,6 +10,10 @@
 //! the wait" is sent and seen to be sent (the sender has exited) before the kata code can
 //! wait; signals that must coalesce are sent while the test keeps them blocked.
 
+// The stubs' types have no Drop (the answers' restore dispositions in theirs); the tests drop
+// them explicitly where the restoring is what they check.
+#![allow(clippy::drop_non_drop)]
+
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
@@ -493,11 +497,19 @@ mod counting {
                 (libc::SIGRTMAX() + 1, "SIGRTMAX + 1".to_string()),
             ] {
                 s.phase(format!("SignalCounter::install({what})"));
-                s.expect_err(&format!("SignalCounter::install({what})"), SignalCounter::install(signal), ErrorKind::InvalidInput)?;
+                s.expect_err(
+                    &format!("SignalCounter::install({what})"),
+                    SignalCounter::install(signal),
+                    ErrorKind::InvalidInput,
+                )?;
             }
             let first = install(s, libc::SIGUSR2)?;
             s.phase("installing a second counter for SIGUSR2");
-            s.expect_err("a second SignalCounter::install(SIGUSR2)", SignalCounter::install(libc::SIGUSR2), ErrorKind::AlreadyExists)?;
+            s.expect_err(
+                "a second SignalCounter::install(SIGUSR2)",
+                SignalCounter::install(libc::SIGUSR2),
+                ErrorKind::AlreadyExists,
+            )?;
             send(me(), libc::SIGUSR2);
             let count = first.count();
             s.expect(count == 1, || {
@@ -628,10 +640,15 @@ mod reaping {
             held.release();
             let reaped = reap_all(s, &mut reaper, codes.len())?;
             for (&pid, &code) in held.pids.iter().zip(&codes) {
-                let expected =
-                    if pid == killed { WaitStatus::Signaled(pid, Signal::SIGKILL, false) } else { WaitStatus::Exited(pid, code) };
+                let expected = if pid == killed {
+                    WaitStatus::Signaled(pid, Signal::SIGKILL, false)
+                } else {
+                    WaitStatus::Exited(pid, code)
+                };
                 let got: Vec<_> = reaped.iter().filter(|st| pid_of(st) == Some(pid)).collect();
-                s.expect(got == [&expected], || format!("child {pid}: expected {expected:?}, wait_and_reap reported {got:?}"))?;
+                s.expect(got == [&expected], || {
+                    format!("child {pid}: expected {expected:?}, wait_and_reap reported {got:?}")
+                })?;
             }
             Ok(())
         });
@@ -700,7 +717,7 @@ mod reaping {
                     let text = std::fs::read_to_string(format!("/proc/self/task/{main_thread}/syscall"));
                     let text = text.unwrap_or_default();
                     let mut words = text.split_whitespace();
-                    words.next().and_then(|n| n.parse::<i64>().ok()) == Some(libc::SYS_read as i64)
+                    words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
                         && words.next() == Some(format!("{reading_fd:#x}").as_str())
                 };
                 let give_up = Instant::now() + Duration::from_secs(3);
@@ -793,7 +810,9 @@ mod shutdown {
         s.expect(queue_mode(key).is_none(), || {
             format!("{when}, the SysV message queue {key:#x} still exists: msgctl(IPC_RMID) it")
         })?;
-        s.expect(shm_mode(name).is_none(), || format!("{when}, the POSIX shared memory {name} still exists: shm_unlink it"))
+        s.expect(shm_mode(name).is_none(), || {
+            format!("{when}, the POSIX shared memory {name} still exists: shm_unlink it")
+        })
     }
 
     /// Runs serve_until_signalled in a worker process; `during_ready` runs inside `ready()`.
@@ -811,7 +830,9 @@ mod shutdown {
             let got = signals::serve_until_signalled(key, &name, ready)
                 .map_err(|e| kata_error("serve_until_signalled", e))?;
             if got != expect {
-                return Err(Failure::wrong(format!("serve_until_signalled returned {got:?}, but it was stopped by {expect:?}")));
+                return Err(Failure::wrong(format!(
+                    "serve_until_signalled returned {got:?}, but it was stopped by {expect:?}"
+                )));
             }
             Ok(())
         })?;

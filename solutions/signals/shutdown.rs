@@ -74,7 +74,8 @@ struct PosixShm {
 impl PosixShm {
     fn create(name: &str) -> io::Result<PosixShm> {
         let name = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the name"))?;
-        let fd = shm_open(name.as_c_str(), OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR, Mode::from_bits_truncate(0o600))?;
+        let fd =
+            shm_open(name.as_c_str(), OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR, Mode::from_bits_truncate(0o600))?;
         drop(fd); // the name keeps the object; this worker needs no mapping
         Ok(PosixShm { name })
     }
