@@ -27,8 +27,8 @@ pub const MAX_VALUES: usize = 1024;
 ///   their values;
 /// - standard signals sent one at a time, each waiting for the last to be counted, are all
 ///   counted;
-/// - a flood of signals while the program keeps reading the counts neither deadlocks nor
-///   crashes;
+/// - thousands of signals that interrupt `count()` and `values()` anywhere neither deadlock
+///   nor crash;
 /// - drop restores the previous handler; SIGKILL, SIGSTOP, 0 and numbers past SIGRTMAX are
 ///   `InvalidInput`; a second counter for a signal already counted is `AlreadyExists`.
 #[derive(Debug)]

@@ -21,8 +21,10 @@ use nix::unistd::Pid;
 /// Useful Rust: `nix::sys::signal::{SigSet, Signal, pthread_sigmask, kill}`, `nix::unistd::fork`.
 ///
 /// The grader checks:
-/// - 500 rounds in a row with the child signalling at once, and a round where the signal is
-///   certainly sent before `meanwhile` returns: every one comes back (a lost wake-up hangs);
+/// - 500 rounds in a row with the child signalling at once; a round where the signal is
+///   certainly sent before `meanwhile` returns; a round where it is sent before `fork` has even
+///   returned in the parent: every one comes back (a lost wake-up hangs, a signal that finds no
+///   handler and no block kills the parent);
 /// - the pid returned is the child's;
 /// - only your child is reaped: another child of the caller, already exited, is left for the
 ///   caller to wait for (no `wait(NULL)`), and no zombie is left;
