@@ -30,7 +30,11 @@ pub fn serve_until_signalled(sysv_key: i32, shm_name: &str, ready: impl FnOnce()
     let mut old_mask = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop), Some(&mut old_mask))?;
     let served = serve(sysv_key, shm_name, &stop, ready);
-    // The stop signal was taken by sigwait: nothing is pending when the mask comes back.
+    // sigwait took the stop signal; a second request that came meanwhile is answered by this
+    // return too, so take it rather than let it kill the process when the mask comes back.
+    let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid set and timeout; a null siginfo is allowed.
+    while unsafe { libc::sigtimedwait(stop.as_ref(), std::ptr::null_mut(), &now) } > 0 {}
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     served
 }
