@@ -17,7 +17,7 @@
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
@@ -302,6 +302,80 @@ mod wait_for_child_signal {
             let result = call(s, |_| HOLD_FORKS.store(false, Ordering::Relaxed));
             HOLD_FORKS.store(false, Ordering::Relaxed);
             result.map(drop)
+        });
+    }
+
+    /// Read end of the pipe the kata's child waits on before it goes on (-1: no waiting).
+    static CHILD_GO: AtomicI32 = AtomicI32::new(-1);
+
+    /// Runs in every child right after `fork` (pthread_atfork), before `fork` returns there:
+    /// waits until the test lets it go on, so the parent is already waiting when it signals.
+    extern "C" fn child_waits_for_go() {
+        let fd = CHILD_GO.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let mut byte = [0u8; 1];
+            // SAFETY: one valid byte; end-of-file if the test is gone.
+            unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) };
+        }
+    }
+
+    /// Whether a system call (number and first two arguments) is pause(): glibc implements it
+    /// with the pause system call where there is one, and with ppoll(NULL, 0, …) elsewhere.
+    fn is_pause(number: libc::c_long, fds: u64, nfds: u64) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if number == libc::SYS_pause {
+            return true;
+        }
+        number == libc::SYS_ppoll && fds == 0 && nfds == 0
+    }
+
+    /// The system call the thread `tid` of this process is in, with its first two arguments
+    /// (/proc/self/task/tid/syscall, `man 5 proc`); None while it runs.
+    fn syscall_of(tid: libc::c_long) -> Option<(libc::c_long, u64, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+        let mut words = text.split_whitespace();
+        let number = words.next()?.parse().ok()?;
+        let mut arg = || u64::from_str_radix(words.next()?.trim_start_matches("0x"), 16).ok();
+        Some((number, arg()?, arg()?))
+    }
+
+    #[test]
+    fn the_parent_waits_with_the_signal_blocked_not_with_pause() {
+        grade!().run(|s| {
+            let (go_r, go_w) = pipe()?;
+            CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
+            // SAFETY: registers a handler that only reads an atomic and one byte; this body
+            // process is the test's own and ends with the test.
+            unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
+            // SAFETY: gettid has no preconditions.
+            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            // A thread of the test waits until the parent sleeps in a system call (the same one
+            // 20 times in a row), notes which, and only then lets the child signal.
+            let watcher = std::thread::spawn(move || {
+                mask(libc::SIG_BLOCK, libc::SIGUSR1); // the signal is for the main thread
+                let give_up = Instant::now() + Duration::from_secs(3);
+                let (mut last, mut same) = (None, 0);
+                while same < 20 && Instant::now() < give_up {
+                    let now = syscall_of(main_thread);
+                    same = if now.is_some() && now == last { same + 1 } else { 0 };
+                    last = now;
+                    std::thread::yield_now();
+                }
+                write_byte(go_w.as_raw_fd());
+                last
+            });
+            s.phase("calling wait_for_child_signal, whose child signals only once the parent is asleep");
+            let result = call(s, |_| {});
+            CHILD_GO.store(-1, Ordering::Relaxed);
+            let slept_in = watcher.join().unwrap_or(None);
+            result?;
+            s.expect(!slept_in.is_some_and(|(number, a, b)| is_pause(number, a, b)), || {
+                "the parent waited in pause(). pause() cannot wait for a signal safely, even after checking a \
+                 flag: a signal that lands between the check and pause() is lost, and pause() sleeps forever \
+                 (this test's 500 rounds catch it now and then). Block SIGUSR1 before the fork and wait with \
+                 sigsuspend (it unblocks and sleeps in one step), sigtimedwait or a signalfd"
+                    .into()
+            })
         });
     }
 

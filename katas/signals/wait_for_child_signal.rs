@@ -25,6 +25,8 @@ use nix::unistd::Pid;
 ///   certainly sent before `meanwhile` returns; a round where it is sent before `fork` has even
 ///   returned in the parent: every one comes back (a lost wake-up hangs, a signal that finds no
 ///   handler and no block kills the parent);
+/// - a child that signals only once the parent is asleep wakes it, and the parent is not asleep
+///   in `pause()`: no flag check before it can close the race;
 /// - the pid returned is the child's;
 /// - only your child is reaped: another child of the caller, already exited, is left for the
 ///   caller to wait for (no `wait(NULL)`), and no zombie is left;
