@@ -4,5 +4,6 @@ pub mod fifos;
 pub mod message_queues;
 pub mod pipes;
 pub mod shared_memory;
+pub mod signals;
 pub mod sockets;
 pub mod sync;

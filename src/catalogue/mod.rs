@@ -6,6 +6,7 @@ mod fifos;
 mod message_queues;
 mod pipes;
 mod shared_memory;
+mod signals;
 mod sockets;
 mod sync;
 
@@ -54,8 +55,15 @@ impl Kata {
 }
 
 /// Every topic, in the order a learner meets them; each file beside this one holds one.
-pub const TOPICS: &[Topic] =
-    &[pipes::TOPIC, fifos::TOPIC, shared_memory::TOPIC, message_queues::TOPIC, sockets::TOPIC, sync::TOPIC];
+pub const TOPICS: &[Topic] = &[
+    pipes::TOPIC,
+    fifos::TOPIC,
+    shared_memory::TOPIC,
+    message_queues::TOPIC,
+    sockets::TOPIC,
+    signals::TOPIC,
+    sync::TOPIC,
+];
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {

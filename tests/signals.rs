@@ -1,0 +1,1053 @@
+//! Graded tests of the signals topic: `cargo test --test signals`.
+//!
+//! Each body runs in the grader's sandbox, its own process forked from the test process with
+//! an empty signal mask and default dispositions (SIGPIPE included). Signal dispositions are
+//! process-wide, so a test that installed handlers in the test process itself would disturb
+//! every other test running in parallel; here every handler, mask and signal lives in the
+//! body process (and its children), which dies with the test. No test needs `#[serial]`.
+//!
+//! Races are made deterministic rather than left to luck: a signal that must arrive "before
+//! the wait" is sent and seen to be sent (the sender has exited) before the kata code can
+//! wait; signals that must coalesce are sent while the test keeps them blocked.
+
+// The stubs' types have no Drop (the answers' restore dispositions in theirs); the tests drop
+// them explicitly where the restoring is what they check.
+#![allow(clippy::drop_non_drop)]
+
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use ipc_katas::grade;
+use ipc_katas::grader::{Failure, Handshake, Sandbox, Worker};
+use ipc_katas::signals;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+
+/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
+fn kata_error(call: &str, e: io::Error) -> Failure {
+    Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
+}
+
+fn test_error(what: &str) -> impl FnOnce(nix::errno::Errno) -> Failure + '_ {
+    move |e| Failure::crash(format!("the test could not {what}: {e}"))
+}
+
+fn me() -> Pid {
+    nix::unistd::getpid()
+}
+
+fn send(to: Pid, signal: i32) {
+    // SAFETY: kill takes plain values.
+    unsafe { libc::kill(to.as_raw(), signal) };
+}
+
+/// Forks a child of the test that runs `work` and leaves with `_exit(code)`. The body is
+/// single-threaded, so the child may do anything; the tests' children only make system calls.
+fn fork_child(work: impl FnOnce() -> i32) -> Result<Pid, Failure> {
+    // SAFETY: the child runs `work` and leaves with _exit; it never returns into the test.
+    match unsafe { libc::fork() } {
+        -1 => Err(Failure::crash(format!("the test could not fork: {}", io::Error::last_os_error()))),
+        0 => {
+            let code = work();
+            // SAFETY: _exit ends the child without running the test's code.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Ok(Pid::from_raw(pid)),
+    }
+}
+
+/// Waits (the sandbox's deadline bounds it) until our child `pid` has exited, without reaping
+/// it. True if it did; false if it is not (or no longer) our child.
+fn wait_exited_unreaped(pid: Pid) -> bool {
+    loop {
+        // SAFETY: a zeroed siginfo_t is valid; WNOWAIT leaves the child a zombie.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, pid.as_raw() as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r == 0 {
+            return true;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+/// Reaps our child `pid`; None if it is not (or no longer) ours to reap.
+fn reap(pid: Pid) -> Option<WaitStatus> {
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Ok(status) => return Some(status),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The process state letter of `pid` (`man 5 proc`, /proc/pid/stat), None once it is gone.
+fn state_of(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next())
+}
+
+/// A signal's disposition (handler address or SIG_DFL/SIG_IGN), whether this thread blocks
+/// it, and whether it is pending.
+fn signal_state(signal: i32) -> (libc::sighandler_t, bool, bool) {
+    // SAFETY: all three calls only fill the structures they are given.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut action);
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        (action.sa_sigaction, libc::sigismember(&mask, signal) == 1, libc::sigismember(&pending, signal) == 1)
+    }
+}
+
+/// Blocks (`how` = SIG_BLOCK) or unblocks (SIG_UNBLOCK) `signal` in this thread; returns the
+/// old mask.
+fn mask(how: libc::c_int, signal: i32) -> libc::sigset_t {
+    // SAFETY: valid sets for the calls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(how, &set, &mut old);
+        old
+    }
+}
+
+fn set_mask(old: &libc::sigset_t) {
+    // SAFETY: a mask read from pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGUSR1 => "SIGUSR1".into(),
+        libc::SIGUSR2 => "SIGUSR2".into(),
+        libc::SIGCHLD => "SIGCHLD".into(),
+        s if s >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", s - libc::SIGRTMIN()),
+        s => format!("signal {s}"),
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(test_error("make a pipe"))
+}
+
+/// Reads one byte from `fd`, retrying on EINTR: Some(byte), or None at end-of-file.
+fn read_byte(fd: RawFd) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: byte is valid for one byte.
+        match unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) } {
+            1 => return Some(byte[0]),
+            -1 if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// A POSIX timer that sends a signal to this process at an interval (`man 2 timer_create`);
+/// deleted when dropped.
+struct Ticker(libc::timer_t);
+
+impl Ticker {
+    fn start(signal: i32, interval_ns: i64) -> Result<Ticker, Failure> {
+        // SAFETY: a zeroed sigevent and itimerspec are valid; we set the fields the calls read,
+        // and `id` is only used once timer_create has filled it.
+        unsafe {
+            let mut event: libc::sigevent = std::mem::zeroed();
+            event.sigev_notify = libc::SIGEV_SIGNAL;
+            event.sigev_signo = signal;
+            let mut id: libc::timer_t = std::mem::zeroed();
+            if libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut id) != 0 {
+                return Err(Failure::crash(format!("the test could not make a timer: {}", io::Error::last_os_error())));
+            }
+            let every = libc::timespec { tv_sec: 0, tv_nsec: interval_ns };
+            let spec = libc::itimerspec { it_interval: every, it_value: every };
+            if libc::timer_settime(id, 0, &spec, std::ptr::null_mut()) != 0 {
+                let e = io::Error::last_os_error();
+                libc::timer_delete(id);
+                return Err(Failure::crash(format!("the test could not start its timer: {e}")));
+            }
+            Ok(Ticker(id))
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        // SAFETY: the timer is ours and deleted once.
+        unsafe { libc::timer_delete(self.0) };
+    }
+}
+
+fn write_byte(fd: RawFd) {
+    // SAFETY: one valid byte.
+    unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+}
+
+mod wait_for_child_signal {
+    use super::*;
+
+    /// Calls the kata; returns (the child meanwhile was given, the pid returned).
+    fn call(s: &Sandbox, meanwhile: impl FnOnce(Pid)) -> Result<(Pid, Pid), Failure> {
+        let mut child = None;
+        let from = signals::wait_for_child_signal(|pid| {
+            child = Some(pid);
+            meanwhile(pid)
+        });
+        let from = s.ok("wait_for_child_signal", from)?;
+        let child = child.ok_or_else(|| {
+            Failure::wrong("wait_for_child_signal returned without calling meanwhile(child) after the fork")
+        })?;
+        s.expect(from == child, || {
+            format!(
+                "wait_for_child_signal returned {from}, but the child was {child}: return the pid the \
+                 signal came from (si_pid of the siginfo that sigtimedwait, sigwaitinfo or a signalfd gives)"
+            )
+        })?;
+        Ok((child, from))
+    }
+
+    /// `meanwhile` that returns only once the child has sent its signal and exited: the signal is
+    /// certainly sent before the parent can start waiting for it.
+    fn until_the_child_has_signalled(s: &Sandbox) -> impl FnOnce(Pid) + '_ {
+        move |child| {
+            s.phase("in meanwhile: waiting until the child has sent SIGUSR1 and exited");
+            wait_exited_unreaped(child);
+            s.phase("waiting for SIGUSR1, which the child sent before meanwhile returned");
+        }
+    }
+
+    #[test]
+    fn the_signal_comes_from_the_child_and_the_child_is_reaped() {
+        grade!().run(|s| {
+            s.phase("calling wait_for_child_signal");
+            let (child, _) = call(s, |_| {})?;
+            s.expect(child != me(), || "meanwhile was given the caller's own pid, not the child's".into())?;
+            s.expect(state_of(child).is_none(), || {
+                format!("the child {child} still exists after wait_for_child_signal returned: reap it with waitpid")
+            })
+        });
+    }
+
+    #[test]
+    fn a_signal_sent_before_the_parent_waits_is_not_lost() {
+        grade!().run(|s| {
+            s.phase("calling wait_for_child_signal");
+            call(s, until_the_child_has_signalled(s)).map(drop)
+        });
+    }
+
+    #[test]
+    fn five_hundred_rounds_in_a_row_with_the_child_signalling_at_once_all_return() {
+        grade!().deadline(Duration::from_secs(8)).run(|s| {
+            for round in 1..=500 {
+                s.phase(format!(
+                    "round {round} of 500: waiting for a child that signals at once (pause() after fork \
+                     loses the race sooner or later)"
+                ));
+                call(s, |_| {})?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Set by the test before the kata runs; read by the fork hook below.
+    static HOLD_FORKS: AtomicBool = AtomicBool::new(false);
+
+    /// Runs in the parent right after every `fork` (pthread_atfork), before `fork` returns:
+    /// waits, up to 3 s, until a child of ours has exited. The kata's child signals at once, so
+    /// its signal is certainly sent before the parent's code after the fork runs.
+    extern "C" fn after_fork_in_parent() {
+        if !HOLD_FORKS.load(Ordering::Relaxed) {
+            return;
+        }
+        let give_up = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < give_up {
+            // SAFETY: a zeroed siginfo_t is valid; WNOWAIT leaves the child to be reaped.
+            let exited = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+                libc::waitid(libc::P_ALL, 0, &mut info, flags) == 0 && info.si_pid() != 0
+            };
+            if exited {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_signal_sent_before_fork_returns_in_the_parent_is_not_lost() {
+        grade!().run(|s| {
+            // SAFETY: registers a handler that only reads an atomic and calls waitid; this body
+            // process is the test's own and ends with the test.
+            unsafe { libc::pthread_atfork(None, Some(after_fork_in_parent), None) };
+            HOLD_FORKS.store(true, Ordering::Relaxed);
+            s.phase(
+                "calling wait_for_child_signal, where the child signals and exits before fork returns in \
+                 the parent: SIGUSR1 must be blocked (or handled) before the fork, not after",
+            );
+            let result = call(s, |_| HOLD_FORKS.store(false, Ordering::Relaxed));
+            HOLD_FORKS.store(false, Ordering::Relaxed);
+            result.map(drop)
+        });
+    }
+
+    /// Read end of the pipe the kata's child waits on before it goes on (-1: no waiting).
+    static CHILD_GO: AtomicI32 = AtomicI32::new(-1);
+
+    /// Runs in every child right after `fork` (pthread_atfork), before `fork` returns there:
+    /// waits until the test lets it go on, so the parent is already waiting when it signals.
+    extern "C" fn child_waits_for_go() {
+        let fd = CHILD_GO.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let mut byte = [0u8; 1];
+            // SAFETY: one valid byte; end-of-file if the test is gone.
+            unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) };
+        }
+    }
+
+    /// Whether a system call (number and first two arguments) is pause(): glibc implements it
+    /// with the pause system call where there is one, and with ppoll(NULL, 0, …) elsewhere.
+    fn is_pause(number: libc::c_long, fds: u64, nfds: u64) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if number == libc::SYS_pause {
+            return true;
+        }
+        number == libc::SYS_ppoll && fds == 0 && nfds == 0
+    }
+
+    /// The system call the thread `tid` of this process is in, with its first two arguments
+    /// (/proc/self/task/tid/syscall, `man 5 proc`); None while it runs.
+    fn syscall_of(tid: libc::c_long) -> Option<(libc::c_long, u64, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+        let mut words = text.split_whitespace();
+        let number = words.next()?.parse().ok()?;
+        let mut arg = || u64::from_str_radix(words.next()?.trim_start_matches("0x"), 16).ok();
+        Some((number, arg()?, arg()?))
+    }
+
+    #[test]
+    fn the_parent_waits_with_the_signal_blocked_not_with_pause() {
+        grade!().run(|s| {
+            let (go_r, go_w) = pipe()?;
+            CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
+            // SAFETY: registers a handler that only reads an atomic and one byte; this body
+            // process is the test's own and ends with the test.
+            unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
+            // SAFETY: gettid has no preconditions.
+            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            // A thread of the test waits until the parent sleeps in a system call (the same one
+            // 20 times in a row), notes which, and only then lets the child signal.
+            let watcher = std::thread::spawn(move || {
+                mask(libc::SIG_BLOCK, libc::SIGUSR1); // the signal is for the main thread
+                let give_up = Instant::now() + Duration::from_secs(3);
+                let (mut last, mut same) = (None, 0);
+                while same < 20 && Instant::now() < give_up {
+                    let now = syscall_of(main_thread);
+                    same = if now.is_some() && now == last { same + 1 } else { 0 };
+                    last = now;
+                    std::thread::yield_now();
+                }
+                write_byte(go_w.as_raw_fd());
+                last
+            });
+            s.phase("calling wait_for_child_signal, whose child signals only once the parent is asleep");
+            let result = call(s, |_| {});
+            CHILD_GO.store(-1, Ordering::Relaxed);
+            let slept_in = watcher.join().unwrap_or(None);
+            result?;
+            s.expect(!slept_in.is_some_and(|(number, a, b)| is_pause(number, a, b)), || {
+                "the parent waited in pause(). pause() cannot wait for a signal safely, even after checking a \
+                 flag: a signal that lands between the check and pause() is lost, and pause() sleeps forever \
+                 (this test's 500 rounds catch it now and then). Block SIGUSR1 before the fork and wait with \
+                 sigsuspend (it unblocks and sleeps in one step), sigtimedwait or a signalfd"
+                    .into()
+            })
+        });
+    }
+
+    #[test]
+    fn another_exited_child_of_the_caller_is_left_for_the_caller_to_reap() {
+        grade!().run(|s| {
+            s.phase("forking a child of the caller that exits with status 7");
+            let sibling = fork_child(|| 7)?;
+            wait_exited_unreaped(sibling);
+            s.phase("calling wait_for_child_signal while the caller has an exited child of its own");
+            let result = call(s, until_the_child_has_signalled(s));
+            let status = reap(sibling);
+            result?;
+            s.expect(status == Some(WaitStatus::Exited(sibling, 7)), || {
+                format!(
+                    "the caller's own child {sibling} (exited with status 7) was reaped by wait_for_child_signal \
+                     (the caller's waitpid got {status:?}): wait for your child by its pid, never with \
+                     wait(NULL) or waitpid(-1), which take any child"
+                )
+            })
+        });
+    }
+
+    #[test]
+    fn sigusr1_is_left_as_it_was_found_blocked_or_not() {
+        grade!().run(|s| {
+            s.phase("calling wait_for_child_signal with SIGUSR1 at its default action and unblocked");
+            call(s, |_| {})?;
+            let (handler, blocked, pending) = signal_state(libc::SIGUSR1);
+            s.expect(handler == libc::SIG_DFL, || {
+                "afterwards SIGUSR1 is no longer at its default action: restore the disposition you found \
+                 (keep the old sigaction and put it back)"
+                    .into()
+            })?;
+            s.expect(!blocked, || "afterwards SIGUSR1 is still blocked: restore the signal mask you found".into())?;
+            s.expect(!pending, || "afterwards a SIGUSR1 is still pending: take the child's signal".into())?;
+            s.phase("calling wait_for_child_signal with SIGUSR1 blocked by the caller");
+            let old = mask(libc::SIG_BLOCK, libc::SIGUSR1);
+            call(s, |_| {})?;
+            let (_, blocked, pending) = signal_state(libc::SIGUSR1);
+            set_mask(&old);
+            s.expect(blocked, || {
+                "the caller had SIGUSR1 blocked, and wait_for_child_signal unblocked it: restore the old mask".into()
+            })?;
+            s.expect(!pending, || "a SIGUSR1 was left pending: take the child's signal".into())
+        });
+    }
+}
+
+mod counting {
+    use super::*;
+    use signals::SignalCounter;
+
+    fn install(s: &Sandbox, signal: i32) -> Result<SignalCounter, Failure> {
+        s.phase(format!("installing a SignalCounter for {}", signal_name(signal)));
+        s.ok(&format!("SignalCounter::install({})", signal_name(signal)), SignalCounter::install(signal))
+    }
+
+    #[test]
+    fn standard_signals_sent_while_blocked_coalesce_into_one_delivery() {
+        grade!().run(|s| {
+            let counter = install(s, libc::SIGUSR2)?;
+            let old = mask(libc::SIG_BLOCK, libc::SIGUSR2);
+            let parent = me();
+            s.phase("a child sends SIGUSR2 20 times while the parent blocks it");
+            s.fork("the sending child", || {
+                (0..20).for_each(|_| send(parent, libc::SIGUSR2));
+                Ok(())
+            })?
+            .join()?;
+            let while_blocked = counter.count();
+            s.phase("unblocking SIGUSR2");
+            set_mask(&old);
+            let after = counter.count();
+            s.expect_eq("deliveries counted while SIGUSR2 was blocked", &0, &while_blocked)?;
+            s.expect(after == 1, || {
+                format!(
+                    "20 SIGUSR2 sent while it was blocked should be delivered once (a standard signal is \
+                     pending or not, it is not queued), but the counter says {after}: count each call of \
+                     the handler, exactly once"
+                )
+            })?;
+            s.expect_eq("the signal the counter counts", &libc::SIGUSR2, &counter.signal())
+        });
+    }
+
+    #[test]
+    fn real_time_signals_sent_with_sigqueue_while_blocked_all_arrive_in_order_with_their_values() {
+        grade!().run(|s| {
+            let signal = libc::SIGRTMIN() + 1;
+            let counter = install(s, signal)?;
+            let old = mask(libc::SIG_BLOCK, signal);
+            let sent: Vec<i32> = (0..64).map(|i: i32| i.wrapping_mul(-1_000_003).wrapping_add(17)).collect();
+            let parent = me();
+            s.phase("a child sends SIGRTMIN+1 64 times with queue_signal, each with its own value, while blocked");
+            s.fork("the child calling queue_signal", || {
+                for &value in &sent {
+                    signals::queue_signal(parent, signal, value).map_err(|e| kata_error("queue_signal", e))?;
+                }
+                Ok(())
+            })?
+            .join()?;
+            s.phase("unblocking SIGRTMIN+1");
+            set_mask(&old);
+            let count = counter.count();
+            s.expect(count == sent.len(), || {
+                format!(
+                    "64 SIGRTMIN+1 sent with queue_signal should all be delivered (real-time signals queue), \
+                     but the counter says {count}"
+                )
+            })?;
+            let got = counter.values();
+            s.expect(got == sent, || {
+                format!(
+                    "the values delivered differ from the values sent, in order:\n  sent {:?}…\n  got  {:?}…\n\
+                     Send with sigqueue (not kill), install with SA_SIGINFO, and read si_value in the handler",
+                    &sent[..sent.len().min(6)],
+                    &got[..got.len().min(6)]
+                )
+            })
+        });
+    }
+
+    #[test]
+    fn standard_signals_sent_one_at_a_time_are_each_counted() {
+        grade!().run(|s| {
+            let counter = install(s, libc::SIGUSR1)?;
+            let (go, sent) = (Handshake::new()?, Handshake::new()?);
+            let parent = me();
+            let sender = s.fork("the sending child", || {
+                for _ in 0..25 {
+                    go.wait("the parent to ask for a signal")?;
+                    send(parent, libc::SIGUSR1);
+                    sent.notify()?;
+                }
+                Ok(())
+            })?;
+            for n in 1..=25 {
+                s.phase(format!("asking the child for SIGUSR1 number {n} of 25"));
+                go.notify()?;
+                // The signal is pending before the child notifies; it is delivered at the latest
+                // when the parent's read of the handshake returns.
+                sent.wait(&format!("the child to send SIGUSR1 number {n}"))?;
+                let count = counter.count();
+                s.expect(count == n, || {
+                    format!("after {n} SIGUSR1 each delivered before the next was sent, the counter says {count}")
+                })?;
+            }
+            sender.join()?;
+            let values = counter.values();
+            s.expect(values == vec![0; 25], || {
+                format!("signals sent with kill carry the value 0, but values() returned {values:?}")
+            })
+        });
+    }
+
+    #[test]
+    fn a_flood_of_signals_while_the_counts_are_read_neither_deadlocks_nor_loses_the_count() {
+        grade!().run(|s| {
+            let counter = install(s, libc::SIGUSR1)?;
+            // A timer interrupts the body wherever it is, inside count() and values() too: the
+            // signal is delivered on the way back from the timer's interrupt.
+            s.phase("starting a timer that sends SIGUSR1 every 20 µs");
+            let ticker = Ticker::start(libc::SIGUSR1, 20_000)?;
+            s.phase(
+                "calling count() and values() over and over while SIGUSR1 interrupts them, until 5000 are \
+                 counted (a handler that takes a lock or allocates deadlocks here)",
+            );
+            // No system call in this loop: every delivery interrupts the kata's own code.
+            while counter.count() < 5000 {
+                std::hint::black_box(counter.values());
+            }
+            drop(ticker);
+            let count = counter.count();
+            let values = counter.values();
+            s.expect(values.len() >= count.min(signals::MAX_VALUES) && values.len() <= count, || {
+                format!(
+                    "count() says {count} but values() returned {} values: it keeps at least the first {}",
+                    values.len(),
+                    signals::MAX_VALUES
+                )
+            })
+        });
+    }
+
+    extern "C" fn the_callers_handler(_: libc::c_int) {}
+
+    #[test]
+    fn dropping_the_counter_restores_the_handler_that_was_there() {
+        grade!().run(|s| {
+            // SAFETY: installs a handler that does nothing, in this test's own process.
+            unsafe { libc::signal(libc::SIGUSR1, the_callers_handler as *const () as libc::sighandler_t) };
+            let counter = install(s, libc::SIGUSR1)?;
+            send(me(), libc::SIGUSR1);
+            let count = counter.count();
+            s.expect(count == 1, || format!("a SIGUSR1 sent to itself was counted {count} times, not once"))?;
+            s.phase("dropping the counter");
+            drop(counter);
+            let (handler, blocked, _) = signal_state(libc::SIGUSR1);
+            s.expect(handler == the_callers_handler as *const () as libc::sighandler_t, || {
+                "after the counter was dropped SIGUSR1 no longer has the handler it had before install: keep \
+                 the old sigaction from install and put it back in Drop"
+                    .into()
+            })?;
+            s.expect(!blocked, || "the counter left SIGUSR1 blocked: install must leave the mask alone".into())
+        });
+    }
+
+    #[test]
+    fn uncatchable_or_unknown_signals_are_invalid_input_and_one_counter_per_signal() {
+        grade!().run(|s| {
+            for (signal, what) in [
+                (libc::SIGKILL, "SIGKILL".to_string()),
+                (libc::SIGSTOP, "SIGSTOP".to_string()),
+                (0, "signal 0".to_string()),
+                (-1, "signal -1".to_string()),
+                (libc::SIGRTMAX() + 1, "SIGRTMAX + 1".to_string()),
+            ] {
+                s.phase(format!("SignalCounter::install({what})"));
+                s.expect_err(
+                    &format!("SignalCounter::install({what})"),
+                    SignalCounter::install(signal),
+                    ErrorKind::InvalidInput,
+                )?;
+            }
+            let first = install(s, libc::SIGUSR2)?;
+            s.phase("installing a second counter for SIGUSR2");
+            s.expect_err(
+                "a second SignalCounter::install(SIGUSR2)",
+                SignalCounter::install(libc::SIGUSR2),
+                ErrorKind::AlreadyExists,
+            )?;
+            send(me(), libc::SIGUSR2);
+            let count = first.count();
+            s.expect(count == 1, || {
+                format!("after the refused second install, the first counter counted a SIGUSR2 {count} times, not once")
+            })?;
+            drop(first);
+            s.phase("installing a counter for SIGUSR2 again once the first is dropped");
+            install(s, libc::SIGUSR2).map(drop)
+        });
+    }
+}
+
+mod reaping {
+    use super::*;
+    use signals::ChildReaper;
+
+    /// Children of the test that wait until released, then exit with their codes.
+    struct Held {
+        release: Option<OwnedFd>,
+        pids: Vec<Pid>,
+    }
+
+    impl Held {
+        fn fork(s: &Sandbox, codes: &[i32]) -> Result<Held, Failure> {
+            s.phase(format!("forking {} children that wait to be released", codes.len()));
+            let (read_end, write_end) = pipe()?;
+            let (r, w) = (read_end.as_raw_fd(), write_end.as_raw_fd());
+            let mut held = Held { release: Some(write_end), pids: Vec::new() };
+            for &code in codes {
+                held.pids.push(fork_child(|| {
+                    // SAFETY: closes the child's copy of the write end, so that it sees EOF.
+                    unsafe { libc::close(w) };
+                    while read_byte(r).is_some() {}
+                    code
+                })?);
+            }
+            Ok(held)
+        }
+
+        /// Lets every child exit.
+        fn release(&mut self) {
+            self.release = None;
+        }
+    }
+
+    impl Drop for Held {
+        /// Children the kata did not reap are reaped here, so a report is about the kata.
+        fn drop(&mut self) {
+            self.release();
+            for &pid in &self.pids {
+                reap(pid);
+            }
+        }
+    }
+
+    fn install(s: &Sandbox) -> Result<ChildReaper, Failure> {
+        s.phase("installing a ChildReaper");
+        s.ok("ChildReaper::install", ChildReaper::install())
+    }
+
+    /// Calls wait_and_reap until every pid of `expected` is reaped; each call must reap one.
+    fn reap_all(s: &Sandbox, reaper: &mut ChildReaper, expected: usize) -> Result<Vec<WaitStatus>, Failure> {
+        let mut all = Vec::new();
+        while all.len() < expected {
+            s.phase(format!("calling wait_and_reap: {} of {expected} children reaped so far", all.len()));
+            let got = s.ok("wait_and_reap(2 s)", reaper.wait_and_reap(Duration::from_secs(2)));
+            let got = got.map_err(|f| {
+                Failure::wrong(format!(
+                    "{}\n{} of {expected} children were reaped before: did a call reap one child per SIGCHLD? \
+                     SIGCHLDs coalesce; loop waitpid(-1, WNOHANG) until no exited child is left",
+                    f.outcome().text(),
+                    all.len()
+                ))
+            })?;
+            all.extend(got);
+        }
+        Ok(all)
+    }
+
+    fn pid_of(status: &WaitStatus) -> Option<Pid> {
+        status.pid()
+    }
+
+    #[test]
+    fn fifty_children_exiting_at_once_are_all_reaped_by_one_call() {
+        grade!().run(|s| {
+            let mut reaper = install(s)?;
+            let codes: Vec<i32> = (0..50).map(|i| i * 5 + 1).collect();
+            let mut held = Held::fork(s, &codes)?;
+            // While SIGCHLD is blocked, 50 exits leave one SIGCHLD pending: the coalescing that a
+            // burst of exits causes anyway, made certain.
+            let old = mask(libc::SIG_BLOCK, libc::SIGCHLD);
+            s.phase("releasing 50 children at once while SIGCHLD is blocked, so that their SIGCHLDs coalesce");
+            held.release();
+            for &pid in &held.pids {
+                wait_exited_unreaped(pid);
+            }
+            s.phase("unblocking SIGCHLD: one SIGCHLD for 50 exited children");
+            set_mask(&old);
+            s.phase("calling wait_and_reap once, after 50 children exited and one SIGCHLD came");
+            let reaped = s.ok("wait_and_reap(2 s)", reaper.wait_and_reap(Duration::from_secs(2)))?;
+            s.expect(reaped.len() == 50, || {
+                format!(
+                    "50 children had exited, and one call of wait_and_reap reaped {}. Their SIGCHLDs coalesced \
+                     into one: one waitpid per SIGCHLD leaves zombies. Loop waitpid(-1, WNOHANG) until it \
+                     finds no exited child",
+                    reaped.len()
+                )
+            })?;
+            for (&pid, &code) in held.pids.iter().zip(&codes) {
+                let got = reaped.iter().find(|st| pid_of(st) == Some(pid));
+                s.expect(got == Some(&WaitStatus::Exited(pid, code)), || {
+                    format!("child {pid} exited with status {code}, but wait_and_reap reported {got:?}")
+                })?;
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn each_child_is_reported_with_its_exit_code_or_the_signal_that_killed_it() {
+        grade!().run(|s| {
+            let mut reaper = install(s)?;
+            let codes = [0, 1, 42, 255, 3];
+            let mut held = Held::fork(s, &codes)?;
+            let killed = held.pids[4];
+            send(killed, libc::SIGKILL);
+            held.release();
+            let reaped = reap_all(s, &mut reaper, codes.len())?;
+            for (&pid, &code) in held.pids.iter().zip(&codes) {
+                let expected = if pid == killed {
+                    WaitStatus::Signaled(pid, Signal::SIGKILL, false)
+                } else {
+                    WaitStatus::Exited(pid, code)
+                };
+                let got: Vec<_> = reaped.iter().filter(|st| pid_of(st) == Some(pid)).collect();
+                s.expect(got == [&expected], || {
+                    format!("child {pid}: expected {expected:?}, wait_and_reap reported {got:?}")
+                })?;
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_child_still_running_is_not_waited_for_and_is_reaped_once_it_exits() {
+        grade!().run(|s| {
+            let mut reaper = install(s)?;
+            let mut running = Held::fork(s, &[9])?;
+            let mut exiting = Held::fork(s, &[8])?;
+            exiting.release();
+            s.phase("calling wait_and_reap after one child exits while another keeps running: it must not wait for the running one");
+            let reaped = s.ok("wait_and_reap(2 s)", reaper.wait_and_reap(Duration::from_secs(2)))?;
+            let (long, short) = (running.pids[0], exiting.pids[0]);
+            s.expect(reaped == [WaitStatus::Exited(short, 8)], || {
+                format!("one child ({short}) exited with status 8 while {long} keeps running; wait_and_reap reported {reaped:?}")
+            })?;
+            s.expect(state_of(long).is_some_and(|st| st != 'Z'), || format!("the running child {long} is gone"))?;
+            running.release();
+            let reaped = reap_all(s, &mut reaper, 1)?;
+            s.expect(reaped == [WaitStatus::Exited(long, 9)], || {
+                format!("the second child ({long}) exited with status 9; wait_and_reap reported {reaped:?}")
+            })
+        });
+    }
+
+    #[test]
+    fn no_child_exiting_is_timed_out_after_about_the_timeout() {
+        grade!().run(|s| {
+            let mut reaper = install(s)?;
+            s.phase("calling wait_and_reap(300 ms) with no child at all");
+            let started = Instant::now();
+            let result = reaper.wait_and_reap(Duration::from_millis(300));
+            let took = started.elapsed();
+            s.expect_err("wait_and_reap(300 ms) with no child", result, ErrorKind::TimedOut)?;
+            s.expect(took >= Duration::from_millis(250) && took < Duration::from_secs(2), || {
+                format!("wait_and_reap(300 ms) gave up after {took:?}: wait about the timeout for a SIGCHLD")
+            })
+        });
+    }
+
+    /// Whether a SIGCHLD is pending and not blocked by the thread `tid` of this process
+    /// (/proc/self/task/tid/status: SigPnd, ShdPnd, SigBlk; `man 5 proc`).
+    fn sigchld_waits_for(tid: libc::c_long) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        let bit = 1u64 << (libc::SIGCHLD - 1);
+        (field("SigPnd:") | field("ShdPnd:")) & bit != 0 && field("SigBlk:") & bit == 0
+    }
+
+    #[test]
+    fn a_child_exiting_does_not_interrupt_a_blocking_read_of_the_program() {
+        grade!().run(|s| {
+            let mut reaper = install(s)?;
+            let (data_r, data_w) = pipe()?;
+            let (go_r, go_w) = pipe()?;
+            let (go_read, go_write) = (go_r.as_raw_fd(), go_w.as_raw_fd());
+            s.phase("forking a child that exits when told to");
+            let exiting = fork_child(|| {
+                // SAFETY: closes this child's copy of the write end, so that it sees EOF.
+                unsafe { libc::close(go_write) };
+                if read_byte(go_read).is_some() { 0 } else { 1 }
+            })?;
+            drop(go_r);
+            // SAFETY: gettid has no preconditions.
+            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            let reading_fd = data_r.as_raw_fd();
+            // A thread of the test waits until the main thread is blocked reading the pipe, lets
+            // the child exit, and writes to the pipe only once the child has exited (its SIGCHLD is
+            // then sent). It blocks SIGCHLD, so the signal goes to the main thread.
+            let helper = std::thread::spawn(move || {
+                mask(libc::SIG_BLOCK, libc::SIGCHLD);
+                let in_read = || {
+                    let text = std::fs::read_to_string(format!("/proc/self/task/{main_thread}/syscall"));
+                    let text = text.unwrap_or_default();
+                    let mut words = text.split_whitespace();
+                    words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
+                        && words.next() == Some(format!("{reading_fd:#x}").as_str())
+                };
+                let give_up = Instant::now() + Duration::from_secs(3);
+                while !in_read() && Instant::now() < give_up {
+                    std::thread::yield_now();
+                }
+                write_byte(go_w.as_raw_fd());
+                while state_of(exiting).is_some_and(|st| st != 'Z') && Instant::now() < give_up {
+                    std::thread::yield_now();
+                }
+                // A reader woken by the signal that finds data already there returns the data:
+                // write only once the SIGCHLD has been taken (or is blocked, as with a signalfd).
+                while sigchld_waits_for(main_thread) && Instant::now() < give_up {
+                    std::thread::yield_now();
+                }
+                write_byte(data_w.as_raw_fd());
+            });
+            s.phase("reading a pipe (blocking) while a child exits and SIGCHLD arrives");
+            let mut byte = [0u8; 1];
+            // SAFETY: one valid byte.
+            let n = unsafe { libc::read(reading_fd, byte.as_mut_ptr().cast(), 1) };
+            let err = io::Error::last_os_error();
+            let _ = helper.join();
+            let reaped = reap_all(s, &mut reaper, 1);
+            s.expect(n == 1, || {
+                format!(
+                    "a blocking read of the program returned {n} ({err}) when a child exited: a SIGCHLD handler \
+                     installed without SA_RESTART makes every child's exit break the program's blocking calls \
+                     with EINTR"
+                )
+            })?;
+            let reaped = reaped?;
+            s.expect(reaped == [WaitStatus::Exited(exiting, 0)], || {
+                format!("the child ({exiting}) exited with status 0; wait_and_reap reported {reaped:?}")
+            })
+        });
+    }
+
+    #[test]
+    fn dropping_the_reaper_restores_sigchld_and_the_mask() {
+        grade!().run(|s| {
+            let before = signal_state(libc::SIGCHLD);
+            let reaper = install(s)?;
+            let mut held = Held::fork(s, &[0])?;
+            held.release();
+            wait_exited_unreaped(held.pids[0]);
+            s.phase("dropping the reaper");
+            drop(reaper);
+            let (handler, blocked, _) = signal_state(libc::SIGCHLD);
+            s.expect(handler == before.0, || {
+                "after the reaper was dropped SIGCHLD no longer has the disposition it had before install: \
+                 keep the old sigaction and put it back in Drop"
+                    .into()
+            })?;
+            s.expect(blocked == before.1, || {
+                "after the reaper was dropped SIGCHLD is still blocked: restore the signal mask in Drop".into()
+            })
+        });
+    }
+}
+
+mod shutdown {
+    use super::*;
+
+    /// The mode bits of the SysV message queue with `key`, None if there is none
+    /// (/proc/sysvipc/msg, `man 5 proc`: key, msqid, perms, …).
+    fn queue_mode(key: i32) -> Option<u32> {
+        let text = std::fs::read_to_string("/proc/sysvipc/msg").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.first()?.parse::<i64>().ok()? as i32 == key).then(|| u32::from_str_radix(cols.get(2)?, 8).ok())?
+        })
+    }
+
+    fn shm_mode(name: &str) -> Option<u32> {
+        let meta = std::fs::metadata(format!("/dev/shm/{}", name.trim_start_matches('/'))).ok()?;
+        Some(meta.permissions().mode() & 0o777)
+    }
+
+    /// Checks both objects exist, owner-only.
+    fn expect_objects(s: &Sandbox, key: i32, name: &str) -> Result<(), Failure> {
+        let queue = queue_mode(key);
+        s.expect(queue.is_some(), || format!("after ready() there is no SysV message queue with key {key:#x}"))?;
+        s.expect(queue == Some(0o600), || {
+            format!("the message queue's mode is {:o}, expected 600 (owner only; never 0666)", queue.unwrap_or(0))
+        })?;
+        let shm = shm_mode(name);
+        s.expect(shm.is_some(), || format!("after ready() there is no POSIX shared memory {name}"))?;
+        s.expect(shm == Some(0o600), || {
+            format!("the shared memory's mode is {:o}, expected 600 (owner only; never 0666)", shm.unwrap_or(0))
+        })
+    }
+
+    fn expect_no_objects(s: &Sandbox, key: i32, name: &str, when: &str) -> Result<(), Failure> {
+        s.expect(queue_mode(key).is_none(), || {
+            format!("{when}, the SysV message queue {key:#x} still exists: msgctl(IPC_RMID) it")
+        })?;
+        s.expect(shm_mode(name).is_none(), || {
+            format!("{when}, the POSIX shared memory {name} still exists: shm_unlink it")
+        })
+    }
+
+    /// Runs serve_until_signalled in a worker process; `during_ready` runs inside `ready()`.
+    /// Returns the worker once it called `ready()`.
+    fn start(s: &mut Sandbox, expect: Signal, during_ready: fn()) -> Result<(Worker, i32, String), Failure> {
+        let key = s.sysv_key();
+        let name = s.posix_name("shutdown");
+        let (ready_r, ready_w) = pipe()?;
+        s.phase("starting a worker process that calls serve_until_signalled");
+        let worker = s.fork("the worker running serve_until_signalled", || {
+            let ready = || {
+                during_ready();
+                write_byte(ready_w.as_raw_fd());
+            };
+            let got = signals::serve_until_signalled(key, &name, ready)
+                .map_err(|e| kata_error("serve_until_signalled", e))?;
+            if got != expect {
+                return Err(Failure::wrong(format!(
+                    "serve_until_signalled returned {got:?}, but it was stopped by {expect:?}"
+                )));
+            }
+            Ok(())
+        })?;
+        drop(ready_w);
+        s.phase("waiting for the worker to call ready()");
+        if read_byte(ready_r.as_raw_fd()).is_none() {
+            // The worker ended without calling ready(): its own report says why.
+            worker.join()?;
+            return Err(Failure::wrong("serve_until_signalled returned without calling ready()"));
+        }
+        Ok((worker, key, name))
+    }
+
+    fn stopped_by_another_process(s: &mut Sandbox, signal: Signal) -> Result<(), Failure> {
+        let (worker, key, name) = start(s, signal, || {})?;
+        expect_objects(s, key, &name)?;
+        s.phase(format!("sending {signal:?} to the worker"));
+        send(Pid::from_raw(worker.pid()), signal as i32);
+        worker.join()?;
+        expect_no_objects(s, key, &name, &format!("after the worker stopped on {signal:?}"))
+    }
+
+    #[test]
+    fn sigterm_from_another_process_removes_both_objects_and_the_worker_exits_0() {
+        grade!().run(|s| stopped_by_another_process(s, Signal::SIGTERM));
+    }
+
+    #[test]
+    fn sigint_stops_it_cleanly_too() {
+        grade!().run(|s| stopped_by_another_process(s, Signal::SIGINT));
+    }
+
+    #[test]
+    fn a_sigterm_that_arrives_while_ready_runs_is_not_lost() {
+        grade!().run(|s| {
+            let (worker, key, name) = start(s, Signal::SIGTERM, || send(me(), libc::SIGTERM))?;
+            s.phase(
+                "waiting for the worker, which got SIGTERM inside ready(), before it could start waiting for it \
+                 (a lost wake-up hangs here)",
+            );
+            worker.join()?;
+            expect_no_objects(s, key, &name, "after the worker stopped on a SIGTERM raised in ready()")
+        });
+    }
+
+    /// In `ready()` of a call that should have failed: stop it, so the test is not left waiting.
+    fn should_not_be_ready() {
+        send(me(), libc::SIGTERM);
+    }
+
+    #[test]
+    fn a_key_already_taken_is_already_exists_and_nothing_is_left() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            let name = s.posix_name("shutdown");
+            // SAFETY: msgget takes plain values.
+            let theirs = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+            s.expect(theirs >= 0, || format!("the test could not make its queue: {}", io::Error::last_os_error()))?;
+            s.phase("calling serve_until_signalled with a key another queue already has");
+            let mut readied = false;
+            let result = signals::serve_until_signalled(key, &name, || {
+                readied = true;
+                should_not_be_ready();
+            });
+            let still_theirs = queue_mode(key).is_some();
+            // SAFETY: IPC_RMID on the queue the test made.
+            unsafe { libc::msgctl(theirs, libc::IPC_RMID, std::ptr::null_mut()) };
+            s.expect(!readied, || {
+                "serve_until_signalled called ready() although the key was taken: create the queue with \
+                 IPC_CREAT | IPC_EXCL, so that a key in use is an error, not someone else's queue"
+                    .into()
+            })?;
+            s.expect_err("serve_until_signalled with a key in use", result, ErrorKind::AlreadyExists)?;
+            s.expect(still_theirs, || {
+                "serve_until_signalled removed the queue that was there before it: remove only what you made".into()
+            })?;
+            s.expect(shm_mode(&name).is_none(), || {
+                format!("after failing, serve_until_signalled left the shared memory {name}: clean up on errors too")
+            })
+        });
+    }
+
+    #[test]
+    fn a_name_without_its_slash_is_invalid_input_and_nothing_is_left() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            let name = s.posix_name("shutdown");
+            let bare = name.trim_start_matches('/').to_string();
+            s.phase(format!("calling serve_until_signalled with the name {bare:?}"));
+            let mut readied = false;
+            let result = signals::serve_until_signalled(key, &bare, || {
+                readied = true;
+                should_not_be_ready();
+            });
+            s.expect(!readied, || format!("serve_until_signalled called ready() with the name {bare:?}"))?;
+            s.expect_err(&format!("serve_until_signalled with the name {bare:?}"), result, ErrorKind::InvalidInput)?;
+            expect_no_objects(s, key, &name, "after failing")
+        });
+    }
+}
