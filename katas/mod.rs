@@ -2,3 +2,4 @@
 
 pub mod fifos;
 pub mod pipes;
+pub mod producer_consumer;

@@ -4,6 +4,7 @@
 
 mod fifos;
 mod pipes;
+mod producer_consumer;
 
 /// One topic: a module in `katas/` and `solutions/`, and a graded test file `tests/<id>.rs`.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ impl Kata {
 }
 
 /// Every topic, in the order a learner meets them; each file beside this one holds one.
-pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC];
+pub const TOPICS: &[Topic] = &[pipes::TOPIC, fifos::TOPIC, producer_consumer::TOPIC];
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {
