@@ -313,7 +313,11 @@ mod spsc_ring {
         grade!().run(|s| {
             for capacity in [0, MAX_CAPACITY + 1, usize::MAX] {
                 s.phase(format!("SpscRing::new({capacity})"));
-                s.expect_err(&format!("SpscRing::new({capacity})"), SpscRing::new(capacity).map(drop), ErrorKind::InvalidInput)?;
+                s.expect_err(
+                    &format!("SpscRing::new({capacity})"),
+                    SpscRing::new(capacity).map(drop),
+                    ErrorKind::InvalidInput,
+                )?;
             }
             s.phase(format!("SpscRing::new(MAX_CAPACITY = {MAX_CAPACITY})"));
             let ring = s.ok("SpscRing::new(MAX_CAPACITY)", SpscRing::new(MAX_CAPACITY))?;
@@ -373,8 +377,10 @@ mod spsc_ring {
             let capacity = 16;
             s.phase(format!("SpscRing::new({capacity})"));
             let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
-            let consumer = fork(s, "the consumer process", || loop {
-                ring.pop().map_err(kata_error("pop"))?;
+            let consumer = fork(s, "the consumer process", || {
+                loop {
+                    ring.pop().map_err(kata_error("pop"))?;
+                }
             })?;
             s.phase("pushing 20000 items to a consumer that pops for ever");
             for seq in 0..20_000 {
@@ -432,7 +438,9 @@ mod spsc_ring {
                     Ok(got) => {
                         s.expect(got == item(8, 0, next), || explain_order(8, next, next, got))?;
                         next += 1;
-                        s.expect(next <= 20_000 + 8, || "more items than the ring holds came after the producer died".into())?;
+                        s.expect(next <= 20_000 + 8, || {
+                            "more items than the ring holds came after the producer died".into()
+                        })?;
                     }
                     Err(e) if e.kind() == ErrorKind::TimedOut => {
                         let took = started.elapsed();
@@ -454,7 +462,9 @@ mod spsc_ring {
             expect_timed_out(s, "pop_timeout(300 ms) on an empty ring", Duration::from_millis(300), || {
                 ring.pop_timeout(Duration::from_millis(300))
             })?;
-            expect_timed_out(s, "pop_timeout(0) on an empty ring", Duration::ZERO, || ring.pop_timeout(Duration::ZERO))?;
+            expect_timed_out(s, "pop_timeout(0) on an empty ring", Duration::ZERO, || {
+                ring.pop_timeout(Duration::ZERO)
+            })?;
             s.ok("push_timeout(0) into an empty ring", ring.push_timeout(item(9, 0, 0), Duration::ZERO))?;
             expect_timed_out(s, "push_timeout(300 ms) into a full ring", Duration::from_millis(300), || {
                 ring.push_timeout(item(9, 0, 1), Duration::from_millis(300))
@@ -472,8 +482,11 @@ mod spsc_ring {
         grade!().run(|s| {
             let before = shared_bytes();
             s.phase("SpscRing::new(100000)");
-            let ring = s.ok("SpscRing::new", SpscRing::new(100_000))?;
-            let during = shared_bytes();
+            // The ring is dropped at the end of this block.
+            let during = {
+                let _ring = s.ok("SpscRing::new", SpscRing::new(100_000))?;
+                shared_bytes()
+            };
             s.expect(during >= before + 100_000 * 16, || {
                 format!(
                     "a ring of 100000 items of 16 bytes added {} bytes of shared mappings: map its slots with \
@@ -481,8 +494,6 @@ mod spsc_ring {
                     during.saturating_sub(before)
                 )
             })?;
-            s.phase("dropping the ring");
-            drop(ring);
             let after = shared_bytes();
             s.expect(after == before, || {
                 format!(
@@ -527,7 +538,9 @@ mod bounded_buffer {
                 let (from, n) = (offset(c), share(c));
                 for i in 0..n {
                     let got = match buffer.pop_timeout(ITEM_WAIT) {
-                        Err(e) if e.kind() == ErrorKind::TimedOut => return Err(missing(&format!("consumer {c}"), i, n)),
+                        Err(e) if e.kind() == ErrorKind::TimedOut => {
+                            return Err(missing(&format!("consumer {c}"), i, n));
+                        }
                         other => other.map_err(kata_error("pop_timeout"))?,
                     };
                     results.set((from + i) as usize, got);
@@ -626,9 +639,12 @@ mod bounded_buffer {
                     s.phase(format!("push_timeout of item {seq} into a buffer of {capacity}"));
                     s.ok("push_timeout", buffer.push_timeout(item(14, 0, seq), Duration::from_millis(200)))?;
                 }
-                expect_timed_out(s, &format!("push_timeout into a full buffer of {capacity}"), Duration::from_millis(20), || {
-                    buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20))
-                })?;
+                expect_timed_out(
+                    s,
+                    &format!("push_timeout into a full buffer of {capacity}"),
+                    Duration::from_millis(20),
+                    || buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20)),
+                )?;
                 for seq in 0..capacity as u64 {
                     let got = s.ok("pop_timeout", buffer.pop_timeout(Duration::from_millis(200)))?;
                     s.expect(got == item(14, 0, seq), || explain_order(14, seq, seq, got))?;
@@ -677,7 +693,9 @@ mod bounded_buffer {
                 wait_until_asleep(s, &producer, &format!("producer {p}, waiting in push on a full buffer"))?;
                 producers.push(producer);
             }
-            s.phase("popping while two producers wait (a producer that waits for a slot while holding the lock hangs here)");
+            s.phase(
+                "popping while two producers wait (a producer that waits for a slot while holding the lock hangs here)",
+            );
             let mut got = Vec::new();
             for _ in 0..2 {
                 got.push(s.ok("pop", buffer.pop())?);
@@ -707,8 +725,10 @@ mod bounded_buffer {
             let mut consumers = Vec::new();
             for c in 0..2 {
                 let buffer = &buffer;
-                consumers.push(fork(s, &format!("consumer {c}"), move || loop {
-                    buffer.pop().map_err(kata_error("pop"))?;
+                consumers.push(fork(s, &format!("consumer {c}"), move || {
+                    loop {
+                        buffer.pop().map_err(kata_error("pop"))?;
+                    }
                 })?);
             }
             s.phase("pushing 20000 items to two consumers that pop for ever");
@@ -746,8 +766,11 @@ mod bounded_buffer {
         grade!().run(|s| {
             let before = shared_bytes();
             s.phase("BoundedBuffer::new(100000)");
-            let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(100_000))?;
-            let during = shared_bytes();
+            // The buffer is dropped at the end of this block.
+            let during = {
+                let _buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(100_000))?;
+                shared_bytes()
+            };
             s.expect(during >= before + 100_000 * 16, || {
                 format!(
                     "a buffer of 100000 items of 16 bytes added {} bytes of shared mappings: map it with \
@@ -755,8 +778,6 @@ mod bounded_buffer {
                     during.saturating_sub(before)
                 )
             })?;
-            s.phase("dropping the buffer");
-            drop(buffer);
             let after = shared_bytes();
             s.expect(after == before, || {
                 format!(
