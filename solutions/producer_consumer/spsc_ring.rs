@@ -5,7 +5,7 @@
 //! `2 * capacity`, so a full ring (`tail - head == capacity`) and an empty one (`tail == head`)
 //! differ without wasting a slot, and capacity 1 works. A side that must wait spins a little,
 //! then sleeps on the other side's position word with `futex(2)`; the other side wakes it only
-//! when it has said it sleeps (and clears that flag), so the fast path makes no system call.
+//! when it has said it sleeps, so the fast path makes no system call.
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -176,11 +176,10 @@ impl SpscRing {
         // SAFETY: slot(tail) is in the mapping, and the ring is not full, so the consumer does
         // not read that slot until we publish tail below.
         unsafe { self.slot(tail).write(item) };
-        // SeqCst (a release, and ordered before the swap of consumer_sleeps): either we see that
-        // the consumer sleeps and wake it, or it sees the new tail and does not sleep. Clearing
-        // the flag ourselves makes one wake-up per sleep, not one per push until it runs.
+        // SeqCst (a release, and ordered before the load of consumer_sleeps): either we see that
+        // the consumer sleeps and wake it, or it sees the new tail and does not sleep.
         h.tail.0.store(self.next(tail), Ordering::SeqCst);
-        if h.consumer_sleeps.0.swap(0, Ordering::SeqCst) != 0 {
+        if h.consumer_sleeps.0.load(Ordering::SeqCst) != 0 {
             futex_wake(&h.tail.0);
         }
         Ok(())
@@ -201,7 +200,7 @@ impl SpscRing {
         // past it); it is not rewritten until we publish head below.
         let item = unsafe { self.slot(head).read() };
         h.head.0.store(self.next(head), Ordering::SeqCst);
-        if h.producer_sleeps.0.swap(0, Ordering::SeqCst) != 0 {
+        if h.producer_sleeps.0.load(Ordering::SeqCst) != 0 {
             futex_wake(&h.head.0);
         }
         Ok(item)
