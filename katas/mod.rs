@@ -3,6 +3,7 @@
 pub mod fifos;
 pub mod message_queues;
 pub mod pipes;
+pub mod producer_consumer;
 pub mod shared_memory;
 pub mod signals;
 pub mod sockets;

@@ -5,6 +5,7 @@
 mod fifos;
 mod message_queues;
 mod pipes;
+mod producer_consumer;
 mod shared_memory;
 mod signals;
 mod sockets;
@@ -63,6 +64,7 @@ pub const TOPICS: &[Topic] = &[
     sockets::TOPIC,
     signals::TOPIC,
     sync::TOPIC,
+    producer_consumer::TOPIC,
 ];
 
 /// Every kata, topic by topic.
