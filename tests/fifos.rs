@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, size};
+use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, has_exited, size};
 use ipc_katas::{fifos, grade, peer_exe};
 use proptest::prelude::*;
 
@@ -37,16 +37,6 @@ impl TestFifo {
 impl Drop for TestFifo {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// Whether our child `pid` has exited; it stays a zombie until it is joined.
-fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: a zeroed siginfo_t is valid; WNOWAIT leaves the child to be reaped by its join.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0
     }
 }
 

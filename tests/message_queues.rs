@@ -44,7 +44,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Tracked, Worker, size};
+use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Tracked, Worker, has_exited, size};
 use ipc_katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use ipc_katas::{grade, peer_exe};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
@@ -53,16 +53,6 @@ use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Processes and threads of a test.
-
-/// Whether our child `pid` has exited; it stays a zombie until it is joined.
-fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: a zeroed siginfo_t is valid; WNOWAIT leaves the child to be reaped by its join.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0
-    }
-}
 
 /// A peer program that is killed and reaped if the test leaves early.
 struct RunningPeer(Option<Peer>);

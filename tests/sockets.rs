@@ -17,22 +17,12 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, size};
+use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, has_exited, size};
 use ipc_katas::{grade, peer_exe, sockets};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the katas' tests.
-
-/// Whether our child `pid` has exited; it stays a zombie until it is joined.
-fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: a zeroed siginfo_t is valid; WNOWAIT leaves the child to be reaped by its join.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0
-    }
-}
 
 /// A peer program that is killed and reaped if the test leaves early.
 struct RunningPeer(Option<Peer>);

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
+pub use supervise::has_exited;
 pub use verdict::{HANG_CAUSES, Outcome, Report, signal_story};
 pub use worker::{Handshake, Peer, PeerOutput, Worker};
 

@@ -289,6 +289,12 @@ pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether our child `pid` has exited, without reaping it: it stays a zombie until whoever owns
+/// it (a [`Worker`](super::Worker), a [`Peer`](super::Peer)) joins it.
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    ProcessWatch { pid, pidfd: None }.exited()
+}
+
 /// Waits for a child to exit without reaping it: a pidfd where the kernel has them
 /// (`man 2 pidfd_open`, Linux 5.3), else `waitid(WNOWAIT)` polled every millisecond.
 pub(crate) struct ProcessWatch {
