@@ -1,6 +1,7 @@
 //! The katas, one module per topic. This file is the same in `katas/` and `solutions/`.
 
 pub mod fifos;
+pub mod interview;
 pub mod message_queues;
 pub mod pipes;
 pub mod producer_consumer;

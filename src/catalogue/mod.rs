@@ -3,6 +3,7 @@
 //! grader names katas from it, and `tests` below keep it in step with the files.
 
 mod fifos;
+mod interview;
 mod message_queues;
 mod pipes;
 mod producer_consumer;
@@ -65,7 +66,32 @@ pub const TOPICS: &[Topic] = &[
     signals::TOPIC,
     sync::TOPIC,
     producer_consumer::TOPIC,
+    interview::TOPIC,
 ];
+
+/// One of the five classic interview questions: the prompt, the katas that make its answer
+/// concrete, and a model answer to read after trying.
+#[derive(Debug)]
+pub struct Question {
+    /// 1 to 5, as in the source guide.
+    pub number: u8,
+    pub title: &'static str,
+    /// The question as an interviewer asks it.
+    pub prompt: &'static str,
+    /// Katas that make the answer concrete; a mock interview sets one of them.
+    pub katas: &'static [&'static str],
+    /// The model answer, a Markdown file beside the reference answers. Its sections, in order:
+    /// `## The question`, `## What a strong answer says`, `## Rubric`, `## The model answer`,
+    /// `## Follow-up questions` (exactly three, numbered). The CLI shows them by heading.
+    pub answer: &'static str,
+}
+
+pub use interview::QUESTIONS;
+
+/// The question with this number (1 to 5).
+pub fn question(number: u8) -> Option<&'static Question> {
+    QUESTIONS.iter().find(|q| q.number == number)
+}
 
 /// Every kata, topic by topic.
 pub fn katas() -> impl Iterator<Item = &'static Kata> {
@@ -137,6 +163,17 @@ mod tests {
                 }
                 let file = format!("katas/{}/{name}", topic.id);
                 assert!(katas().any(|k| k.file == file), "{file} is not in the catalogue");
+            }
+        }
+    }
+
+    #[test]
+    fn the_five_questions_are_numbered_in_order_and_name_real_katas() {
+        assert_eq!(QUESTIONS.iter().map(|q| q.number).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        for q in QUESTIONS {
+            assert!(!q.katas.is_empty(), "Q{} sets no kata", q.number);
+            for id in q.katas {
+                assert!(kata(id).is_some(), "Q{} names {id}, which is not in the catalogue", q.number);
             }
         }
     }
