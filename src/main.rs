@@ -5,12 +5,14 @@ mod cli;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use cli::grading::{self, State, TopicRun};
-use cli::state::HintLevels;
+use clap::{Args, Parser, Subcommand};
+use cli::grading::State;
+use cli::report::{NextHint, grade_topic, kata_report};
+use cli::state::StateFile;
 use cli::ui::Ui;
+use cli::{mock, repo, watch};
 use ipc_katas::catalogue::{self, Kata, TOPICS, Topic};
 
 #[derive(Parser)]
@@ -54,9 +56,40 @@ enum Verb {
         #[arg(long)]
         reveal: bool,
     },
+    /// Grade the kata you are editing each time you save a file in katas/ (keys: h hint, n next, q quit).
+    Watch {
+        /// The kata to start with (default: the first one still holding a todo!()).
+        kata: Option<String>,
+    },
+    /// A mock interview: a question to answer aloud and a kata to code against a timer, hints hidden.
+    Mock(MockArgs),
     /// The graded topics, one per line (tests/<topic>.rs); for scripts.
     #[command(hide = true)]
     Topics,
+}
+
+#[derive(Args)]
+#[command(after_help = "A round: `mock` starts it, `mock --submit` grades it and shows the debrief. \
+A practice partner runs `mock --interviewer` (same repository, or the same --seed) for the rubric and follow-ups.")]
+struct MockArgs {
+    /// Pick the round from this number: the same seed sets the same question and kata.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The question to practise, 1 to 5 (default: picked at random).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    question: Option<u8>,
+    /// Minutes on the timer.
+    #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=mock::MAX_MINUTES))]
+    minutes: u64,
+    /// Grade the round's kata and show the debrief: time, tests, rubric, follow-ups, model answer.
+    #[arg(long, conflicts_with_all = ["interviewer", "abandon", "seed", "question"])]
+    submit: bool,
+    /// Print the interviewer's sheet: the prompt, what a strong answer says, the rubric, follow-ups.
+    #[arg(long, conflicts_with = "abandon")]
+    interviewer: bool,
+    /// Give up the round under way (its hints show again).
+    #[arg(long, conflicts_with_all = ["seed", "question"])]
+    abandon: bool,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +107,21 @@ fn main() -> ExitCode {
         Some(Verb::Reset { kata, yes }) => find_kata(&kata).and_then(|k| reset(&root, k, yes)),
         Some(Verb::Solution { kata, reveal }) => {
             find_kata(&kata).and_then(|k| solution(&ui, &root, k, reveal, cli.solutions))
+        }
+        Some(Verb::Watch { kata }) => match kata.as_deref().map(find_kata).transpose() {
+            Ok(kata) => watch::watch(&ui, &root, kata, cli.solutions),
+            Err(e) => Err(e),
+        },
+        Some(Verb::Mock(args)) => {
+            if args.submit {
+                mock::submit(&ui, &root, cli.solutions)
+            } else if args.interviewer {
+                mock::interviewer(&ui, &root, args.seed, args.question)
+            } else if args.abandon {
+                mock::abandon(&root)
+            } else {
+                mock::start(&ui, &root, args.seed, args.question, args.minutes)
+            }
         }
         Some(Verb::Topics) => {
             TOPICS.iter().for_each(|t| println!("{}", t.id));
@@ -110,15 +158,6 @@ fn list(ui: &Ui) {
             println!("  {:<32} {}", "", ui.dim(&format!("edit {}   grade: {}", kata.file, kata.test_command())));
         }
     }
-}
-
-/// Grades one topic, saying so first: grading runs `cargo test` and may compile.
-fn grade_topic(ui: &Ui, root: &Path, topic: &Topic, filter: Option<&str>, solutions: bool) -> io::Result<TopicRun> {
-    print!("{}", ui.dim(&format!("grading {} … ", topic.id)));
-    io::stdout().flush()?;
-    let run = grading::run_topic(root, topic.id, filter, solutions)?;
-    println!("{}", ui.dim(&format!("{} tests in {:.1}s", run.results.len(), run.elapsed.as_secs_f64())));
-    Ok(run)
 }
 
 fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
@@ -163,57 +202,27 @@ fn check(ui: &Ui, root: &Path, target: &str, solutions: bool) -> io::Result<bool
     };
     let filter = (katas.len() == 1).then(|| format!("{}::", katas[0].name()));
     let run = grade_topic(ui, root, topic, filter.as_deref(), solutions)?;
-    let hints = HintLevels::load(root);
+    let state = StateFile::load(root);
+    let hidden = mock::hidden_kata(root);
     let mut all_solved = true;
     for kata in katas {
-        let tests = run.of_kata(kata);
-        let state = State::of(&tests);
-        all_solved &= state == State::Solved;
-        println!("\n{} {} — {}", ui.state(state), ui.bold(kata.id), kata.title);
-        for test in &tests {
-            let name = test.name.split_once("::").map_or(test.name.as_str(), |(_, n)| n);
-            println!("    {} {name}", ui.label(test.label.as_deref().unwrap_or("ok")));
-        }
-        match state {
-            State::Solved => {
-                println!("  All {} tests pass. The reference answer: cargo run -- solution {}", tests.len(), kata.id)
-            }
-            State::NotStarted => println!("  Not attempted yet: open {} and replace the todo!().", kata.file),
-            State::Failing => explain(ui, kata, &tests, hints.shown(kata.id)),
-        }
+        let next = if hidden.as_deref() == Some(kata.id) {
+            NextHint::Hidden
+        } else {
+            NextHint::Level(state.hints_shown(kata.id))
+        };
+        all_solved &= kata_report(ui, kata, &run, next) == State::Solved;
     }
     Ok(all_solved)
 }
 
-/// The reports of the failed tests (the first three in full) and the next hint to read.
-fn explain(ui: &Ui, kata: &Kata, tests: &[&grading::TestResult], hints_shown: usize) {
-    let failed: Vec<_> =
-        tests.iter().filter(|t| !t.passed && t.label.as_deref() != Some("NOT YET IMPLEMENTED")).collect();
-    for test in failed.iter().take(3) {
-        println!();
-        for line in test.report.lines().take_while(|l| !l.trim_start().starts_with("kata:")) {
-            println!("  {line}");
-        }
-    }
-    if failed.len() > 3 {
-        println!("\n  {} more failing; all of them: {}", failed.len() - 3, kata.test_command());
-    }
-    if hints_shown < kata.hints.len() {
-        println!(
-            "\n  {}",
-            ui.dim(&format!(
-                "Hint {} of {} is waiting: cargo run -- hint {}",
-                hints_shown + 1,
-                kata.hints.len(),
-                kata.id
-            ))
-        );
-    }
-}
-
 fn hint(ui: &Ui, root: &Path, kata: &Kata, level: Option<usize>) -> io::Result<bool> {
-    let mut levels = HintLevels::load(root);
-    let shown = level.unwrap_or(levels.shown(kata.id) + 1).clamp(1, kata.hints.len());
+    if mock::hidden_kata(root).as_deref() == Some(kata.id) {
+        println!("{} is your mock interview's kata: its hints are hidden until `cargo run -- mock --submit`.", kata.id);
+        return Ok(false);
+    }
+    let mut state = StateFile::load(root);
+    let shown = level.unwrap_or(state.hints_shown(kata.id) + 1).clamp(1, kata.hints.len());
     println!("{} — {}\n", ui.bold(kata.id), kata.title);
     for (i, text) in kata.hints.iter().take(shown).enumerate() {
         println!("Hint {} of {}: {text}\n", i + 1, kata.hints.len());
@@ -223,34 +232,13 @@ fn hint(ui: &Ui, root: &Path, kata: &Kata, level: Option<usize>) -> io::Result<b
     } else {
         println!("{}", ui.dim("That was the last hint. Still stuck? The man pages in the kata's doc comment, then: cargo run -- solution <kata> --reveal"));
     }
-    levels.set(kata.id, shown.max(levels.shown(kata.id)))?;
+    let most = shown.max(state.hints_shown(kata.id));
+    state.set_hints_shown(kata.id, most)?;
     Ok(true)
 }
 
-/// The newest version of the kata's file in git that is still a stub (has a `todo!(`).
-fn original_stub(root: &Path, kata: &Kata) -> io::Result<String> {
-    let git = |args: &[&str]| -> io::Result<String> {
-        let out = Command::new("git").current_dir(root).args(args).output()?;
-        if !out.status.success() {
-            return Err(io::Error::other(format!(
-                "git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    for commit in git(&["log", "--format=%H", "--", kata.file])?.lines() {
-        let text = git(&["show", &format!("{commit}:{}", kata.file)])?;
-        if text.contains("todo!(") {
-            return Ok(text);
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::NotFound, format!("git history holds no stub of {}", kata.file)))
-}
-
 fn reset(root: &Path, kata: &Kata, yes: bool) -> io::Result<bool> {
-    let stub = original_stub(root, kata)?;
+    let stub = repo::original_stub(root, kata)?;
     let path = root.join(kata.file);
     if !yes {
         if !io::stdin().is_terminal() {
@@ -274,6 +262,10 @@ fn reset(root: &Path, kata: &Kata, yes: bool) -> io::Result<bool> {
 }
 
 fn solution(ui: &Ui, root: &Path, kata: &Kata, reveal: bool, solutions: bool) -> io::Result<bool> {
+    if mock::hidden_kata(root).as_deref() == Some(kata.id) {
+        println!("{} is your mock interview's kata: `cargo run -- mock --submit` shows its answers.", kata.id);
+        return Ok(false);
+    }
     if !reveal {
         let topic = catalogue::topic(kata.topic()).expect("every kata has a topic");
         let run = grade_topic(ui, root, topic, Some(&format!("{}::", kata.name())), solutions)?;
@@ -288,5 +280,15 @@ fn solution(ui: &Ui, root: &Path, kata: &Kata, reveal: bool, solutions: bool) ->
     let path = root.join(kata.solution_file());
     println!("{}\n", ui.bold(&format!("{} — reference answer ({})", kata.id, kata.solution_file())));
     println!("{}", std::fs::read_to_string(path)?);
+    // The model answer of the interview question this kata makes concrete.
+    let question = kata.question.and_then(catalogue::question);
+    if let Some(question) = question {
+        let doc = std::fs::read_to_string(root.join(question.answer))?;
+        println!(
+            "{}\n",
+            ui.bold(&format!("Q{} — {}: the model answer ({})", question.number, question.title, question.answer))
+        );
+        println!("{doc}");
+    }
     Ok(true)
 }

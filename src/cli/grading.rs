@@ -3,9 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use ipc_katas::catalogue::Kata;
 
@@ -55,18 +61,85 @@ impl TopicRun {
     }
 }
 
-/// Runs `cargo test --test <topic>` in `root`, optionally only the tests under `filter`.
-pub fn run_topic(root: &Path, topic: &str, filter: Option<&str>, solutions: bool) -> io::Result<TopicRun> {
+/// A grading run under way: `cargo test` in its own process group, so that stopping it stops
+/// the test binary and the grader's processes with it.
+pub struct Grading {
+    pgid: i32,
+    done: mpsc::Receiver<io::Result<TopicRun>>,
+    finished: bool,
+}
+
+impl Grading {
+    /// Starts `cargo test --test <topic>` in `root`, optionally only the tests under `filter`.
+    pub fn start(root: &Path, topic: &str, filter: Option<&str>, solutions: bool) -> io::Result<Grading> {
+        let started = Instant::now();
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.current_dir(root).args(["test", "--no-fail-fast", "--test", topic]);
+        if solutions {
+            command.args(["--features", "solutions"]);
+        }
+        if let Some(filter) = filter {
+            command.arg(filter);
+        }
+        command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = command.spawn()?;
+        let pgid = i32::try_from(child.id()).map_err(io::Error::other)?;
+        let (tx, done) = mpsc::channel();
+        let topic = topic.to_string();
+        thread::spawn(move || {
+            let result = child.wait_with_output().and_then(|output| read_run(&topic, &output, started));
+            let _ = tx.send(result);
+        });
+        Ok(Grading { pgid, done, finished: false })
+    }
+
+    /// The results, if the run ends within `timeout`.
+    pub fn wait_for(&mut self, timeout: Duration) -> Option<io::Result<TopicRun>> {
+        let result = match self.done.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => return None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other("the grading thread died")),
+        };
+        self.finished = true;
+        Some(result)
+    }
+
+    /// Stops the run: kills `cargo test` and everything in its process group.
+    pub fn stop(&mut self) {
+        if !self.finished {
+            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+            let _ = self.done.recv_timeout(Duration::from_secs(5));
+            self.finished = true;
+        }
+    }
+}
+
+impl Drop for Grading {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `cargo test --test <topic>` in `root` and waits for it; `tick` is called about ten times
+/// a second meanwhile, with the time so far (for a progress indicator).
+pub fn run_topic(
+    root: &Path,
+    topic: &str,
+    filter: Option<&str>,
+    solutions: bool,
+    mut tick: impl FnMut(Duration),
+) -> io::Result<TopicRun> {
     let started = Instant::now();
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(root).args(["test", "--no-fail-fast", "--test", topic]);
-    if solutions {
-        command.args(["--features", "solutions"]);
+    let mut grading = Grading::start(root, topic, filter, solutions)?;
+    loop {
+        if let Some(result) = grading.wait_for(Duration::from_millis(100)) {
+            return result;
+        }
+        tick(started.elapsed());
     }
-    if let Some(filter) = filter {
-        command.arg(filter);
-    }
-    let output = command.stdin(Stdio::null()).output()?;
+}
+
+fn read_run(topic: &str, output: &Output, started: Instant) -> io::Result<TopicRun> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let results = parse(&stdout);
     if results.is_empty() {

@@ -5,12 +5,19 @@ use std::io::IsTerminal;
 use super::grading::State;
 
 pub struct Ui {
+    terminal: bool,
     colour: bool,
 }
 
 impl Ui {
     pub fn new() -> Ui {
-        Ui { colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+        let terminal = std::io::stdout().is_terminal();
+        Ui { terminal, colour: terminal && std::env::var_os("NO_COLOR").is_none() }
+    }
+
+    /// Whether stdout is a terminal: progress that rewrites its line is shown only there.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
