@@ -99,3 +99,272 @@ fn every_verb_has_help() {
         assert!(out.status.success() && stdout(&out).contains("Usage"), "{verb} --help");
     }
 }
+
+/// The CLI grading a copy of this repository, as a learner's clone: solved, failing, hung and
+/// untouched katas, a reset, the watch and a mock round. They run `cargo test` inside the copy,
+/// which compiles it (a minute or more the first time), so a plain `cargo test` skips them;
+/// `.ci/run` runs them with `--include-ignored`. They share the copy, so they run one at a time.
+mod in_a_copy_of_the_repository {
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Output, Stdio};
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{self, Receiver};
+    use std::time::{Duration, Instant};
+
+    use serial_test::serial;
+
+    /// The copy: every file git knows of (committed or not, minus what .gitignore ignores),
+    /// committed afresh so that `reset` finds the stubs in its history.
+    fn copy() -> &'static Path {
+        static COPY: OnceLock<PathBuf> = OnceLock::new();
+        COPY.get_or_init(|| {
+            let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-repo");
+            let _ = std::fs::remove_dir_all(&root);
+            let files = Command::new("git")
+                .current_dir(here)
+                .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+                .output()
+                .expect("git ls-files");
+            for file in files.stdout.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+                let file = Path::new(std::str::from_utf8(file).unwrap());
+                if here.join(file).is_file() {
+                    std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+                    std::fs::copy(here.join(file), root.join(file)).unwrap();
+                }
+            }
+            for args in [&["init", "-q"][..], &["add", "-A"], &["commit", "-qm", "a learner's clone"]] {
+                let ok = Command::new("git")
+                    .current_dir(&root)
+                    .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+                    .args(args)
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "git {args:?} in the copy");
+            }
+            root
+        })
+    }
+
+    /// The CLI, run in the copy with a target directory of its own (the outer `cargo test` holds
+    /// the lock on this one).
+    fn command(args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ipc-katas"));
+        command
+            .args(args)
+            .env("IPC_KATAS_ROOT", copy())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_BUILD_TARGET_DIR");
+        command
+    }
+
+    /// Where the copy is built: `IPC_KATAS_CLI_TARGET` (CI points it at a directory whose
+    /// dependencies are already built), or a directory of this one's own.
+    fn target_dir() -> PathBuf {
+        std::env::var_os("IPC_KATAS_CLI_TARGET")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-target"))
+    }
+
+    fn run(args: &[&str]) -> (Option<i32>, String) {
+        let Output { status, stdout, stderr } = command(args).stdin(Stdio::null()).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+        (status.code(), text)
+    }
+
+    /// Puts `text` in the copy's file of a kata.
+    fn write_kata(file: &str, text: &str) {
+        std::fs::write(copy().join(file), text).unwrap();
+    }
+
+    fn answer(file: &str) -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file.replacen("katas/", "solutions/", 1)))
+            .unwrap()
+    }
+
+    fn stub(file: &str) -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+    }
+
+    /// The stub with every `todo!()` turned into an endless wait: an attempt that hangs.
+    fn hung(file: &str) -> String {
+        let stub = stub(file);
+        let at = stub.find("\nuse ").expect("the stub has a use line");
+        format!(
+            "{}\nmacro_rules! todo {{ ($($t:tt)*) => {{ loop {{ std::thread::park() }} }} }}\n{}",
+            &stub[..at],
+            &stub[at..]
+        )
+    }
+
+    const SOLVED: &str = "katas/pipes/child_to_parent.rs";
+    const HUNG: &str = "katas/pipes/ask_child.rs";
+
+    /// The copy as most tests want it: one kata solved, one hung, the others untouched stubs.
+    fn solved_and_hung() {
+        write_kata(SOLVED, &answer(SOLVED));
+        write_kata(HUNG, &hung(HUNG));
+    }
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn check_tells_solved_hung_and_untouched_katas_apart() {
+        solved_and_hung();
+        let started = Instant::now();
+        let (code, out) = run(&["check", "pipes"]);
+        assert_eq!(code, Some(1), "not every kata is solved, so check fails:\n{out}");
+        assert!(out.contains("solved      pipes::child_to_parent"), "{out}");
+        assert!(out.contains("failing     pipes::ask_child"), "{out}");
+        assert!(out.contains("HANG") && out.contains("timed out after"), "the hang is named:\n{out}");
+        assert!(out.contains("not started pipes::pipeline"), "{out}");
+        assert!(out.contains("Hint 1 of 3 is waiting: cargo run -- hint pipes::ask_child"), "{out}");
+        eprintln!("check pipes took {:.1}s", started.elapsed().as_secs_f64());
+    }
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn the_answer_stays_hidden_until_the_kata_is_solved() {
+        solved_and_hung();
+        let (code, out) = run(&["solution", "pipes::pipeline"]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("not solved yet, so its answer stays hidden"), "{out}");
+        let (code, out) = run(&["solution", "pipes::child_to_parent"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.contains(&answer(SOLVED)), "the reference answer is shown whole:\n{out}");
+    }
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn reset_puts_the_stub_back_and_the_kata_is_not_started_again() {
+        solved_and_hung();
+        let (code, out) = run(&["reset", "pipes::child_to_parent", "--yes"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(std::fs::read_to_string(copy().join(SOLVED)).unwrap(), stub(SOLVED));
+        let (code, out) = run(&["check", "pipes::child_to_parent"]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("not started pipes::child_to_parent"), "{out}");
+    }
+
+    /// The CLI's output, line by line, as it comes.
+    fn lines_of(child: &mut Child) -> Receiver<String> {
+        let (tx, rx) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Reads lines until one contains `needle`; fails with all that was read after `limit`.
+    fn wait_for(lines: &Receiver<String>, seen: &mut Vec<String>, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {needle:?} within {limit:?}; the output so far:\n{}", seen.join("\n"));
+    }
+
+    /// Kills the watch if a check fails, so that a red test leaves no process behind.
+    struct Watching(Child);
+
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn watch_grades_each_save_keeps_its_keys_alive_during_a_hang_and_quits_on_q() {
+        solved_and_hung();
+        let child = command(&["watch", "pipes::child_to_parent"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut watching = Watching(child);
+        let lines = lines_of(&mut watching.0);
+        let mut seen = Vec::new();
+        let build = Duration::from_secs(300); // the first grading may compile the copy
+        wait_for(&lines, &mut seen, "solved      pipes::child_to_parent", build);
+
+        // Saving the hung kata's file switches to it and grades it; a key is answered while
+        // the attempt hangs, long before the grader's deadline ends the run.
+        write_kata(HUNG, &format!("{}\n// saved again\n", hung(HUNG)));
+        wait_for(&lines, &mut seen, "saved katas/pipes/ask_child.rs", Duration::from_secs(20));
+        let asked = Instant::now();
+        writeln!(watching.0.stdin.as_mut().unwrap(), "h").unwrap();
+        wait_for(&lines, &mut seen, "Hint 1 of 3", Duration::from_secs(60));
+        assert!(
+            !seen.iter().any(|l| l.contains("failing     pipes::ask_child")),
+            "the hint came only after the hung run ended ({:?}):\n{}",
+            asked.elapsed(),
+            seen.join("\n")
+        );
+        wait_for(&lines, &mut seen, "failing     pipes::ask_child", Duration::from_secs(60));
+        wait_for(&lines, &mut seen, "timed out after", Duration::from_secs(5));
+
+        writeln!(watching.0.stdin.as_mut().unwrap(), "q").unwrap();
+        wait_for(&lines, &mut seen, "Bye", Duration::from_secs(30));
+        let status = watching.0.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn a_mock_round_with_a_fixed_seed_hides_hints_times_and_debriefs() {
+        let _ = std::fs::remove_file(copy().join(".ipc-katas-state"));
+        let (code, out) = run(&["mock", "--seed", "2026"]);
+        assert_eq!(code, Some(0), "{out}");
+        let task = out.lines().find_map(|l| l.strip_prefix("Coding task — ")).expect("the round names its kata");
+        let kata = task.split(':').next().unwrap().to_string();
+        let question = out.lines().find(|l| l.starts_with("Question ")).expect("the round names its question");
+        assert!(out.contains("45 minutes, until"), "{out}");
+
+        // The same seed sets the same round, on the partner's sheet too.
+        let (_, sheet) = run(&["mock", "--interviewer", "--seed", "2026"]);
+        assert!(sheet.contains(question) && sheet.contains(&kata), "{sheet}");
+        for part in ["What a strong answer says", "Rubric", "Follow-up questions"] {
+            assert!(sheet.contains(part), "the interviewer's sheet has no {part}:\n{sheet}");
+        }
+        let (code, again) = run(&["mock"]);
+        assert_eq!(code, Some(1), "a second round while one is under way:\n{again}");
+        assert!(again.contains("under way") && again.contains(&kata), "{again}");
+        let (code, hint) = run(&["hint", &kata]);
+        assert_eq!(code, Some(1), "{hint}");
+        assert!(hint.contains("hints are hidden"), "{hint}");
+
+        let (code, debrief) = run(&["mock", "--submit"]);
+        assert_eq!(code, Some(1), "a stub does not pass:\n{debrief}");
+        for part in ["of your 45 minutes", "tests passed  0 of", "Rubric", "Follow-up questions", "The model answer"] {
+            assert!(debrief.contains(part), "the debrief has no {part:?}:\n{debrief}");
+        }
+        let state = std::fs::read_to_string(copy().join(".ipc-katas-state")).unwrap_or_default();
+        assert!(!state.contains("mock"), "the round is over: {state}");
+        let (code, _) = run(&["hint", &kata]);
+        assert_eq!(code, Some(0), "hints show again after the round");
+    }
+}
