@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, has_exited, size};
+use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, size};
 use ipc_katas::{fifos, grade, peer_exe};
 use proptest::prelude::*;
 
@@ -40,27 +40,14 @@ impl Drop for TestFifo {
     }
 }
 
-/// A peer program that is killed and reaped if the test leaves early (a failed check, a
-/// `todo!()`), so that the report is about the kata and not about a peer left running.
-struct RunningPeer(Option<Peer>);
+/// How the tests wait for a peer program once the kata code on the other side has returned.
+trait FifoPeer {
+    fn exits_within(&self, limit: Duration) -> bool;
+    fn join_reader_after(&mut self, s: &Sandbox, call: &str) -> Result<PeerOutput, Failure>;
+    fn join_writer_after(&mut self, s: &Sandbox, call: &str) -> Result<PeerOutput, Failure>;
+}
 
-impl RunningPeer {
-    fn start(s: &Sandbox, args: &[&OsStr]) -> Result<RunningPeer, Failure> {
-        Ok(RunningPeer(Some(s.peer(peer_exe!(), args)?)))
-    }
-
-    /// Waits for the peer and returns what it printed (nothing if it was joined already).
-    fn join(&mut self) -> Result<PeerOutput, Failure> {
-        match self.0.take() {
-            Some(peer) => peer.join(),
-            None => Ok(PeerOutput { stdout: Vec::new(), stderr: String::new() }),
-        }
-    }
-
-    fn has_exited(&self) -> bool {
-        self.0.as_ref().is_none_or(|peer| has_exited(peer.pid() as libc::pid_t))
-    }
-
+impl FifoPeer for Peer {
     /// Waits up to `limit` for the peer to exit (checking every millisecond); true if it did.
     fn exits_within(&self, limit: Duration) -> bool {
         let started = Instant::now();
@@ -101,47 +88,6 @@ impl RunningPeer {
         }
         self.join()
     }
-}
-
-impl Drop for RunningPeer {
-    fn drop(&mut self) {
-        if let Some(peer) = self.0.take() {
-            // SAFETY: the peer is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(peer.pid() as libc::pid_t, libc::SIGKILL) };
-            let _ = peer.join();
-        }
-    }
-}
-
-/// A forked worker that is killed and reaped if the test leaves early.
-struct RunningWorker(Option<Worker>);
-
-impl RunningWorker {
-    fn join(mut self) -> Result<(), Failure> {
-        self.0.take().expect("joined once").join()
-    }
-
-    fn pid(&self) -> libc::pid_t {
-        self.0.as_ref().map_or(0, Worker::pid)
-    }
-
-    fn has_exited(&self) -> bool {
-        has_exited(self.pid())
-    }
-}
-
-impl Drop for RunningWorker {
-    fn drop(&mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
-    Ok(RunningWorker(Some(s.fork(what, work)?)))
 }
 
 /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
@@ -415,7 +361,7 @@ mod make_fifo {
         grade!().run(|s| {
             let path = s.path("lasting");
             s.phase("calling make_fifo in a process that then exits");
-            let maker = fork(s, "the process that calls make_fifo", || {
+            let maker = s.fork("the process that calls make_fifo", || {
                 fifos::make_fifo(&path).map_err(|e| kata_error("make_fifo", e))
             })?;
             maker.join()?;
@@ -446,7 +392,7 @@ mod send_receive {
     fn send_to_a_reader_program(s: &Sandbox, data: &[u8]) -> Result<(), Failure> {
         let fifo = TestFifo::new(s, "fifo")?;
         let out = s.path("out");
-        let mut reader = RunningPeer::start(s, &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
         s.phase(format!("calling send with {} while a reader program reads the FIFO", size(data.len())));
         s.ok("send", fifos::send(&fifo.path, data))?;
         reader.join_reader_after(s, "send")?;
@@ -459,7 +405,7 @@ mod send_receive {
         let fifo = TestFifo::new(s, "fifo")?;
         let input = s.path("in");
         fs::write(&input, data).map_err(test_error("save the input"))?;
-        let mut writer = RunningPeer::start(s, &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+        let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
         s.phase(format!("calling receive while a writer program sends {} and closes", size(data.len())));
         let got = s.ok("receive", fifos::receive(&fifo.path))?;
         // Check first: a receive that returned too early leaves the writer waiting for a reader.
@@ -495,7 +441,7 @@ mod send_receive {
             let data = Payload::new(300_000, 3).bytes();
             fs::write(&input, &data).map_err(test_error("save the input"))?;
             let mut sender =
-                RunningPeer::start(s, &[OsStr::new("kata-send"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("kata-send"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("calling receive (in a thread) while another program calls send on the same FIFO");
             let (handle, _) = in_thread({
                 let path = fifo.path.clone();
@@ -572,7 +518,7 @@ mod send_receive {
                 Seen::Opening | Seen::Unclear => {}
             }
             s.phase("starting a reader program now that send waits");
-            let mut reader = RunningPeer::start(s, &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+            let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
             s.phase("waiting for send to return once a reader has come");
             s.ok("send", finish(handle))?;
             reader.join_reader_after(s, "send")?;
@@ -621,7 +567,7 @@ mod send_receive {
             }
             s.phase("starting a writer program now that receive waits");
             let mut writer =
-                RunningPeer::start(s, &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("waiting for receive to return after a writer program came, wrote and closed the FIFO");
             let got = s.ok("receive", finish(handle))?;
             s.expect_bytes("the bytes receive returned", &data, &got)?;
@@ -637,7 +583,7 @@ mod send_receive {
             fs::write(&input, b"a short message").map_err(test_error("save the input"))?;
             let before = fs::symlink_metadata(&fifo.path).map_err(test_error("stat its FIFO"))?;
             let mut writer =
-                RunningPeer::start(s, &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("calling receive while a writer program sends a short message");
             let got = s.ok("receive", fifos::receive(&fifo.path))?;
             s.expect_bytes("the bytes receive returned", b"a short message", &got)?;
@@ -873,14 +819,14 @@ mod records {
             let mut writers = Vec::new();
             for (w, records) in sent.iter().enumerate() {
                 let path = &fifo.path;
-                writers.push(fork(s, &format!("writer {w}"), move || {
+                writers.push(s.fork(&format!("writer {w}"), move || {
                     fifos::send_records(path, records).map_err(|e| kata_error("send_records", e))
                 })?);
             }
             s.phase("reading the FIFO while the writers send");
             let mut stream = Vec::new();
             loop {
-                let all_done = writers.iter().all(RunningWorker::has_exited);
+                let all_done = writers.iter().all(Worker::has_exited);
                 poll_readable(reader.as_raw_fd(), 10);
                 read_available(&reader, &mut stream)?;
                 if all_done {
@@ -914,7 +860,7 @@ mod records {
             for (w, records) in sent.iter().enumerate() {
                 let path = &fifo.path;
                 let (ready_w, go_r, go_w) = (ready_w.as_raw_fd(), go_r.as_raw_fd(), go_w.as_raw_fd());
-                writers.push(fork(s, &format!("trusted writer {w}"), move || {
+                writers.push(s.fork(&format!("trusted writer {w}"), move || {
                     // SAFETY: our copy of the go pipe's write end; the body keeps its own.
                     unsafe { libc::close(go_w) };
                     let fifo = OpenOptions::new()
@@ -1037,7 +983,7 @@ mod records {
             for (what, stream) in &cases {
                 fs::write(&input, stream).map_err(test_error("save the input"))?;
                 let mut writer =
-                    RunningPeer::start(s, &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                    s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
                 s.phase(format!("calling receive_records on a stream whose last record ends after {what}"));
                 let result = fifos::receive_records(&fifo.path);
                 let call = format!("receive_records on a stream whose last record ends after {what}");
@@ -1069,7 +1015,7 @@ mod records {
             let stream = framed(&records);
             let fifo = TestFifo::new(s, "records")?;
             let (out, input) = (s.path("out"), s.path("in"));
-            let mut reader = RunningPeer::start(s, &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+            let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
             s.phase(format!("calling send_records with {} records while a reader program reads", records.len()));
             s.ok("send_records", fifos::send_records(&fifo.path, &records))?;
             reader.join_reader_after(s, "send_records")?;
@@ -1081,7 +1027,7 @@ mod records {
             )?;
             fs::write(&input, &stream).map_err(test_error("save the input"))?;
             let mut writer =
-                RunningPeer::start(s, &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase(format!("calling receive_records while a writer program sends {} records", records.len()));
             let got = s.ok("receive_records", fifos::receive_records(&fifo.path))?;
             expect_records(s, &records, &got)?;

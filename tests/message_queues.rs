@@ -44,7 +44,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Tracked, Worker, has_exited, size};
+use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, size};
 use ipc_katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use ipc_katas::{grade, peer_exe};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
@@ -53,59 +53,6 @@ use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Processes and threads of a test.
-
-/// A peer program that is killed and reaped if the test leaves early.
-struct RunningPeer(Option<Peer>);
-
-impl RunningPeer {
-    fn start(s: &Sandbox, args: &[&OsStr]) -> Result<RunningPeer, Failure> {
-        Ok(RunningPeer(Some(s.peer(peer_exe!(), args)?)))
-    }
-
-    fn join(&mut self) -> Result<PeerOutput, Failure> {
-        match self.0.take() {
-            Some(peer) => peer.join(),
-            None => Ok(PeerOutput { stdout: Vec::new(), stderr: String::new() }),
-        }
-    }
-}
-
-impl Drop for RunningPeer {
-    fn drop(&mut self) {
-        if let Some(peer) = self.0.take() {
-            // SAFETY: the peer is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(peer.pid() as libc::pid_t, libc::SIGKILL) };
-            let _ = peer.join();
-        }
-    }
-}
-
-/// A forked worker that is killed and reaped if the test leaves early.
-struct RunningWorker(Option<Worker>);
-
-impl RunningWorker {
-    fn join(mut self) -> Result<(), Failure> {
-        self.0.take().expect("joined once").join()
-    }
-
-    fn has_exited(&self) -> bool {
-        has_exited(self.0.as_ref().map_or(0, Worker::pid))
-    }
-}
-
-impl Drop for RunningWorker {
-    fn drop(&mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
-    Ok(RunningWorker(Some(s.fork(what, work)?)))
-}
 
 /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
 fn kata_error(call: &str, e: io::Error) -> Failure {
@@ -785,7 +732,7 @@ mod sysv_queue {
                 }
             }
             s.phase("a forked process sends a type-7 message");
-            let sender = fork(s, "the sender of the type-7 message", || {
+            let sender = s.fork("the sender of the type-7 message", || {
                 sysv::send(queue.id, 7, b"for you").map_err(|e| Failure::crash(format!("msgsnd failed: {e}")))
             })?;
             sender.join()?;
@@ -847,7 +794,7 @@ mod sysv_queue {
             s.phase(format!("{SENDERS} sender processes call send at once, {PER_SENDER} messages each"));
             let mut senders = Vec::new();
             for (w, messages) in sent.iter().enumerate() {
-                senders.push(fork(s, &format!("sender {w}"), move || {
+                senders.push(s.fork(&format!("sender {w}"), move || {
                     let queue = SysvQueue::open(key).map_err(|e| kata_error("SysvQueue::open", e))?;
                     for m in messages {
                         queue.send(1 + w as i64, m).map_err(|e| kata_error("send", e))?;
@@ -860,7 +807,7 @@ mod sysv_queue {
             let total = (SENDERS * PER_SENDER) as usize;
             let mut by_type = vec![0usize; SENDERS as usize];
             while got.len() < total {
-                let all_done = senders.iter().all(RunningWorker::has_exited);
+                let all_done = senders.iter().all(Worker::has_exited);
                 let message = if got.len() % 2 == 0 {
                     s.ok("try_receive(0)", kata.try_receive(0))?
                 } else if !all_done || sysv::count(kata.id())? > 0 {
@@ -950,7 +897,7 @@ mod sysv_queue {
             let out = s.path("out");
             let key_text = key.to_string();
             let args = [OsStr::new("kata-msg-receive"), OsStr::new(&key_text), OsStr::new("-9"), out.as_os_str()];
-            let mut peer = RunningPeer::start(s, &args)?;
+            let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls SysvQueue::open(key) and receive(-9)");
             peer.join()?;
             let saved = fs::read(&out).map_err(test_error("load what the other program received"))?;
@@ -1129,7 +1076,7 @@ mod posix_queue {
             }
             let out = s.path("out");
             let args = [OsStr::new("kata-mq-receive"), OsStr::new(&name), OsStr::new("5"), out.as_os_str()];
-            let mut peer = RunningPeer::start(s, &args)?;
+            let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls PosixQueue::open and receive 5 times on a queue of 8192-byte messages");
             peer.join().map_err(|f| {
                 let text = f.outcome().text();
@@ -1167,7 +1114,7 @@ mod posix_queue {
             let body = Payload::new(64, 12).bytes();
             fs::write(&input, &body).map_err(test_error("save the input"))?;
             let args = [OsStr::new("kata-mq-send"), OsStr::new(&name), OsStr::new("7"), input.as_os_str()];
-            let mut peer = RunningPeer::start(s, &args)?;
+            let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls PosixQueue::open and send(64 bytes, priority 7)");
             peer.join()?;
             s.phase("calling receive_timeout(2 s) for the other program's message");
@@ -1433,7 +1380,7 @@ mod posix_queue {
             let mut senders = Vec::new();
             for (w, messages) in sent.iter().enumerate() {
                 let name = &name;
-                senders.push(fork(s, &format!("sender {w}"), move || {
+                senders.push(s.fork(&format!("sender {w}"), move || {
                     let queue = PosixQueue::open(name).map_err(|e| kata_error("PosixQueue::open", e))?;
                     for m in messages {
                         queue.send(m, w as u32 % 2).map_err(|e| kata_error("send", e))?;
@@ -1444,7 +1391,7 @@ mod posix_queue {
             s.phase("receiving with receive_timeout(20 ms) while the senders send");
             let mut got = Vec::new();
             loop {
-                let all_done = senders.iter().all(RunningWorker::has_exited);
+                let all_done = senders.iter().all(Worker::has_exited);
                 match kata.receive_timeout(Duration::from_millis(20)) {
                     Ok(m) => got.push(m.body),
                     Err(e) if e.kind() == ErrorKind::TimedOut && all_done => break,

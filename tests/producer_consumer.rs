@@ -65,40 +65,6 @@ fn explain_order(salt: u64, index: u64, expected: u64, got: Item) -> String {
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
-/// A forked worker that is killed and reaped if the test leaves early.
-struct RunningWorker(Option<Worker>);
-
-impl RunningWorker {
-    fn join(mut self) -> Result<(), Failure> {
-        self.0.take().expect("joined once").join()
-    }
-
-    fn pid(&self) -> libc::pid_t {
-        self.0.as_ref().map_or(0, Worker::pid)
-    }
-
-    /// Kills the worker with SIGKILL and reaps it.
-    fn kill(mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-impl Drop for RunningWorker {
-    fn drop(&mut self) {
-        if let Some(worker) = self.0.take() {
-            RunningWorker(Some(worker)).kill();
-        }
-    }
-}
-
-fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
-    Ok(RunningWorker(Some(s.fork(what, work)?)))
-}
-
 /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
 fn kata_error(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
     move |e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
@@ -123,7 +89,7 @@ fn state_of(pid: libc::pid_t) -> char {
 
 /// Waits (up to 3 s, looking every millisecond) until the worker has been seen asleep 30 times
 /// in a row: a process that waits properly sleeps in the kernel; one that spins stays runnable.
-fn wait_until_asleep(s: &Sandbox, worker: &RunningWorker, what: &str) -> Result<(), Failure> {
+fn wait_until_asleep(s: &Sandbox, worker: &Worker, what: &str) -> Result<(), Failure> {
     s.phase(format!("watching {what}: it should go to sleep"));
     let started = Instant::now();
     let (mut asleep, mut samples, mut running) = (0, 0, 0);
@@ -226,7 +192,7 @@ mod spsc_ring {
         let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
         s.expect_eq("capacity()", &capacity, &ring.capacity())?;
         s.phase(format!("a producer process pushes {count} items into a ring of {capacity}; the test pops them"));
-        let producer = fork(s, "the producer process", || {
+        let producer = s.fork("the producer process", || {
             for seq in 0..count {
                 ring.push(item(salt, 0, seq)).map_err(kata_error("push"))?;
             }
@@ -330,7 +296,7 @@ mod spsc_ring {
         grade!().run(|s| {
             s.phase("SpscRing::new(4)");
             let ring = s.ok("SpscRing::new", SpscRing::new(4))?;
-            let consumer = fork(s, "the consumer process, waiting in pop", || {
+            let consumer = s.fork("the consumer process, waiting in pop", || {
                 let got = ring.pop().map_err(kata_error("pop"))?;
                 if got == item(5, 0, 0) {
                     Ok(())
@@ -354,7 +320,7 @@ mod spsc_ring {
             for seq in 0..3 {
                 s.ok("push", ring.push(item(6, 0, seq)))?;
             }
-            let producer = fork(s, "the producer process, waiting in push", || {
+            let producer = s.fork("the producer process, waiting in push", || {
                 ring.push(item(6, 0, 3)).map_err(kata_error("push"))
             })?;
             wait_until_asleep(s, &producer, "the producer waiting in push on a full ring")?;
@@ -377,7 +343,7 @@ mod spsc_ring {
             let capacity = 16;
             s.phase(format!("SpscRing::new({capacity})"));
             let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
-            let consumer = fork(s, "the consumer process", || {
+            let consumer = s.fork("the consumer process", || {
                 loop {
                     ring.pop().map_err(kata_error("pop"))?;
                 }
@@ -416,7 +382,7 @@ mod spsc_ring {
         grade!().run(|s| {
             s.phase("SpscRing::new(8)");
             let ring = s.ok("SpscRing::new", SpscRing::new(8))?;
-            let producer = fork(s, "the producer process", || {
+            let producer = s.fork("the producer process", || {
                 for seq in 0.. {
                     ring.push(item(8, 0, seq)).map_err(kata_error("push"))?;
                 }
@@ -534,7 +500,7 @@ mod bounded_buffer {
         let mut workers = Vec::new();
         for c in 0..consumers {
             let (buffer, results) = (&buffer, &results);
-            workers.push(fork(s, &format!("consumer {c}"), move || {
+            workers.push(s.fork(&format!("consumer {c}"), move || {
                 let (from, n) = (offset(c), share(c));
                 for i in 0..n {
                     let got = match buffer.pop_timeout(ITEM_WAIT) {
@@ -550,7 +516,7 @@ mod bounded_buffer {
         }
         for p in 0..producers {
             let buffer = &buffer;
-            workers.push(fork(s, &format!("producer {p}"), move || {
+            workers.push(s.fork(&format!("producer {p}"), move || {
                 for seq in 0..each {
                     buffer.push(item(salt, p, seq)).map_err(kata_error("push"))?;
                 }
@@ -687,7 +653,7 @@ mod bounded_buffer {
             let mut producers = Vec::new();
             for p in 1..=2 {
                 let buffer = &buffer;
-                let producer = fork(s, &format!("producer {p}, waiting in push"), move || {
+                let producer = s.fork(&format!("producer {p}, waiting in push"), move || {
                     buffer.push(item(15, p, 0)).map_err(kata_error("push"))
                 })?;
                 wait_until_asleep(s, &producer, &format!("producer {p}, waiting in push on a full buffer"))?;
@@ -725,7 +691,7 @@ mod bounded_buffer {
             let mut consumers = Vec::new();
             for c in 0..2 {
                 let buffer = &buffer;
-                consumers.push(fork(s, &format!("consumer {c}"), move || {
+                consumers.push(s.fork(&format!("consumer {c}"), move || {
                     loop {
                         buffer.pop().map_err(kata_error("pop"))?;
                     }

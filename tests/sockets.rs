@@ -17,70 +17,16 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, has_exited, size};
+use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
 use ipc_katas::{grade, peer_exe, sockets};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the katas' tests.
 
-/// A peer program that is killed and reaped if the test leaves early.
-struct RunningPeer(Option<Peer>);
-
-impl RunningPeer {
-    fn start(s: &Sandbox, args: &[&OsStr]) -> Result<RunningPeer, Failure> {
-        Ok(RunningPeer(Some(s.peer(peer_exe!(), args)?)))
-    }
-
-    fn join(&mut self) -> Result<PeerOutput, Failure> {
-        match self.0.take() {
-            Some(peer) => peer.join(),
-            None => Ok(PeerOutput { stdout: Vec::new(), stderr: String::new() }),
-        }
-    }
-
-    fn has_exited(&self) -> bool {
-        self.0.as_ref().is_none_or(|peer| has_exited(peer.pid() as libc::pid_t))
-    }
-}
-
-impl Drop for RunningPeer {
-    fn drop(&mut self) {
-        if let Some(peer) = self.0.take() {
-            // SAFETY: the peer is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(peer.pid() as libc::pid_t, libc::SIGKILL) };
-            let _ = peer.join();
-        }
-    }
-}
-
-/// Starts `ipc-peer` with `args` (strings, paths, numbers).
-fn peer(s: &Sandbox, args: &[&dyn AsRef<OsStr>]) -> Result<RunningPeer, Failure> {
+fn peer(s: &Sandbox, args: &[&dyn AsRef<OsStr>]) -> Result<Peer, Failure> {
     let args: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
-    RunningPeer::start(s, &args)
-}
-
-/// A forked worker that is killed and reaped if the test leaves early.
-struct RunningWorker(Option<Worker>);
-
-impl RunningWorker {
-    fn join(mut self) -> Result<(), Failure> {
-        self.0.take().expect("joined once").join()
-    }
-}
-
-impl Drop for RunningWorker {
-    fn drop(&mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
-    Ok(RunningWorker(Some(s.fork(what, work)?)))
+    s.peer(peer_exe!(), &args)
 }
 
 /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
@@ -117,7 +63,7 @@ impl TestSocket {
     }
 
     /// Accepts one connection from `peer`; if the peer exits first, its failure is the report.
-    fn accept_from(&self, peer: &mut RunningPeer) -> Result<UnixStream, Failure> {
+    fn accept_from(&self, peer: &mut Peer) -> Result<UnixStream, Failure> {
         let listener = self.listener();
         listener.set_nonblocking(true).map_err(test_error("make its listener non-blocking"))?;
         loop {
@@ -469,7 +415,7 @@ mod framing {
                 .collect();
             let (mut ours, theirs) = UnixStream::pair().map_err(test_error("make a socketpair"))?;
             let our_fd = ours.as_raw_fd();
-            let writer = fork(s, "the writing process", || {
+            let writer = s.fork("the writing process", || {
                 // SAFETY: the writer's copy of the body's end: with it closed, the writer gets an
                 // error instead of blocking forever if the body stops reading.
                 unsafe { libc::close(our_fd) };
@@ -590,7 +536,7 @@ mod unix_server {
             for id in 0..CLIENTS {
                 let (path, answered_w, go_r, go_w) =
                     (&path, answered_w.as_raw_fd(), go_r.as_raw_fd(), go_w.as_raw_fd());
-                clients.push(fork(s, &format!("client {id}"), move || {
+                clients.push(s.fork(&format!("client {id}"), move || {
                     // SAFETY: our copy of the go pipe's write end; the body keeps its own.
                     unsafe { libc::close(go_w) };
                     ignore_sigpipe();
@@ -690,7 +636,7 @@ mod unix_server {
             let _cleanup = RemoveOnDrop(path.clone());
             let first = bind(s, &path)?;
             let before = fs::symlink_metadata(&path).map_err(test_error("stat the first server's socket file"))?;
-            let second = fork(s, "the second server's process", || match sockets::UnixServer::bind(&path) {
+            let second = s.fork("the second server's process", || match sockets::UnixServer::bind(&path) {
                 Err(e) if e.kind() == ErrorKind::AddrInUse => Ok(()),
                 Err(e) => Err(Failure::wrong(format!(
                     "UnixServer::bind on a path where a server is listening should fail with AddrInUse, but \
@@ -747,7 +693,7 @@ mod unix_server {
             let path = s.path("server.sock");
             let _cleanup = RemoveOnDrop(path.clone());
             let server = bind(s, &path)?;
-            let bad = fork(s, "the client that announces 4 GiB", || {
+            let bad = s.fork("the client that announces 4 GiB", || {
                 ignore_sigpipe();
                 let mut stream = UnixStream::connect(&path).map_err(|e| Failure::wrong(format!("connect: {e}")))?;
                 stream
@@ -779,7 +725,7 @@ mod unix_server {
                 .enumerate()
                 .map(|(i, &n)| Payload::new(n, 20 + i as u64).bytes())
                 .collect();
-            let server = fork(s, "the test's server", || {
+            let server = s.fork("the test's server", || {
                 ignore_sigpipe();
                 let (mut stream, _) = socket.listener().accept().map_err(|e| Failure::crash(format!("accept: {e}")))?;
                 stream.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| Failure::crash(e.to_string()))?;
@@ -931,7 +877,7 @@ mod tcp {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(test_error("listen"))?;
             let port = listener.local_addr().map_err(test_error("read its port"))?.port();
             let data = Payload::new(1 << 20, 30).bytes();
-            let server = fork(s, "the test's server", || {
+            let server = s.fork("the test's server", || {
                 let (mut stream, _) = listener.accept().map_err(|e| Failure::crash(format!("accept: {e}")))?;
                 stream.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| Failure::crash(e.to_string()))?;
                 let mut got = Vec::new();
@@ -1114,7 +1060,7 @@ mod socketpair {
                 )
             })?;
             let our_fd = ours.as_fd().as_raw_fd();
-            let sender = fork(s, "the sending child", || {
+            let sender = s.fork("the sending child", || {
                 // SAFETY: the child's copy of the parent's end: with it closed, the child gets an
                 // error instead of blocking forever if the parent stops receiving.
                 unsafe { libc::close(our_fd) };

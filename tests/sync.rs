@@ -27,39 +27,6 @@ use nix::sys::mman::{self, MapFlags, ProtFlags};
 const RACE_DEADLINE: Duration = Duration::from_secs(8);
 const PROCESSES: u64 = 4;
 
-/// A forked worker that is killed and reaped if the test leaves early, so that a failed check
-/// is reported as itself and not also as a child left running.
-struct RunningWorker(Option<Worker>);
-
-impl RunningWorker {
-    fn join(mut self) -> Result<(), Failure> {
-        self.0.take().expect("joined once").join()
-    }
-
-    /// Kills the worker with SIGKILL and reaps it; its (crash) report is not the test's.
-    fn kill(mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-impl Drop for RunningWorker {
-    fn drop(&mut self) {
-        if let Some(worker) = self.0.take() {
-            // SAFETY: as in kill.
-            unsafe { libc::kill(worker.pid(), libc::SIGKILL) };
-            let _ = worker.join();
-        }
-    }
-}
-
-fn fork(s: &Sandbox, what: &str, work: impl FnOnce() -> Result<(), Failure>) -> Result<RunningWorker, Failure> {
-    Ok(RunningWorker(Some(s.fork(what, work)?)))
-}
-
 /// An error of the kata code in a worker (a worker must not use the sandbox).
 fn kata_error(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
     move |e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
@@ -86,7 +53,7 @@ impl Ready {
 
     /// Waits for the worker's byte. If the worker ended first, its own report (a `todo!()`,
     /// an error) is the test's failure.
-    fn wait(self, s: &Sandbox, worker: RunningWorker, what: &str) -> Result<RunningWorker, Failure> {
+    fn wait(self, s: &Sandbox, worker: Worker, what: &str) -> Result<Worker, Failure> {
         s.phase(format!("waiting for {what}"));
         let mut byte = [0u8; 1];
         loop {
@@ -149,7 +116,7 @@ fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), F
     s.phase(format!("{PROCESSES} processes racing: {what}"));
     for i in 0..PROCESSES {
         let (arrived, work) = (&arrived, &work);
-        workers.push(fork(s, &format!("process {i} ({what}{stuck})"), move || {
+        workers.push(s.fork(&format!("process {i} ({what}{stuck})"), move || {
             arrived.get().fetch_add(1, Ordering::SeqCst);
             while arrived.get().load(Ordering::SeqCst) < PROCESSES {
                 // Give the CPU to the processes that have not arrived yet.
@@ -262,7 +229,7 @@ mod robust_mutex {
             s.phase("calling RobustMutex::new(10)");
             let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
             let (ready, write) = Ready::new()?;
-            let holder = fork(s, "the holder", || {
+            let holder = s.fork("the holder", || {
                 let mut guard = mutex.lock().map_err(kata_error("lock in the holder"))?;
                 // Half of an update: the holder dies before it can finish it.
                 guard.set(11);
@@ -307,7 +274,7 @@ mod robust_mutex {
         grade!().run(|s| {
             s.phase("calling RobustMutex::new(5)");
             let mutex = s.ok("RobustMutex::new", RobustMutex::new(5))?;
-            let worker = fork(s, "the worker that locks, sets 6 and unlocks", || {
+            let worker = s.fork("the worker that locks, sets 6 and unlocks", || {
                 let mut guard = mutex.lock().map_err(kata_error("lock in the worker"))?;
                 if guard.previous_owner_died() {
                     return Err(Failure::wrong("previous_owner_died() is true on the very first lock"));
@@ -425,7 +392,7 @@ mod undo_semaphore {
         grade!().run(|s| {
             let sem = private(s, 1)?;
             let (ready, write) = Ready::new()?;
-            let holder = fork(s, "the holder", || {
+            let holder = s.fork("the holder", || {
                 sem.acquire().map_err(kata_error("acquire in the holder"))?;
                 Ready::signal(&write)?;
                 hold_until_killed()
@@ -451,7 +418,7 @@ mod undo_semaphore {
     fn a_process_that_acquires_and_releases_then_exits_leaves_the_value_as_it_was() {
         grade!().run(|s| {
             let sem = private(s, 1)?;
-            let worker = fork(s, "the worker that acquires and releases 3 times, then exits", || {
+            let worker = s.fork("the worker that acquires and releases 3 times, then exits", || {
                 for _ in 0..3 {
                     sem.acquire().map_err(kata_error("acquire"))?;
                     sem.release().map_err(kata_error("release"))?;

@@ -145,10 +145,14 @@ fn read_run(topic: &str, output: &Output, started: Instant) -> io::Result<TopicR
     if results.is_empty() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(io::Error::other(format!(
-            "`cargo test --test {topic}` ran no test; does the code compile?\n{}",
-            tail.join("\n")
-        )));
+        let why = if stderr.contains("could not compile") {
+            "the code does not compile, so no kata can be graded (all katas are one crate). Fix the first \
+             error below, then grade again"
+                .to_string()
+        } else {
+            format!("`cargo test --test {topic}` ran no test")
+        };
+        return Err(io::Error::other(format!("{why}:\n{}", tail.join("\n"))));
     }
     Ok(TopicRun { results, elapsed: started.elapsed() })
 }

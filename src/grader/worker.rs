@@ -9,12 +9,22 @@ use std::process::{Child, Command, Stdio};
 
 use super::{Failure, Outcome, Sandbox, frames, panic_outcome, panic_text, signal_story, stray_exit};
 
-/// A forked worker process of the test. [`Worker::join`] reaps it and returns its result.
-#[must_use = "join the worker, or it stays a zombie and the audit reports it"]
+/// A forked worker process of the test. [`Worker::join`] reaps it and returns its result;
+/// dropping it unjoined (a check failed first) kills and reaps it, so no test leaves it behind.
+#[must_use = "join the worker to learn how it ended; dropping it kills it"]
 pub struct Worker {
     pid: libc::pid_t,
     what: String,
     result: OwnedFd,
+    /// The process that forked it: only that one may kill and reap it.
+    parent: libc::pid_t,
+    reaped: bool,
+}
+
+/// Our own pid.
+fn me() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
 }
 
 /// Exit status of a worker whose closure failed; its report is in the result pipe.
@@ -58,7 +68,7 @@ impl Sandbox {
                 drop(write_end);
                 super::supervise::set_nonblocking(read_end.as_raw_fd(), true)
                     .map_err(|e| Failure::crash(format!("the test could not set up {what}: {e}")))?;
-                Ok(Worker { pid, what: what.to_string(), result: read_end })
+                Ok(Worker { pid, what: what.to_string(), result: read_end, parent: me(), reaped: false })
             }
         }
     }
@@ -66,7 +76,13 @@ impl Sandbox {
 
 impl Worker {
     /// Waits for the worker (the sandbox's deadline bounds the wait) and returns its result.
-    pub fn join(self) -> Result<(), Failure> {
+    pub fn join(mut self) -> Result<(), Failure> {
+        let result = self.wait();
+        self.reaped = true;
+        result
+    }
+
+    fn wait(&self) -> Result<(), Failure> {
         frames::send(frames::Tag::Phase, format!("waiting for {} to finish", self.what).as_bytes());
         let mut status = 0;
         loop {
@@ -107,13 +123,46 @@ impl Worker {
     pub fn pid(&self) -> libc::pid_t {
         self.pid
     }
+
+    /// Whether the worker has exited; it stays a zombie until joined or dropped.
+    pub fn has_exited(&self) -> bool {
+        self.reaped || super::has_exited(self.pid)
+    }
+
+    /// Kills the worker with SIGKILL and reaps it; how it ended is not the test's business.
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.reaped || me() != self.parent {
+            return;
+        }
+        // SAFETY: the worker is our own child, not yet reaped, so its pid is still ours.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let mut status = 0;
+        // SAFETY: as above; status is a valid out-pointer.
+        while unsafe { libc::waitpid(self.pid, &mut status, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+        self.reaped = true;
+    }
 }
 
-/// An unrelated peer program (`ipc-peer`), started by [`Sandbox::peer`].
-#[must_use = "join the peer, or it is left running and the audit reports it"]
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An unrelated peer program (`ipc-peer`), started by [`Sandbox::peer`]. [`Peer::join`] waits
+/// for it; dropping it unjoined (a check failed first) kills and reaps it.
+#[must_use = "join the peer to learn how it ended; dropping it kills it"]
 pub struct Peer {
     child: Child,
     what: String,
+    parent: libc::pid_t,
+    reaped: bool,
 }
 
 /// What a peer printed.
@@ -138,7 +187,7 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Failure::crash(format!("the test could not start {what}: {e}")))?;
-        Ok(Peer { child, what })
+        Ok(Peer { child, what, parent: me(), reaped: false })
     }
 }
 
@@ -147,9 +196,24 @@ impl Peer {
         self.child.id()
     }
 
+    /// Whether the peer has exited; it stays a zombie until joined or dropped.
+    pub fn has_exited(&self) -> bool {
+        self.reaped || super::has_exited(self.child.id() as libc::pid_t)
+    }
+
     /// Waits for the peer (bounded by the sandbox's deadline) and returns what it printed. A
     /// peer that fails reports why on stderr and with its exit status (see [`super::peer`]).
-    pub fn join(mut self) -> Result<PeerOutput, Failure> {
+    /// Joined already, it printed nothing more.
+    pub fn join(&mut self) -> Result<PeerOutput, Failure> {
+        if self.reaped {
+            return Ok(PeerOutput { stdout: Vec::new(), stderr: String::new() });
+        }
+        let result = self.wait();
+        self.reaped = true;
+        result
+    }
+
+    fn wait(&mut self) -> Result<PeerOutput, Failure> {
         frames::send(frames::Tag::Phase, format!("waiting for {} to finish", self.what).as_bytes());
         let mut stdout = Vec::new();
         let mut stderr = String::new();
@@ -172,6 +236,15 @@ impl Peer {
             (Some(code), _) => Err(Failure::crash(format!("{} exited with status {code}: {said}", self.what))),
             (None, Some(sig)) => Err(Failure::crash(format!("{} died of {}", self.what, signal_story(sig)))),
             (None, None) => Err(Failure::crash(format!("{} ended in an unknown way", self.what))),
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if !self.reaped && me() == self.parent {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
