@@ -278,7 +278,11 @@ mod q5_supervisor {
         [("shm", "SysV shared memory segment"), ("msg", "SysV message queue"), ("sem", "SysV semaphore set")];
 
     fn each_object(ids: &SupervisorIds) -> [(&'static str, &'static str, i32); 3] {
-        [(NAMES[0].0, NAMES[0].1, ids.segment), (NAMES[1].0, NAMES[1].1, ids.queue), (NAMES[2].0, NAMES[2].1, ids.semaphore)]
+        [
+            (NAMES[0].0, NAMES[0].1, ids.segment),
+            (NAMES[1].0, NAMES[1].1, ids.queue),
+            (NAMES[2].0, NAMES[2].1, ids.semaphore),
+        ]
     }
 
     /// A pipe from the worker: it writes one report, `R<pid>` once it holds what it should, or
@@ -313,9 +317,9 @@ mod q5_supervisor {
             };
             let text = String::from_utf8_lossy(&buf[..n]).to_string();
             match text.split_at_checked(1) {
-                Some(("R", pid)) => pid
-                    .parse()
-                    .map_err(|_| Failure::crash(format!("the worker's report {text:?} is garbled"))),
+                Some(("R", pid)) => {
+                    pid.parse().map_err(|_| Failure::crash(format!("the worker's report {text:?} is garbled")))
+                }
                 Some(("E", why)) => Err(Failure::wrong(format!("in the worker, {why}"))),
                 _ => Err(Failure::wrong(format!(
                     "the worker ended before it could {what}: Supervisor::spawn must run the closure in the forked \
@@ -503,7 +507,9 @@ mod q5_supervisor {
             let (supervisor, ids) = create(s, &res)?;
             for (kind, name, id) in each_object(&ids) {
                 let mode = sysv_mode(kind, id).ok_or_else(|| {
-                    Failure::wrong(format!("Supervisor::ids names {name} {id}, but /proc/sysvipc/{kind} has no such id"))
+                    Failure::wrong(format!(
+                        "Supervisor::ids names {name} {id}, but /proc/sysvipc/{kind} has no such id"
+                    ))
                 })?;
                 s.expect(mode & 0o777 == 0o600, || {
                     format!("the {name} {id} has mode {:04o}, expected 0600 (owner read and write only)", mode & 0o777)
@@ -518,18 +524,23 @@ mod q5_supervisor {
             })?;
             s.phase("calling Supervisor::create again with the same keys and lock file");
             let again = Supervisor::create(&res).map(|sup| sup.ids());
-            s.expect_err("a second Supervisor::create on taken keys (IPC_CREAT | IPC_EXCL)", again, ErrorKind::AlreadyExists)?;
+            s.expect_err(
+                "a second Supervisor::create on taken keys (IPC_CREAT | IPC_EXCL)",
+                again,
+                ErrorKind::AlreadyExists,
+            )?;
             s.phase("calling Supervisor::create with fresh keys but the existing lock file");
             let fresh = Resources { lock_file: res.lock_file.clone(), ..resources(s) };
             let again = Supervisor::create(&fresh).map(|sup| sup.ids());
             s.expect_err("Supervisor::create with an existing lock file (O_EXCL)", again, ErrorKind::AlreadyExists)?;
-            for (key, name) in [(fresh.segment_key, NAMES[0]), (fresh.queue_key, NAMES[1]), (fresh.semaphore_key, NAMES[2])] {
+            for (key, name) in
+                [(fresh.segment_key, NAMES[0]), (fresh.queue_key, NAMES[1]), (fresh.semaphore_key, NAMES[2])]
+            {
                 let (kind, noun) = name;
-                let left = fs::read_to_string(format!("/proc/sysvipc/{kind}"))
-                    .unwrap_or_default()
-                    .lines()
-                    .skip(1)
-                    .any(|line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(key as i64));
+                let left =
+                    fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default().lines().skip(1).any(
+                        |line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(key as i64),
+                    );
                 s.expect(!left, || {
                     format!(
                         "a Supervisor::create that failed (the lock file existed) left its {noun} (key {key:#x}) \
@@ -577,7 +588,11 @@ mod q5_supervisor {
             s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
             s.phase("calling Supervisor::recover");
             let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
-            s.expect_eq("the messages recover returned (lengths)", &vec![MAX_MESSAGE, 0], &recovered.iter().map(Vec::len).collect())?;
+            s.expect_eq(
+                "the messages recover returned (lengths)",
+                &vec![MAX_MESSAGE, 0],
+                &recovered.iter().map(Vec::len).collect(),
+            )?;
             s.expect_bytes("the full-size message", &full, &recovered[0])?;
             s.ok("Supervisor::remove", supervisor.remove())?;
             check_gone(s, &ids, &res.lock_file)

@@ -62,5 +62,7 @@ pub struct Witness {
 /// Errors: `items` 0 or above [`SourcePc::MAX_JOURNAL`] → `InvalidInput`; no anomaly within
 /// `budget` → `TimedOut`; a failed fork or mmap → its errno.
 pub fn witness_race(items: usize, budget: Duration) -> io::Result<Witness> {
-    todo!("run the source's ring with {items} items per attempt until it loses or duplicates one, for at most {budget:?}")
+    todo!(
+        "run the source's ring with {items} items per attempt until it loses or duplicates one, for at most {budget:?}"
+    )
 }

@@ -319,9 +319,7 @@ impl Supervisor {
         let mut buf = MsgBuf { mtype: 0, text: [0; MAX_MESSAGE] };
         loop {
             // SAFETY: buf has room for MAX_MESSAGE bytes after its type.
-            let n = unsafe {
-                libc::msgrcv(self.ids.queue, (&raw mut buf).cast(), MAX_MESSAGE, 0, libc::IPC_NOWAIT)
-            };
+            let n = unsafe { libc::msgrcv(self.ids.queue, (&raw mut buf).cast(), MAX_MESSAGE, 0, libc::IPC_NOWAIT) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.raw_os_error() {
