@@ -158,8 +158,8 @@ mod q4_race_fixes {
             )
         } else {
             format!(
-                "item {seq}: items {index} to {} were lost, overwritten in their slots before they were read (a lost \
-                 count++ let the producer think there was room)",
+                "item {seq}: items {index} to {} were lost, overwritten in their slots before they were read: the \
+                 producer thought there was room (a lost count++, or a full check that lets an 11th item in)",
                 seq - 1
             )
         };
@@ -178,11 +178,19 @@ mod q4_race_fixes {
         })?;
         for index in 0..count {
             if index % 8192 == 0 {
-                s.phase(format!("consuming item {index} of {count} from the {kind}"));
+                s.phase(format!(
+                    "consuming item {index} of {count} from the {kind} (a consumer stuck here waits for a wake-up \
+                     that never comes: a mutex, condition variable or semaphore made without the process-shared \
+                     attribute sleeps on a futex private to its process; or a count update was lost)"
+                ));
             }
             let got = s.ok("consume", ring.consume())?;
             if got != item(salt, index) {
-                // The producer may be stuck for ever on a wrong count: it dies with the sandbox.
+                // The producer may spin for ever on a wrong count: kill it, so that the report is
+                // about the items, not about a child left running.
+                // SAFETY: the producer is our own child, not yet reaped, so its pid is still ours.
+                unsafe { libc::kill(producer.pid(), libc::SIGKILL) };
+                let _ = producer.join();
                 return Err(Failure::wrong(explain(salt, index, got)));
             }
         }
@@ -474,7 +482,10 @@ mod q5_supervisor {
         let dead = report.receive(s, &format!("commit {commits} messages holding {held}"))?;
         s.phase(format!("killing the worker (SIGKILL) after {commits} commits, holding {held}"));
         s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
-        s.phase("calling Supervisor::recover");
+        s.phase(
+            "calling Supervisor::recover (stuck here: a lock of the dead worker never came back, such as a mutex that \
+             is not robust, or a semaphore taken without SEM_UNDO that recover waits for)",
+        );
         let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
         s.expect(recovered.len() == messages.len(), || {
             format!(
@@ -498,6 +509,11 @@ mod q5_supervisor {
         grade!().property(12, (0u8..=3, 0u64..=5, any::<u64>()), |s, &(phase, commits, salt)| {
             killed_at(s, phase, commits, salt)
         });
+    }
+
+    #[test]
+    fn a_worker_killed_holding_every_lock_after_three_commits_gives_every_lock_back() {
+        grade!().run(|s| killed_at(s, 3, 3, 7));
     }
 
     #[test]
