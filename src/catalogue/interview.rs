@@ -105,3 +105,71 @@ pub const QUESTIONS: &[Question] = &[
         answer: "solutions/interview/q5_supervisor.md",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    //! Every question has a model answer in the fixed format, and an interview kata to set.
+    use super::super::kata;
+    use super::QUESTIONS;
+
+    const SECTIONS: [&str; 5] = [
+        "## The question",
+        "## What a strong answer says",
+        "## Rubric",
+        "## The model answer",
+        "## Follow-up questions",
+    ];
+
+    /// The lines of `text` under `heading`, up to the next `## ` heading.
+    fn section<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+        text.lines().skip_while(|l| l.trim_end() != heading).skip(1).take_while(|l| !l.starts_with("## ")).collect()
+    }
+
+    #[test]
+    fn every_model_answer_has_the_five_sections_in_order_and_three_numbered_follow_ups() {
+        for q in QUESTIONS {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(q.answer);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Q{}: {}: {e}", q.number, q.answer));
+            let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).map(str::trim_end).collect();
+            assert_eq!(
+                headings, SECTIONS,
+                "Q{}: {} must have exactly these sections, in this order",
+                q.number, q.answer
+            );
+            for heading in SECTIONS {
+                let body = section(&text, heading);
+                assert!(body.iter().any(|l| !l.trim().is_empty()), "Q{}: {heading} is empty", q.number);
+            }
+            let bullets = section(&text, "## What a strong answer says").iter().filter(|l| l.starts_with("- ")).count();
+            assert!(bullets >= 3, "Q{}: `What a strong answer says` is a list of bullets ({bullets} found)", q.number);
+            let rubric = section(&text, "## Rubric").join("\n");
+            for mark in ["**Weak**", "**Solid**", "**Strong**"] {
+                assert!(rubric.contains(mark), "Q{}: the rubric says what earns {mark}", q.number);
+            }
+            let follow_ups: Vec<&str> = section(&text, "## Follow-up questions")
+                .into_iter()
+                .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .collect();
+            let numbered: Vec<String> = (1..=3).map(|n| format!("{n}. ")).collect();
+            assert_eq!(follow_ups.len(), 3, "Q{}: exactly three numbered follow-up questions", q.number);
+            for (line, prefix) in follow_ups.iter().zip(&numbered) {
+                assert!(line.starts_with(prefix.as_str()), "Q{}: follow-ups are numbered 1. 2. 3.: {line}", q.number);
+            }
+        }
+    }
+
+    /// Fails for a question whose interview kata is not merged yet (Q4 and Q5 come from another
+    /// branch): a mock interview sets a question's interview kata.
+    #[test]
+    fn every_question_includes_an_interview_kata_of_its_own() {
+        for q in QUESTIONS {
+            let own = q.katas.iter().filter(|id| id.starts_with("interview::")).filter_map(|id| kata(id));
+            assert!(
+                own.into_iter().any(|k| k.question == Some(q.number)),
+                "Q{}: none of its katas {:?} is an interview kata of this question",
+                q.number,
+                q.katas
+            );
+        }
+    }
+}
