@@ -88,7 +88,12 @@ impl ShmMailbox {
     }
 }
 
-// Detach in Drop: `impl Drop for ShmMailbox { fn drop(&mut self) { … } }`
+impl Drop for ShmMailbox {
+    /// Detach the segment (`shmdt`); it stays until removed and detached everywhere.
+    fn drop(&mut self) {
+        // Your code: detach the segment.
+    }
+}
 
 /// Sends `payload`, of any length, over `queue` as one or more messages of at most
 /// [`MAX_BODY`] bytes, framed so that [`receive_payload`] finds where it ends, also when it is
