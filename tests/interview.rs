@@ -2,6 +2,558 @@
 //!
 //! Each of the five classic questions is one or two katas; their tests make the answer concrete.
 
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
+use ipc_katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
+use ipc_katas::message_queues::SysvQueue;
+use ipc_katas::{grade, peer_exe};
+
+/// Helpers of the q1-q3 tests.
+mod support {
+    use super::*;
+
+    /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
+    pub fn kata_error(call: &str, e: io::Error) -> Failure {
+        Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
+    }
+
+    pub fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
+        move |e| Failure::crash(format!("the test could not {what}: {e}"))
+    }
+
+    /// The mode bits and size of a SysV segment, from /proc/sysvipc/shm (`man 5 proc`).
+    pub fn shm_row(id: i32) -> Option<(u32, usize)> {
+        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[1].parse::<i32>().ok()? != id {
+                return None;
+            }
+            Some((u32::from_str_radix(cols[2], 8).ok()? & 0o777, cols[3].parse().ok()?))
+        })
+    }
+
+    /// The descriptors of this process that link to `target` in /proc/self/fd.
+    pub fn fds_linking_to(target: &str) -> Vec<i32> {
+        let Ok(dir) = fs::read_dir("/proc/self/fd") else { return Vec::new() };
+        dir.filter_map(|e| {
+            let e = e.ok()?;
+            let link = fs::read_link(e.path()).ok()?;
+            (link.to_string_lossy() == target).then(|| e.file_name().to_str()?.parse().ok())?
+        })
+        .collect()
+    }
+}
+
+mod q1_shm_vs_messages {
+    use super::support::*;
+    use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(4);
+
+    fn mailbox(s: &mut Sandbox, capacity: usize) -> Result<q1::ShmMailbox, Failure> {
+        let key = s.sysv_key();
+        s.phase(format!("calling ShmMailbox::create(key, {capacity})"));
+        s.ok("ShmMailbox::create", q1::ShmMailbox::create(key, capacity))
+    }
+
+    fn queue(s: &mut Sandbox) -> Result<SysvQueue, Failure> {
+        let key = s.sysv_key();
+        s.phase("calling SysvQueue::create (your message_queues kata)");
+        s.ok("SysvQueue::create", SysvQueue::create(key))
+    }
+
+    /// A sender process sends every payload through the mailbox, then through the queue; this
+    /// process receives them and compares. Afterwards nothing is left in the queue.
+    fn both_ways(s: &mut Sandbox, payloads: &[Vec<u8>], capacity: usize) -> Result<(), Failure> {
+        let mb = mailbox(s, capacity)?;
+        let q = queue(s)?;
+        let sender = s.fork("the sending process", || {
+            for (i, p) in payloads.iter().enumerate() {
+                mb.send(p, PATIENCE).map_err(|e| kata_error(&format!("ShmMailbox::send of payload {i}"), e))?;
+            }
+            for (i, p) in payloads.iter().enumerate() {
+                q1::send_payload(&q, p).map_err(|e| kata_error(&format!("send_payload of payload {i}"), e))?;
+            }
+            Ok(())
+        })?;
+        for (i, p) in payloads.iter().enumerate() {
+            s.phase(format!("receiving payload {i} ({}) from the mailbox", size(p.len())));
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes(&format!("the bytes of payload {i} through shared memory"), p, &got)?;
+        }
+        for (i, p) in payloads.iter().enumerate() {
+            s.phase(format!("receiving payload {i} ({}) with receive_payload", size(p.len())));
+            let got = s.ok("receive_payload", q1::receive_payload(&q))?;
+            s.expect_bytes(&format!("the bytes of payload {i} through the message queue"), p, &got)?;
+        }
+        sender.join()?;
+        s.phase("checking that nothing is left in the queue");
+        let left = s.ok("SysvQueue::try_receive", q.try_receive(0))?;
+        s.expect(left.is_none(), || {
+            format!(
+                "after every payload was received, the queue still holds a message of {}: receive_payload \
+                 must take every message of its payload (an end marker too), and no more",
+                size(left.as_ref().map_or(0, |m| m.body.len()))
+            )
+        })?;
+        s.ok("ShmMailbox::remove", mb.remove())?;
+        s.ok("SysvQueue::remove", q.remove())
+    }
+
+    #[test]
+    fn every_payload_arrives_exact_and_in_order_through_the_mailbox_and_through_the_queue() {
+        let strategy = proptest::collection::vec(data::payload(96 * 1024), 1..4);
+        grade!().property(12, strategy, |s, payloads| {
+            let payloads: Vec<Vec<u8>> = payloads.iter().map(Payload::bytes).collect();
+            both_ways(s, &payloads, 96 * 1024)
+        });
+    }
+
+    #[test]
+    fn empty_payloads_and_whole_multiples_of_a_queue_message_keep_their_boundaries() {
+        grade!().run(|s| {
+            let sizes = [0, q1::MAX_BODY, 2 * q1::MAX_BODY, 1, 0, q1::MAX_BODY - 1, q1::MAX_BODY + 1, 3 * q1::MAX_BODY];
+            let payloads: Vec<Vec<u8>> =
+                sizes.iter().enumerate().map(|(i, &n)| Payload::new(n, 40 + i as u64).bytes()).collect();
+            both_ways(s, &payloads, 3 * q1::MAX_BODY)
+        });
+    }
+
+    #[test]
+    fn a_megabyte_crosses_both_the_mailbox_and_a_queue_that_holds_16_kib() {
+        grade!().run(|s| {
+            let payloads = vec![Payload::new(1 << 20, 7).bytes(), Vec::new(), Payload::new(1 << 20, 8).bytes()];
+            both_ways(s, &payloads, 1 << 20)
+        });
+    }
+
+    #[test]
+    fn a_full_mailbox_makes_send_wait_and_an_empty_one_makes_receive_wait_until_the_timeout() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 64)?;
+            let wait = Duration::from_millis(150);
+            let check_wait = |s: &Sandbox, call: &str, started: Instant| {
+                let took = started.elapsed();
+                s.expect(took >= wait && took < Duration::from_secs(3), || {
+                    format!(
+                        "{call} with a timeout of {wait:?} returned TimedOut after {took:?}: wait the whole timeout"
+                    )
+                })
+            };
+            s.phase("calling receive on an empty mailbox with a timeout of 150 ms");
+            let started = Instant::now();
+            s.expect_err("receive on an empty mailbox", mb.receive(wait), ErrorKind::TimedOut)?;
+            check_wait(s, "receive on an empty mailbox", started)?;
+            let first = Payload::new(64, 1).bytes();
+            s.phase("sending a first payload");
+            s.ok("ShmMailbox::send", mb.send(&first, wait))?;
+            s.phase("sending a second payload while the first is still in the mailbox");
+            let started = Instant::now();
+            let second = s.expect_err(
+                "send while the mailbox is full (the first payload was not received yet)",
+                mb.send(&Payload::new(10, 2).bytes(), wait),
+                ErrorKind::TimedOut,
+            );
+            second?;
+            check_wait(s, "send on a full mailbox", started)?;
+            s.phase("receiving the first payload");
+            let got = s.ok("ShmMailbox::receive", mb.receive(wait))?;
+            s.expect_bytes("the payload in the mailbox (a second send must not overwrite it)", &first, &got)?;
+            s.phase("calling receive again: the payload was taken, the mailbox is empty");
+            s.expect_err("a second receive of one payload", mb.receive(wait), ErrorKind::TimedOut)?;
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
+    #[test]
+    fn a_payload_bigger_than_the_mailbox_is_invalid_input_and_nothing_of_it_is_sent() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 1000)?;
+            s.expect_eq("ShmMailbox::capacity", &1000, &mb.capacity())?;
+            s.phase("sending 1001 bytes through a mailbox of 1000");
+            s.expect_err(
+                "send of 1001 bytes",
+                mb.send(&Payload::new(1001, 3).bytes(), PATIENCE),
+                ErrorKind::InvalidInput,
+            )?;
+            s.phase("receiving after the refused send: nothing may be there");
+            match mb.receive(Duration::from_millis(50)) {
+                Err(e) if e.kind() == ErrorKind::TimedOut => {}
+                Ok(got) => {
+                    return Err(Failure::wrong(format!(
+                        "after send refused 1001 bytes, receive returned {}: a payload that does not fit \
+                         must not be sent at all, not cut to fit",
+                        size(got.len())
+                    )));
+                }
+                Err(e) => return Err(Failure::wrong(format!("receive on an empty mailbox failed with {e}"))),
+            }
+            let full = Payload::new(1000, 4).bytes();
+            s.phase("sending exactly 1000 bytes");
+            s.ok("ShmMailbox::send", mb.send(&full, PATIENCE))?;
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes("a payload of exactly the capacity", &full, &got)?;
+            s.ok("ShmMailbox::remove", mb.remove())?;
+            let key = s.sysv_key();
+            s.phase("calling ShmMailbox::create with capacity 0");
+            s.expect_err("ShmMailbox::create(key, 0)", q1::ShmMailbox::create(key, 0), ErrorKind::InvalidInput)
+                .map(drop)
+        });
+    }
+
+    #[test]
+    fn the_segment_is_0600_made_exclusively_and_gone_after_remove_and_the_last_detach() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase("calling ShmMailbox::create(key, 5000)");
+            let mb = s.ok("ShmMailbox::create", q1::ShmMailbox::create(key, 5000))?;
+            let id = mb.id();
+            let row = shm_row(id);
+            s.expect(row.is_some(), || format!("ShmMailbox::id returned {id}, which /proc/sysvipc/shm does not list"))?;
+            let (mode, bytes) = row.unwrap_or_default();
+            s.expect_eq("the segment's mode bits (owner read and write only)", &0o600, &mode)?;
+            s.expect(bytes >= 5000, || format!("the segment has {bytes} bytes, too few for a payload of 5000"))?;
+            s.phase("calling ShmMailbox::create again with the same key");
+            s.expect_err(
+                "create with a key that has a segment",
+                q1::ShmMailbox::create(key, 5000),
+                ErrorKind::AlreadyExists,
+            )?;
+            s.ok("ShmMailbox::remove", mb.remove())?;
+            s.expect(shm_row(id).is_some(), || {
+                "the segment vanished at remove while still attached: IPC_RMID frees it at the last detach".to_string()
+            })?;
+            drop(mb);
+            s.expect(shm_row(id).is_none(), || {
+                format!("segment {id} is still in /proc/sysvipc/shm after remove and the drop: detach in Drop (shmdt)")
+            })
+        });
+    }
+
+    #[test]
+    fn a_removed_queue_is_an_error_for_both_ends_not_a_hang() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase("calling SysvQueue::create and SysvQueue::open (your message_queues kata)");
+            let q = s.ok("SysvQueue::create", SysvQueue::create(key))?;
+            let other = s.ok("SysvQueue::open", SysvQueue::open(key))?;
+            s.ok("SysvQueue::remove", other.remove())?;
+            s.phase("calling send_payload on a removed queue");
+            let sent = q1::send_payload(&q, &Payload::new(20_000, 5).bytes());
+            s.expect(sent.is_err(), || "send_payload on a removed queue returned Ok".to_string())?;
+            s.phase("calling receive_payload on a removed queue");
+            let got = q1::receive_payload(&q);
+            s.expect(got.is_err(), || "receive_payload on a removed queue returned Ok".to_string())
+        });
+    }
+}
+
+mod q2_pipes_vs_sockets {
+    use super::support::*;
+    use super::*;
+
+    fn reversed(request: &[u8]) -> Vec<u8> {
+        request.iter().rev().copied().collect()
+    }
+
+    fn check_answers(s: &Sandbox, how: &str, requests: &[Vec<u8>], answers: &[Vec<u8>]) -> Result<(), Failure> {
+        s.expect(answers.len() == requests.len(), || {
+            format!("{how}: {} requests got {} answers: one answer per request", requests.len(), answers.len())
+        })?;
+        for (i, (request, answer)) in requests.iter().zip(answers).enumerate() {
+            if answer == request && !request.is_empty() && reversed(request) != *request {
+                return Err(Failure::wrong(format!(
+                    "{how}: the answer to request {i} is the request itself, not its answer: did a process read \
+                     back its own message? A pipe carries one direction; use one pipe for requests and another \
+                     for answers"
+                )));
+            }
+            s.expect_bytes(
+                &format!("{how}: the answer to request {i} ({})", size(request.len())),
+                &reversed(request),
+                answer,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ask_child(s: &Sandbox, requests: &[Vec<u8>]) -> Result<(), Failure> {
+        s.phase(format!("calling over_pipes with {} requests, each answered reversed by the child", requests.len()));
+        let answers = s.ok("over_pipes", q2::over_pipes(requests, reversed))?;
+        check_answers(s, "over_pipes", requests, &answers)
+    }
+
+    #[test]
+    fn every_request_gets_its_answer_in_order_over_two_pipes() {
+        let strategy = proptest::collection::vec(data::payload(100 * 1024), 0..6);
+        grade!().property(16, strategy, |s, requests| {
+            ask_child(s, &requests.iter().map(Payload::bytes).collect::<Vec<_>>())
+        });
+    }
+
+    #[test]
+    fn eight_requests_and_a_megabyte_each_way_over_two_pipes() {
+        grade!().run(|s| {
+            let mut requests: Vec<Vec<u8>> = (0..8).map(|i| Payload::new(100 + i * 997, i as u64).bytes()).collect();
+            requests.push(Payload::new(1 << 20, 99).bytes());
+            ask_child(s, &requests)
+        });
+    }
+
+    #[test]
+    fn no_request_means_no_answer_and_the_child_still_ends_and_is_reaped() {
+        grade!().run(|s| ask_child(s, &[]));
+    }
+
+    /// Starts the trusted server program and waits until it listens (it says so on a FIFO).
+    fn start_server(s: &Sandbox, path: &Path, count: usize) -> Result<Peer, Failure> {
+        let ready = s.path("ready");
+        nix::unistd::mkfifo(&ready, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| Failure::crash(format!("the test could not make its handshake FIFO: {e}")))?;
+        let count = count.to_string();
+        let mut server = s.peer(
+            peer_exe!(),
+            &[OsStr::new("reverse-server"), path.as_os_str(), ready.as_os_str(), OsStr::new(&count)],
+        )?;
+        s.phase("waiting for the server program to listen");
+        let mut byte = [0u8; 1];
+        let heard = File::open(&ready).and_then(|mut f| f.read(&mut byte));
+        let _ = fs::remove_file(&ready);
+        match heard {
+            Ok(1) => Ok(server),
+            _ => Err(Failure::crash(format!("the server program did not start: {:?}", server.join().err()))),
+        }
+    }
+
+    #[test]
+    fn a_separate_server_program_answers_every_request_over_one_unix_socket() {
+        grade!().run(|s| {
+            let path = s.path("server.sock");
+            let mut requests: Vec<Vec<u8>> =
+                (0..6).map(|i| Payload::new([0, 1, 4097, 30_000, 65_537, 7][i], i as u64).bytes()).collect();
+            requests.push(Payload::new(300_000, 77).bytes());
+            let mut server = start_server(s, &path, requests.len())?;
+            s.phase(format!(
+                "calling over_socket with {} requests; the server answers in 1000-byte pieces",
+                requests.len()
+            ));
+            let answers = s.ok("over_socket", q2::over_socket(&path, &requests))?;
+            check_answers(s, "over_socket", &requests, &answers)?;
+            s.phase("waiting for the server program to see the connection closed");
+            server.join().map(drop)
+        });
+    }
+
+    #[test]
+    fn no_server_at_the_path_is_an_error_and_an_oversize_request_is_invalid_input_with_nothing_sent() {
+        grade!().run(|s| {
+            let path = s.path("nobody.sock");
+            s.phase("calling over_socket with a path where no server listens");
+            let result = q2::over_socket(&path, &[b"hello".to_vec()]);
+            let e = match result {
+                Ok(answers) => return Err(Failure::wrong(format!("over_socket with no server returned Ok({answers:?})"))),
+                Err(e) => e,
+            };
+            s.expect(matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused), || {
+                format!("over_socket with no server failed with {:?} ({e}): expected connect's NotFound or ConnectionRefused", e.kind())
+            })?;
+            let too_big = vec![vec![1u8; 10], vec![0u8; q2::MAX_MESSAGE + 1]];
+            s.phase("calling over_pipes with a request of MAX_MESSAGE + 1 bytes");
+            s.expect_err("over_pipes with an oversize request", q2::over_pipes(&too_big, reversed), ErrorKind::InvalidInput)?;
+            // A listener of the test's own: whatever connects to it shows what it sent.
+            let path = s.path("server.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(test_error("bind a socket"))?;
+            listener.set_nonblocking(true).map_err(test_error("set up the socket"))?;
+            s.phase("calling over_socket with a request of MAX_MESSAGE + 1 bytes");
+            let result = q2::over_socket(&path, &too_big[1..]);
+            let mut sent = Vec::new();
+            if let Ok((mut conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).map_err(test_error("set up the connection"))?;
+                conn.set_read_timeout(Some(Duration::from_secs(2))).map_err(test_error("set up the connection"))?;
+                let _ = conn.read_to_end(&mut sent);
+            }
+            drop(listener);
+            let _ = fs::remove_file(&path);
+            s.expect_err("over_socket with an oversize request", result, ErrorKind::InvalidInput)?;
+            s.expect(sent.is_empty(), || {
+                format!("over_socket refused the oversize request but sent {} first: check before sending", size(sent.len()))
+            })?;
+            Ok(())
+        });
+    }
+}
+
+mod q3_named_vs_anonymous {
+    use super::support::*;
+    use super::*;
+
+    /// A trusted writer program and a trusted reader program move `data` through the FIFO.
+    fn strangers_meet(s: &Sandbox, fifo: &Path, data: &[u8], round: u32) -> Result<(), Failure> {
+        let input = s.path(&format!("in-{round}"));
+        let output = s.path(&format!("out-{round}"));
+        fs::write(&input, data).map_err(test_error("save the input"))?;
+        s.phase(format!("round {round}: a writer program and a reader program open the FIFO by name"));
+        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.as_os_str(), output.as_os_str()])?;
+        let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.as_os_str(), input.as_os_str()])?;
+        writer.join()?;
+        reader.join()?;
+        let got = fs::read(&output).map_err(test_error("load what the reader read"))?;
+        s.expect_bytes(&format!("round {round}: the bytes the reader program got from the writer program"), data, &got)
+    }
+
+    #[test]
+    fn a_fifo_made_by_a_process_that_has_exited_serves_two_unrelated_programs_and_stays_until_removed() {
+        grade!().run(|s| {
+            let path = s.path("meeting-point");
+            s.phase("calling create_fifo_in_child");
+            let pid = s.ok("create_fifo_in_child", q3::create_fifo_in_child(&path))?;
+            s.expect(pid > 0 && pid as u32 != std::process::id(), || {
+                format!("create_fifo_in_child returned pid {pid}: return the pid of the child that made the FIFO")
+            })?;
+            s.expect(!Path::new(&format!("/proc/{pid}")).exists(), || {
+                format!(
+                    "process {pid}, the child that made the FIFO, still exists after create_fifo_in_child returned \
+                     (running, or a zombie): it must exit, and be reaped with waitpid"
+                )
+            })?;
+            let meta = fs::symlink_metadata(&path).map_err(|e| {
+                Failure::wrong(format!("nothing at {} after create_fifo_in_child: {e}", path.display()))
+            })?;
+            s.expect(meta.file_type().is_fifo(), || format!("{} is not a FIFO", path.display()))?;
+            s.expect_eq(
+                "the FIFO's mode bits (owner read and write only)",
+                &0o600,
+                &(meta.permissions().mode() & 0o777),
+            )?;
+            let inode = meta.ino();
+            strangers_meet(s, &path, &Payload::new(200_000, 11).bytes(), 1)?;
+            s.phase("checking the FIFO after both programs exited");
+            let after = fs::symlink_metadata(&path).map_err(|e| {
+                Failure::wrong(format!("the FIFO is gone after the two programs exited ({e}): only unlink removes it"))
+            })?;
+            s.expect(after.file_type().is_fifo() && after.ino() == inode, || {
+                "the path now holds another file: the FIFO must stay as it was".to_string()
+            })?;
+            s.expect_eq(
+                "the FIFO's size once nobody has it open (its data lives in the kernel only while open)",
+                &0,
+                &after.len(),
+            )?;
+            strangers_meet(s, &path, &Payload::new(5000, 12).bytes(), 2)?;
+            s.phase("calling remove_fifo");
+            s.ok("remove_fifo", q3::remove_fifo(&path))?;
+            s.expect(fs::symlink_metadata(&path).is_err(), || "the FIFO is still there after remove_fifo".to_string())?;
+            s.phase("calling remove_fifo on the path again");
+            s.expect_err("remove_fifo of a FIFO already removed", q3::remove_fifo(&path), ErrorKind::NotFound).map(drop)
+        });
+    }
+
+    #[test]
+    fn errors_of_the_child_reach_the_parent_and_remove_fifo_removes_only_a_fifo() {
+        grade!().run(|s| {
+            let taken = s.path("taken");
+            fs::write(&taken, b"keep me").map_err(test_error("make a file"))?;
+            s.phase("calling create_fifo_in_child on a path taken by a regular file");
+            s.expect_err(
+                "create_fifo_in_child on a taken path",
+                q3::create_fifo_in_child(&taken),
+                ErrorKind::AlreadyExists,
+            )?;
+            s.phase("calling create_fifo_in_child in a directory that does not exist");
+            let missing = s.path("no-such-dir").join("fifo");
+            s.expect_err(
+                "create_fifo_in_child in a missing directory",
+                q3::create_fifo_in_child(&missing),
+                ErrorKind::NotFound,
+            )?;
+            s.phase("calling remove_fifo on a regular file");
+            s.expect_err("remove_fifo on a regular file", q3::remove_fifo(&taken), ErrorKind::InvalidInput)?;
+            let content = fs::read(&taken).unwrap_or_default();
+            s.expect_bytes("the regular file after create_fifo_in_child and remove_fifo", b"keep me", &content)?;
+            s.phase("calling remove_fifo on a directory");
+            let dir = s.path("a-dir");
+            fs::create_dir(&dir).map_err(test_error("make a directory"))?;
+            s.expect_err("remove_fifo on a directory", q3::remove_fifo(&dir), ErrorKind::InvalidInput)?;
+            s.expect(dir.is_dir(), || "remove_fifo removed a directory".to_string())?;
+            s.phase("calling remove_fifo on a missing path");
+            s.expect_err("remove_fifo on a missing path", q3::remove_fifo(&s.path("nothing")), ErrorKind::NotFound)
+                .map(drop)
+        });
+    }
+
+    #[test]
+    fn pipe_inode_names_the_pipe_as_the_kernel_does_and_the_pipe_is_gone_after_its_last_close() {
+        grade!().run(|s| {
+            let (read_end, write_end) = nix::unistd::pipe().map_err(|e| Failure::crash(format!("pipe: {e}")))?;
+            s.phase("calling pipe_inode on both ends of a pipe");
+            let a = s.ok("pipe_inode of the read end", q3::pipe_inode(read_end.as_fd()))?;
+            let b = s.ok("pipe_inode of the write end", q3::pipe_inode(write_end.as_fd()))?;
+            let real = File::from(read_end.try_clone().map_err(test_error("dup"))?)
+                .metadata()
+                .map_err(test_error("fstat"))?
+                .ino();
+            s.expect_eq("pipe_inode of the read end (fstat's st_ino)", &real, &a)?;
+            s.expect_eq("pipe_inode of the write end (the same pipe)", &real, &b)?;
+            let (other_read, other_write) = nix::unistd::pipe().map_err(|e| Failure::crash(format!("pipe: {e}")))?;
+            let c = s.ok("pipe_inode of another pipe", q3::pipe_inode(other_read.as_fd()))?;
+            s.expect(c != a, || format!("two pipes got the same inode {a}"))?;
+            drop((other_read, other_write));
+            // The kernel's side: the pipe lives while a descriptor does, and no longer.
+            let name = format!("pipe:[{a}]");
+            let mut writer = File::from(write_end);
+            writer.write_all(b"last words").map_err(test_error("write the pipe"))?;
+            drop(writer);
+            let mut got = Vec::new();
+            File::from(read_end).read_to_end(&mut got).map_err(test_error("read the pipe"))?;
+            s.expect_bytes("what the pipe held when its write end closed", b"last words", &got)?;
+            s.expect(fds_linking_to(&name).is_empty(), || format!("{name} is still open here after both ends closed"))?;
+            // Not a pipe: a FIFO (named by its path in /proc) and a regular file.
+            let fifo = s.path("named");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| Failure::crash(format!("mkfifo: {e}")))?;
+            let fifo_fd = OpenOptions::new().read(true).write(true).open(&fifo).map_err(test_error("open the FIFO"))?;
+            let _ = fs::remove_file(&fifo);
+            s.phase("calling pipe_inode on a FIFO's descriptor");
+            s.expect_err("pipe_inode of a FIFO", q3::pipe_inode(fifo_fd.as_fd()), ErrorKind::InvalidInput)?;
+            let plain = File::create(s.path("plain")).map_err(test_error("make a file"))?;
+            s.phase("calling pipe_inode on a regular file");
+            s.expect_err("pipe_inode of a regular file", q3::pipe_inode(plain.as_fd()), ErrorKind::InvalidInput)
+                .map(drop)
+        });
+    }
+
+    #[test]
+    fn gather_sees_end_of_file_only_once_the_last_writer_in_any_process_has_closed() {
+        grade!().run(|s| {
+            let record = Payload::new(3000, 21).bytes();
+            for writers in [5usize, 1, 0] {
+                s.phase(format!("calling gather with {writers} writers of a 3000-byte record"));
+                let got = s.ok("gather", q3::gather(writers, &record))?;
+                let expected = record.repeat(writers);
+                s.expect_bytes(
+                    &format!("what gather read from {writers} writers (every record whole)"),
+                    &expected,
+                    &got,
+                )?;
+            }
+            s.phase("calling gather with 3 writers of an empty record");
+            let got = s.ok("gather", q3::gather(3, &[]))?;
+            s.expect_eq("what gather read from writers of empty records", &0, &got.len())?;
+            s.phase("calling gather with a record of PIPE_BUF + 1 bytes");
+            s.expect_err("gather with a 4097-byte record", q3::gather(2, &[7u8; 4097]), ErrorKind::InvalidInput)
+                .map(drop)
+        });
+    }
+}
+
 mod q4_race_witness {
     //! The witness is checked against the journal the provided `SourcePc` keeps in its shared
     //! memory: what the producer and the consumer really did, not what the answer says.

@@ -4,6 +4,9 @@
 //! This file is the same in `katas/` and `solutions/`: edit the kata files beside it. It also
 //! holds code the katas give you as it is: [`SourcePc`], the source guide's producer–consumer.
 
+pub mod q1_shm_vs_messages;
+pub mod q2_pipes_vs_sockets;
+pub mod q3_named_vs_anonymous;
 mod q4_race_fixes;
 mod q4_race_witness;
 mod q5_supervisor;

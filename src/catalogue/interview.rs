@@ -10,6 +10,60 @@ pub const TOPIC: Topic = Topic {
               memory, and a process that dies holding resources: each answer made concrete and graded.",
     katas: &[
         Kata {
+            id: "interview::q1_shm_vs_messages",
+            title: "The same payloads through shared memory and through a message queue",
+            file: "katas/interview/q1_shm_vs_messages.rs",
+            question: Some(1),
+            hints: &[
+                "Shared memory gives you bytes and nothing else. Put a small header at the start of the \
+                 segment: a state word (empty, being written, full, being read) and the payload's length, \
+                 then the payload. A message queue gives you boundaries but at most MAX_BODY bytes a \
+                 message: send the length first, then the chunks.",
+                "The state word is an AtomicU32 in the segment (AtomicU32::from_ptr on shmat's address). \
+                 Claim the slot with compare_exchange (EMPTY -> WRITING, FULL -> READING), copy, then store \
+                 the next state with Ordering::Release; the other side loads with Acquire. To wait, \
+                 futex(FUTEX_WAIT) on that word (not FUTEX_PRIVATE_FLAG: the waker is another process), \
+                 with the time that is left; FUTEX_WAKE after every store.",
+                "Chunking: with the length first, receive_payload reads exactly len bytes of chunks and \
+                 stops; an empty payload is just the length 0, and a payload of exactly 8192 or 16384 bytes \
+                 needs no end marker. A rule like \"a short chunk ends the payload\" breaks on those sizes.",
+            ],
+        },
+        Kata {
+            id: "interview::q2_pipes_vs_sockets",
+            title: "One conversation over two pipes and over one Unix socket",
+            file: "katas/interview/q2_pipes_vs_sockets.rs",
+            question: Some(2),
+            hints: &[
+                "Write the client's loop once, over any Read and Write: write a frame (u32 big-endian \
+                 length, then the bytes), then read exactly one frame back with read_exact. Then use it \
+                 over two pipes and over a UnixStream (stream.try_clone() gives a second handle to read \
+                 with).",
+                "Pipes: make both before the fork. The child keeps the read end of the request pipe and \
+                 the write end of the answer pipe and drops the other two; the parent the opposite. A \
+                 write end left open anywhere means the child never sees end-of-file and never exits.",
+                "Order in the parent: converse, drop both pipe ends, then waitpid the child. Socket: \
+                 UnixStream::connect(path), converse, and let the stream drop: the server waits for that \
+                 end-of-file.",
+            ],
+        },
+        Kata {
+            id: "interview::q3_named_vs_anonymous",
+            title: "A FIFO outlives its maker; an anonymous pipe ends with its last descriptor",
+            file: "katas/interview/q3_named_vs_anonymous.rs",
+            question: Some(3),
+            hints: &[
+                "create_fifo_in_child: fork; the child calls mkfifo(path, 0600) and exits with 0 or with \
+                 the errno; the parent waitpids and turns a non-zero status back into \
+                 io::Error::from_raw_os_error. remove_fifo: symlink_metadata first, unlink only a FIFO.",
+                "pipe_inode: fs::read_link(\"/proc/self/fd/N\") is \"pipe:[12345]\" for a pipe; anything \
+                 else is InvalidInput. The number is the inode fstat reports.",
+                "gather: one pipe, then the forks; each child writes its record in one write and calls \
+                 _exit. The parent must drop its own write end before reading: end-of-file comes when \
+                 the last write end closes, in every process. Read to end, then reap every child.",
+            ],
+        },
+        Kata {
             id: "interview::q4_race_witness",
             title: "Catch the source's producer-consumer losing an item",
             file: "katas/interview/q4_race_witness.rs",
@@ -69,21 +123,21 @@ pub const QUESTIONS: &[Question] = &[
         number: 1,
         title: "Shared memory versus message passing",
         prompt: "What are the advantages and disadvantages of shared memory compared with message passing?",
-        katas: &["shared_memory::posix_shm", "shared_memory::sysv_segment"],
+        katas: &["interview::q1_shm_vs_messages", "shared_memory::posix_shm", "shared_memory::sysv_segment"],
         answer: "solutions/interview/q1_shm_vs_messages.md",
     },
     Question {
         number: 2,
         title: "Pipes versus sockets",
         prompt: "When would you use a pipe, and when a socket?",
-        katas: &["sockets::unix_server", "pipes::ask_child"],
+        katas: &["interview::q2_pipes_vs_sockets", "sockets::unix_server", "pipes::ask_child"],
         answer: "solutions/interview/q2_pipes_vs_sockets.md",
     },
     Question {
         number: 3,
         title: "Anonymous versus named pipes",
         prompt: "What is the difference between an anonymous pipe and a named pipe (FIFO)?",
-        katas: &["fifos::send_receive", "fifos::make_fifo"],
+        katas: &["interview::q3_named_vs_anonymous", "fifos::send_receive", "fifos::make_fifo"],
         answer: "solutions/interview/q3_named_vs_anonymous.md",
     },
     Question {
@@ -107,3 +161,71 @@ pub const QUESTIONS: &[Question] = &[
         answer: "solutions/interview/q5_supervisor.md",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    //! Every question has a model answer in the fixed format, and an interview kata to set.
+    use super::super::kata;
+    use super::QUESTIONS;
+
+    const SECTIONS: [&str; 5] = [
+        "## The question",
+        "## What a strong answer says",
+        "## Rubric",
+        "## The model answer",
+        "## Follow-up questions",
+    ];
+
+    /// The lines of `text` under `heading`, up to the next `## ` heading.
+    fn section<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+        text.lines().skip_while(|l| l.trim_end() != heading).skip(1).take_while(|l| !l.starts_with("## ")).collect()
+    }
+
+    #[test]
+    fn every_model_answer_has_the_five_sections_in_order_and_three_numbered_follow_ups() {
+        for q in QUESTIONS {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(q.answer);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Q{}: {}: {e}", q.number, q.answer));
+            let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).map(str::trim_end).collect();
+            assert_eq!(
+                headings, SECTIONS,
+                "Q{}: {} must have exactly these sections, in this order",
+                q.number, q.answer
+            );
+            for heading in SECTIONS {
+                let body = section(&text, heading);
+                assert!(body.iter().any(|l| !l.trim().is_empty()), "Q{}: {heading} is empty", q.number);
+            }
+            let bullets = section(&text, "## What a strong answer says").iter().filter(|l| l.starts_with("- ")).count();
+            assert!(bullets >= 3, "Q{}: `What a strong answer says` is a list of bullets ({bullets} found)", q.number);
+            let rubric = section(&text, "## Rubric").join("\n");
+            for mark in ["**Weak**", "**Solid**", "**Strong**"] {
+                assert!(rubric.contains(mark), "Q{}: the rubric says what earns {mark}", q.number);
+            }
+            let follow_ups: Vec<&str> = section(&text, "## Follow-up questions")
+                .into_iter()
+                .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .collect();
+            let numbered: Vec<String> = (1..=3).map(|n| format!("{n}. ")).collect();
+            assert_eq!(follow_ups.len(), 3, "Q{}: exactly three numbered follow-up questions", q.number);
+            for (line, prefix) in follow_ups.iter().zip(&numbered) {
+                assert!(line.starts_with(prefix.as_str()), "Q{}: follow-ups are numbered 1. 2. 3.: {line}", q.number);
+            }
+        }
+    }
+
+    /// Fails for a question whose interview kata is not merged yet (Q4 and Q5 come from another
+    /// branch): a mock interview sets a question's interview kata.
+    #[test]
+    fn every_question_includes_an_interview_kata_of_its_own() {
+        for q in QUESTIONS {
+            let own = q.katas.iter().filter(|id| id.starts_with("interview::")).filter_map(|id| kata(id));
+            assert!(
+                own.into_iter().any(|k| k.question == Some(q.number)),
+                "Q{}: none of its katas {:?} is an interview kata of this question",
+                q.number,
+                q.katas
+            );
+        }
+    }
+}

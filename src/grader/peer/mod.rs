@@ -17,6 +17,7 @@ pub const FAILED: i32 = 4;
 pub const PANICKED: i32 = 5;
 
 mod fifos;
+mod interview;
 mod message_queues;
 mod shared_memory;
 mod sockets;
@@ -33,6 +34,7 @@ const TOPICS: &[Commands] = &[
     Commands { usage: shared_memory::COMMANDS, run: shared_memory::run },
     Commands { usage: message_queues::COMMANDS, run: message_queues::run },
     Commands { usage: sockets::COMMANDS, run: sockets::run },
+    Commands { usage: interview::COMMANDS, run: interview::run },
 ];
 
 /// Runs one peer command; returns the exit status.
