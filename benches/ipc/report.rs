@@ -156,10 +156,18 @@ fn times(r: Option<f64>) -> String {
 
 /// The Markdown report: the machine, the latency table (ranked), the throughput table, the
 /// targets and what the columns mean.
-pub fn markdown(machine: &str, limits: &Limits, rows: &[Row], skipped: &[String], attempt: bool) -> String {
+pub fn markdown(machine: &Machine, limits: &Limits, rows: &[Row], skipped: &[String], attempt: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### IPC comparison, measured\n\n{machine}\n");
-    let mut order: Vec<&Row> = rows.iter().collect();
+    let _ = writeln!(out, "### IPC comparison, measured\n\n{}\n", machine.line);
+    if machine.busy {
+        let _ = writeln!(
+            out,
+            "**The machine was busy** (load average above 1 on 2 CPUs): the spinning mechanisms and the \
+             cache line then measure the scheduler (a peer preempted for a time slice), not the \
+             mechanism; run again on a quiet machine.\n"
+        );
+    }
+    let mut order: Vec<&Row> = rows.iter().filter(|r| r.mechanism_latency().is_some()).collect();
     order.sort_by(|a, b| {
         a.mechanism_latency().unwrap_or(f64::MAX).total_cmp(&b.mechanism_latency().unwrap_or(f64::MAX))
     });
@@ -294,7 +302,7 @@ fn verdict(met: Option<bool>) -> &'static str {
 /// Writes report.md and chart.svg into `dir`; returns the Markdown.
 pub fn write(
     dir: &Path,
-    machine: &str,
+    machine: &Machine,
     limits: &Limits,
     rows: &[Row],
     skipped: &[String],
@@ -303,7 +311,7 @@ pub fn write(
     fs::create_dir_all(dir)?;
     let table = markdown(machine, limits, rows, skipped, attempt);
     fs::write(dir.join("report.md"), &table)?;
-    fs::write(dir.join("chart.svg"), svg(machine, limits, rows))?;
+    fs::write(dir.join("chart.svg"), svg(&machine.line, limits, rows))?;
     Ok(table)
 }
 
@@ -470,8 +478,20 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// One line about the machine: CPU model, CPUs, kernel, load average before and after.
-pub fn machine(cpus: usize, load_before: &str) -> String {
+/// The machine the run measured.
+pub struct Machine {
+    /// CPU model, CPUs, kernel, load average before and after.
+    pub line: String,
+    /// The 1-minute load average was above 1 before or after the run.
+    pub busy: bool,
+}
+
+fn load_1min(load: &str) -> f64 {
+    load.split_whitespace().next().and_then(|l| l.parse().ok()).unwrap_or(0.0)
+}
+
+/// Describes the machine: CPU model, CPUs, kernel, load average before and after.
+pub fn machine(cpus: usize, load_before: &str) -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -480,11 +500,15 @@ pub fn machine(cpus: usize, load_before: &str) -> String {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let pinned =
         if cpus >= 2 { "the two processes pinned to CPUs 0 and 1" } else { "one CPU: both processes share it" };
-    format!(
-        "{model}, {cpus} usable CPUs ({pinned}), Linux {}, load average (1/5/15 min) {load_before} before the run, {} after",
-        kernel.trim(),
-        load_average()
-    )
+    let load_after = load_average();
+    Machine {
+        line: format!(
+            "{model}, {cpus} usable CPUs ({pinned}), Linux {}, load average (1/5/15 min) {load_before} before the \
+             run, {load_after} after",
+            kernel.trim()
+        ),
+        busy: load_1min(load_before) > 1.0 || load_1min(&load_after) > 1.0,
+    }
 }
 
 /// Runs `body` in a throw-away process (its own process group) with a 20 s deadline: `Ok` if
