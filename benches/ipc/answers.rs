@@ -4,20 +4,20 @@
 
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
 use crate::proc::{Peer, SysvId};
-use crate::raw::{MSG, TOTAL, message_throughput, timed};
+use crate::raw::{MSG, message_throughput, timed};
 
 /// The answering function given to the `ask_child` answers: an echo that, on its first call
 /// (in the forked child), pins the child to the peer CPU. A plain `fn`, as the API wants.
 fn echo_pinned(request: &[u8]) -> Vec<u8> {
     static PINNED: AtomicBool = AtomicBool::new(false);
     if !PINNED.swap(true, Ordering::Relaxed) {
-        let _ = crate::proc::pin_to(crate::proc::PEER_CPU);
+        let _ = crate::proc::pin(crate::proc::Side::Peer);
     }
     request.to_vec()
 }
@@ -242,26 +242,4 @@ pub fn posix_throughput(iters: u64, size: usize) -> io::Result<Duration> {
             Ok(())
         },
     )
-}
-
-/// `SpscRing` carrying the 64 MiB as 16-byte items (its only item size).
-pub fn ring_throughput(iters: u64, _size: usize) -> io::Result<Duration> {
-    let ring = api::producer_consumer::SpscRing::new(1 << 16)?;
-    let items = (TOTAL / 16) as u64;
-    let mut peer = Peer::spawn(|ready| {
-        ready.signal()?;
-        for n in 0..iters * items {
-            ring.push([n, n])?;
-        }
-        Ok(())
-    })?;
-    let sum = AtomicU64::new(0);
-    peer.wait_ready()?;
-    let start = Instant::now();
-    for _ in 0..iters * items {
-        sum.fetch_add(ring.pop()?[0], Ordering::Relaxed);
-    }
-    let elapsed = start.elapsed();
-    peer.join()?;
-    Ok(elapsed)
 }

@@ -81,10 +81,10 @@ fn mechanisms() -> Vec<Mechanism> {
             source: ("Shared Memory", "Fastest"),
             raw_latency: Some(raw::shm_spin),
             answer_latency: None,
-            how: "raw: mmap(MAP_SHARED) + atomics (no answer spins); throughput: a 4 MiB ring of slots",
-            raw_throughput: Some(raw::shm_stream),
+            how: "raw only: mmap(MAP_SHARED), a Release store and a spinning Acquire load (no answer spins)",
+            raw_throughput: None,
             answer_throughput: None,
-            largest: MIB1,
+            largest: 0,
         },
         Mechanism {
             key: "shm_futex",
@@ -93,10 +93,10 @@ fn mechanisms() -> Vec<Mechanism> {
             raw_latency: Some(raw::shm_futex),
             answer_latency: Some((r::shm_futex_latency, a::shm_futex_latency)),
             how: "SpscRing (4 × 16-byte items each way); raw: spin 200, then futex wait/wake; \
-                  answer throughput: SpscRing with 16-byte items",
-            raw_throughput: None,
-            answer_throughput: Some((r::ring_throughput, a::ring_throughput)),
-            largest: KIB4,
+                  throughput: raw only, a 1 MiB ring of slots (SpscRing carries 16-byte items)",
+            raw_throughput: Some(raw::shm_stream),
+            answer_throughput: None,
+            largest: MIB1,
         },
         Mechanism {
             key: "sysv_mq",
@@ -217,10 +217,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let testing = args.iter().any(|a| a == "--test" || a == "--list");
     let attempt = std::env::var_os("IPC_BENCH_ATTEMPT").is_some_and(|v| v != "0");
-    let cpus = proc::usable_cpus();
+    let cpus = proc::usable_cpus().to_vec();
     proc::clean_up_on_interrupt();
-    if let Err(e) = proc::pin_to(proc::MAIN_CPU) {
-        eprintln!("could not pin to CPU {}: {e}", proc::MAIN_CPU);
+    if let Err(e) = proc::pin(proc::Side::Main) {
+        eprintln!("could not pin the measuring process to CPU {:?}: {e}", cpus.first());
     }
     let load_before = report::load_average();
     let target = report::target_dir();
@@ -346,7 +346,7 @@ fn main() {
     let measured = Measured::read(&criterion_dir, &ran);
     let limits = Limits::from(&measured);
     let rows: Vec<Row> = mechanisms.iter().map(|m| Row::new(m, &measured)).collect();
-    let machine = report::machine(cpus, &load_before);
+    let machine = report::machine(&cpus, &load_before);
     let out = target.join("ipc-bench");
     match report::write(&out, &machine, &limits, &rows, &skipped, attempt) {
         Ok(table) => {

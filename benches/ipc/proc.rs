@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
@@ -14,31 +15,43 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe};
 
-/// The CPU the measuring process runs on, and the one its peer runs on (when there are two).
-pub const MAIN_CPU: usize = 0;
-pub const PEER_CPU: usize = 1;
-
-/// How many CPUs this process may run on (`sched_getaffinity`), read once before pinning.
-pub fn usable_cpus() -> usize {
-    // SAFETY: cpu_set_t is plain data; zeroed is an empty set, which sched_getaffinity fills.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return 1;
-    }
-    // SAFETY: `set` was filled by sched_getaffinity above.
-    unsafe { libc::CPU_COUNT(&set) as usize }
+/// The CPUs this process may run on (`sched_getaffinity`), read on the first call, before
+/// anything is pinned: a child forked after the pinning inherits a one-CPU mask.
+pub fn usable_cpus() -> &'static [usize] {
+    static CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+    CPUS.get_or_init(|| {
+        // SAFETY: cpu_set_t is plain data; zeroed is an empty set, which sched_getaffinity fills.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
+        if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+            return Vec::new();
+        }
+        // SAFETY: CPU_ISSET reads one bit of `set`, filled above; every index is below
+        // CPU_SETSIZE.
+        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
+    })
 }
 
-/// Pins the calling thread to `cpu` (`man 2 sched_setaffinity`); does nothing on a one-CPU
-/// machine, where both sides must share the CPU anyway.
-pub fn pin_to(cpu: usize) -> io::Result<()> {
-    if usable_cpus() < 2 && cpu != MAIN_CPU {
+/// Which of the two processes of a benchmark.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    /// The measuring process: the first usable CPU.
+    Main,
+    /// The peer: the second usable CPU.
+    Peer,
+}
+
+/// Pins the calling thread to its side's CPU (`man 2 sched_setaffinity`); does nothing with
+/// fewer than two usable CPUs, where both sides must share one anyway.
+pub fn pin(side: Side) -> io::Result<()> {
+    let cpus = usable_cpus();
+    if cpus.len() < 2 {
         return Ok(());
     }
+    let cpu = cpus[if side == Side::Main { 0 } else { 1 }];
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit of `set`; `cpu` is below CPU_SETSIZE (it is 0 or 1).
+    // SAFETY: CPU_SET writes one bit of `set`; `cpu` came from a cpu_set_t, so it is in range.
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
     if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
@@ -47,7 +60,7 @@ pub fn pin_to(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// A peer process, forked from the measuring one and pinned to [`PEER_CPU`]. Dropping it kills
+/// A peer process, forked from the measuring one and pinned to the second usable CPU. Dropping it kills
 /// and reaps it if [`Peer::join`] has not; `join` reaps it and reports how it ended.
 #[derive(Debug)]
 pub struct Peer {
@@ -83,7 +96,7 @@ impl Peer {
                     libc::signal(libc::SIGTERM, libc::SIG_DFL);
                 }
                 let mut ready = Ready(File::from(ready_tx));
-                let ok = pin_to(PEER_CPU).is_ok()
+                let ok = pin(Side::Peer).is_ok()
                     && matches!(catch_unwind(AssertUnwindSafe(|| body(&mut ready))), Ok(Ok(())));
                 // SAFETY: _exit ends the child at once, without running the parent's atexit
                 // handlers or destructors that belong to the parent.

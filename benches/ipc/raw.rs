@@ -23,6 +23,12 @@ pub const MSG: usize = 64;
 /// What a throughput run moves.
 pub const TOTAL: usize = 64 << 20;
 
+/// A 64 MiB buffer with every page written: `vec![0; n]` would map zero pages lazily, and the
+/// first pass over it would time page faults instead of the copy.
+pub fn buffer() -> Vec<u8> {
+    vec![0xa5; TOTAL]
+}
+
 /// Times `iters` round trips of `round_trip`, after one untimed round trip that proves the
 /// peer is up (it answers `iters + 1` times).
 pub fn timed(iters: u64, mut round_trip: impl FnMut() -> io::Result<()>) -> io::Result<Duration> {
@@ -91,8 +97,8 @@ pub fn cache_line(iters: u64) -> io::Result<Duration> {
 /// The throughput ceiling: one thread copying 64 MiB from one buffer to another (both touched
 /// beforehand, so no page fault is timed).
 pub fn memcpy(iters: u64) -> io::Result<Duration> {
-    let source = vec![1u8; TOTAL];
-    let mut target = vec![0u8; TOTAL];
+    let source = buffer();
+    let mut target = buffer();
     let start = Instant::now();
     for _ in 0..iters {
         target.copy_from_slice(std::hint::black_box(&source));
@@ -168,6 +174,9 @@ pub fn shm_spin(iters: u64) -> io::Result<Duration> {
 /// How many times a waiter checks before it sleeps: the same as the reference ring's.
 const SPINS: u32 = 200;
 
+/// How many times a side of the shared-memory stream checks before it sleeps.
+const STREAM_SPINS: u32 = 20_000;
+
 /// A word to wait on and a flag saying that someone sleeps on it.
 #[repr(C)]
 struct Doorbell {
@@ -185,26 +194,31 @@ fn futex(word: &AtomicU64, op: libc::c_int, value: u32) {
 }
 
 impl Doorbell {
-    fn ring(&self, seq: u64) {
-        self.word.0.store(seq, Ordering::SeqCst);
+    /// Publishes `value` and wakes the other side if it sleeps on it.
+    fn ring(&self, value: u64) {
+        self.word.0.store(value, Ordering::SeqCst);
         if self.sleeps.0.swap(0, Ordering::SeqCst) == 1 {
             futex(&self.word.0, libc::FUTEX_WAKE, 1);
         }
     }
 
-    fn wait(&self, seq: u64) {
-        for _ in 0..SPINS {
-            if self.word.0.load(Ordering::Acquire) == seq {
-                return;
+    /// Waits until the word reaches `value` (it only grows): spins `spins` times, then
+    /// sleeps in FUTEX_WAIT. The flag is raised before the last check, and the waker clears it
+    /// after its store (both SeqCst): either the check sees the value or the waker sees the flag.
+    fn wait(&self, value: u64, spins: u32) -> u64 {
+        for _ in 0..spins {
+            let now = self.word.0.load(Ordering::Acquire);
+            if now >= value {
+                return now;
             }
             spin_loop();
         }
         loop {
             self.sleeps.0.store(1, Ordering::SeqCst);
             let now = self.word.0.load(Ordering::SeqCst);
-            if now == seq {
+            if now >= value {
                 self.sleeps.0.store(0, Ordering::SeqCst);
-                return;
+                return now;
             }
             futex(&self.word.0, libc::FUTEX_WAIT, now as u32);
         }
@@ -226,7 +240,7 @@ pub fn shm_futex(iters: u64) -> io::Result<Duration> {
     let peer = Peer::spawn(|_| {
         let bells = map.get::<Doorbells>();
         for i in 1..=rounds {
-            bells.to_peer.wait(i);
+            bells.to_peer.wait(i, SPINS);
             bells.data[1].0.store(bells.data[0].0.load(Ordering::Relaxed), Ordering::Relaxed);
             bells.to_main.ring(i);
         }
@@ -238,51 +252,62 @@ pub fn shm_futex(iters: u64) -> io::Result<Duration> {
         i += 1;
         bells.data[0].0.store(i, Ordering::Relaxed);
         bells.to_peer.ring(i);
-        bells.to_main.wait(i);
+        bells.to_main.wait(i, SPINS);
         Ok(())
     })?;
     peer.join()?;
     Ok(elapsed)
 }
 
-/// A ring of `slots` buffers of `size` bytes in shared memory, for the throughput of shared
-/// memory: the sender copies each message in, the receiver copies it out; both spin.
-pub fn shm_stream(iters: u64, size: usize) -> io::Result<Duration> {
-    let slots = (4 << 20) / size; // 4 MiB of ring, whatever the message size
+/// A ring of `slots` buffers of (up to) 64 KiB in shared memory, for the throughput of shared
+/// memory: the sender copies each message in, the receiver copies it out. Each side counts
+/// its messages in a [`Doorbell`] (spin a little, then sleep in a futex): on a busy machine a
+/// side that only spun would burn the time slices its peer needs.
+///
+/// A message larger than 64 KiB is copied and published in 64 KiB pieces, as a byte ring
+/// would: the receiver starts copying a 1 MiB message out while the rest is still going in,
+/// and the ring (4 MiB) stays in the caches. A waiting side spins longer
+/// here than in the round trip ([`STREAM_SPINS`]): a message is on its way, a sleep would cost
+/// a wake-up per message.
+pub fn shm_stream(iters: u64, message: usize) -> io::Result<Duration> {
+    let size = message.min(64 << 10);
+    let slots = (4 << 20) / size;
     let map = SharedMapping::new(4096 + slots * size)?;
     let messages = (TOTAL / size) as u64;
-    let head = || map.get::<[Line; 2]>();
-    // SAFETY (both closures below): slot `n % slots` is written only by the sender while
-    // n - received < slots, and read only by the receiver once sent > n (Acquire/Release on the
-    // counters); the slots lie inside the mapping, after the first page.
+    let bells = || map.get::<[Doorbell; 2]>();
+    // SAFETY (both uses below): slot `n % slots` is written only by the sender while
+    // n - received < slots, and read only by the receiver once sent > n (the doorbells order
+    // the copies); the slots lie inside the mapping, after the first page.
     let slot = |n: u64| unsafe { map.as_ptr().add(4096 + (n as usize % slots) * size) };
     let mut peer = Peer::spawn(|ready| {
-        let source = vec![1u8; TOTAL];
+        let source = buffer();
         ready.signal()?;
-        let [sent, received] = head();
+        let [sent, received] = bells();
+        let mut free_until = slots as u64;
         for n in 0..iters * messages {
-            while n - received.0.load(Ordering::Acquire) >= slots as u64 {
-                spin_loop();
+            if n >= free_until {
+                free_until = received.wait(n + 1 - slots as u64, STREAM_SPINS) + slots as u64;
             }
             let at = (n % messages) as usize * size;
             // SAFETY: see above; `source` has `size` bytes at `at`.
             unsafe { std::ptr::copy_nonoverlapping(source[at..].as_ptr(), slot(n), size) };
-            sent.0.store(n + 1, Ordering::Release);
+            sent.ring(n + 1);
         }
         Ok(())
     })?;
-    let mut target = vec![0u8; TOTAL];
+    let mut target = buffer();
     peer.wait_ready()?;
-    let [sent, received] = head();
+    let [sent, received] = bells();
+    let mut available = 0;
     let start = Instant::now();
     for n in 0..iters * messages {
-        while sent.0.load(Ordering::Acquire) <= n {
-            spin_loop();
+        if n >= available {
+            available = sent.wait(n + 1, STREAM_SPINS);
         }
         let at = (n % messages) as usize * size;
         // SAFETY: see above; `target` has `size` bytes at `at`.
         unsafe { std::ptr::copy_nonoverlapping(slot(n), target[at..].as_mut_ptr(), size) };
-        received.0.store(n + 1, Ordering::Release);
+        received.ring(n + 1);
     }
     let elapsed = start.elapsed();
     std::hint::black_box(&target);
@@ -304,7 +329,7 @@ pub fn stream_throughput<R: Read, W: Write>(
     let mut tx = Some(tx);
     let mut peer = Peer::spawn(|ready| {
         let mut tx = tx.take().expect("the sending end");
-        let source = vec![1u8; TOTAL];
+        let source = buffer();
         ready.signal()?;
         for _ in 0..iters {
             for chunk in source.chunks(size) {
@@ -314,7 +339,7 @@ pub fn stream_throughput<R: Read, W: Write>(
         Ok(())
     })?;
     drop(tx);
-    let mut target = vec![0u8; TOTAL];
+    let mut target = buffer();
     peer.wait_ready()?;
     let start = Instant::now();
     for _ in 0..iters {
@@ -383,7 +408,7 @@ pub fn fifo_throughput(iters: u64, size: usize) -> io::Result<Duration> {
     // The peer sends on "up"; what it reads on "down" is the start signal.
     fifo_pair(
         |mut rx, mut tx| {
-            let source = vec![1u8; TOTAL];
+            let source = buffer();
             rx.read_exact(&mut [0u8; 1])?;
             for _ in 0..iters {
                 for chunk in source.chunks(size) {
@@ -393,7 +418,7 @@ pub fn fifo_throughput(iters: u64, size: usize) -> io::Result<Duration> {
             Ok(())
         },
         |mut rx, mut tx| {
-            let mut target = vec![0u8; TOTAL];
+            let mut target = buffer();
             tx.write_all(b"g")?;
             let start = Instant::now();
             for _ in 0..iters {
@@ -489,7 +514,7 @@ where
     R: FnMut(&mut [u8]) -> io::Result<()>,
 {
     let mut peer = Peer::spawn(|ready| {
-        let source = vec![1u8; TOTAL];
+        let source = buffer();
         ready.signal()?;
         for _ in 0..iters {
             for chunk in source.chunks(size) {
@@ -498,7 +523,7 @@ where
         }
         Ok(())
     })?;
-    let mut target = vec![0u8; TOTAL];
+    let mut target = buffer();
     peer.wait_ready()?;
     let start = Instant::now();
     for _ in 0..iters {

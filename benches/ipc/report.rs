@@ -247,7 +247,9 @@ pub fn markdown(machine: &Machine, limits: &Limits, rows: &[Row], skipped: &[Str
             times(r),
             verdict(r.map(|r| r <= 3.0))
         );
-        let r = ratio(spin.throughput[1][0], limits.ceiling);
+    }
+    if let Some(shm) = find("shared memory, futex wake-up") {
+        let r = ratio(shm.throughput[1][0], limits.ceiling);
         let _ = writeln!(
             out,
             "- shared-memory throughput, 1 MiB messages ÷ memcpy: {} (target ≥ 0.5×): {}",
@@ -491,20 +493,23 @@ fn load_1min(load: &str) -> f64 {
 }
 
 /// Describes the machine: CPU model, CPUs, kernel, load average before and after.
-pub fn machine(cpus: usize, load_before: &str) -> Machine {
+pub fn machine(cpus: &[usize], load_before: &str) -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
         .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let pinned =
-        if cpus >= 2 { "the two processes pinned to CPUs 0 and 1" } else { "one CPU: both processes share it" };
+    let pinned = match cpus {
+        [main, peer, ..] => format!("the two processes pinned to CPUs {main} and {peer}"),
+        _ => "one CPU: both processes share it".to_string(),
+    };
     let load_after = load_average();
     Machine {
         line: format!(
-            "{model}, {cpus} usable CPUs ({pinned}), Linux {}, load average (1/5/15 min) {load_before} before the \
+            "{model}, {} usable CPUs ({pinned}), Linux {}, load average (1/5/15 min) {load_before} before the \
              run, {load_after} after",
+            cpus.len(),
             kernel.trim()
         ),
         busy: load_1min(load_before) > 1.0 || load_1min(&load_after) > 1.0,
