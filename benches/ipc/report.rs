@@ -340,7 +340,7 @@ pub fn svg(machine: &str, limits: &Limits, rows: &[Row]) -> String {
     let mut tput: Vec<&Row> = rows.iter().filter(|r| r.best_throughput().is_some()).collect();
     tput.sort_by(|a, b| b.best_throughput().unwrap_or(0.0).total_cmp(&a.best_throughput().unwrap_or(0.0)));
     let row_h = 2.0 * bar_h + gap;
-    let top1 = 70.0;
+    let top1 = 120.0;
     let top2 = top1 + lat.len() as f64 * row_h + 80.0;
     let height = top2 + tput.len() as f64 * row_h + 70.0;
     let width = label_w + plot_w + 120.0;
@@ -354,13 +354,18 @@ pub fn svg(machine: &str, limits: &Limits, rows: &[Row]) -> String {
         s,
         r#"<text x="10" y="22" font-size="16" font-weight="bold">IPC between two processes, measured</text>"#
     );
-    let _ = writeln!(s, r##"<text x="10" y="40" fill="#555">{}</text>"##, escape(machine));
+    // The machine line, in two lines: what the machine is, and how busy it was.
+    let (what, load) = machine.split_once(", load average").unwrap_or((machine, ""));
+    let _ = writeln!(s, r##"<text x="10" y="40" fill="#555">{}</text>"##, escape(what));
+    if !load.is_empty() {
+        let _ = writeln!(s, r##"<text x="10" y="56" fill="#555">load average{}</text>"##, escape(load));
+    }
     // The legend: the source's words.
     for (i, word) in ["Fastest", "Fast", "Medium", "Slow"].iter().enumerate() {
-        let x = label_w + i as f64 * 110.0;
+        let x = 10.0 + i as f64 * 130.0;
         let _ = writeln!(
             s,
-            r#"<rect x="{x}" y="50" width="12" height="12" fill="{}"/><text x="{}" y="60">source: {word}</text>"#,
+            r#"<rect x="{x}" y="68" width="12" height="12" fill="{}"/><text x="{}" y="78">source: {word}</text>"#,
             colour(word).0,
             x + 16.0
         );
