@@ -67,6 +67,9 @@ pub struct Mechanism {
     pub largest: usize,
 }
 
+/// How many alternating rounds of the round-trip benchmarks (see main).
+const ROUNDS: usize = 3;
+
 const KIB4: usize = 4 << 10;
 const MIB1: usize = 1 << 20;
 pub const SIZES: [usize; 2] = [KIB4, MIB1];
@@ -270,30 +273,34 @@ fn main() {
 
     {
         let mut group = criterion.benchmark_group("latency");
-        // Many short samples: on a shared machine a sample that another process preempted is an
-        // outlier, and the median of many short ones still reads the undisturbed round trip.
-        group.sample_size(40).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(600));
-        group.bench_function("cache_line.raw", |b| {
-            mark("latency/cache_line.raw");
-            b.iter_custom(|iters| run("cache line", raw::cache_line(iters)))
-        });
-        for (m, attempt_ok) in mechanisms.iter().zip(&attempt_latency) {
-            let mut variants: Vec<(Variant, Latency)> = Vec::new();
-            if let Some(f) = m.raw_latency {
-                variants.push((Variant::Raw, f));
-            }
-            if let Some((r, a)) = m.answer_latency {
-                variants.push((Variant::Reference, r));
-                if *attempt_ok {
-                    variants.push((Variant::Attempt, a));
+        // Many short samples, in rounds that alternate the raw loop and the answer: on a shared
+        // machine the load drifts over seconds, and alternating spreads it over both sides of
+        // a ratio; the report pools the rounds' samples.
+        group.sample_size(20).warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(250));
+        for round in 1..=ROUNDS {
+            let id = format!("cache_line.raw.{round}");
+            group.bench_function(&id, |b| {
+                mark(&format!("latency/{id}"));
+                b.iter_custom(|iters| run("cache line", raw::cache_line(iters)))
+            });
+            for (m, attempt_ok) in mechanisms.iter().zip(&attempt_latency) {
+                let mut variants: Vec<(Variant, Latency)> = Vec::new();
+                if let Some(f) = m.raw_latency {
+                    variants.push((Variant::Raw, f));
                 }
-            }
-            for (variant, f) in variants {
-                let id = format!("{}.{}", m.key, variant.tag());
-                group.bench_function(&id, |b| {
-                    mark(&format!("latency/{id}"));
-                    b.iter_custom(|iters| run(&id, f(iters)))
-                });
+                if let Some((r, a)) = m.answer_latency {
+                    variants.push((Variant::Reference, r));
+                    if *attempt_ok {
+                        variants.push((Variant::Attempt, a));
+                    }
+                }
+                for (variant, f) in variants {
+                    let id = format!("{}.{}.{round}", m.key, variant.tag());
+                    group.bench_function(&id, |b| {
+                        mark(&format!("latency/{id}"));
+                        b.iter_custom(|iters| run(&id, f(iters)))
+                    });
+                }
             }
         }
         group.finish();
@@ -308,8 +315,8 @@ fn main() {
             .warm_up_time(Duration::from_millis(200))
             .measurement_time(Duration::from_secs(2));
         if size == MIB1 {
-            group.bench_function("memcpy.raw", |b| {
-                mark(&format!("{group_name}/memcpy.raw"));
+            group.bench_function("memcpy.raw.1", |b| {
+                mark(&format!("{group_name}/memcpy.raw.1"));
                 b.iter_custom(|iters| run("memcpy", raw::memcpy(iters)))
             });
         }
@@ -328,7 +335,7 @@ fn main() {
                 }
             }
             for (variant, f) in variants {
-                let id = format!("{}.{}", m.key, variant.tag());
+                let id = format!("{}.{}.1", m.key, variant.tag());
                 group.bench_function(&id, |b| {
                     mark(&format!("{group_name}/{id}"));
                     b.iter_custom(|iters| run(&id, f(iters, size)))

@@ -46,9 +46,9 @@ pub fn throughput_group(size: usize) -> String {
     if size >= 1 << 20 { format!("throughput_{}MiB", size >> 20) } else { format!("throughput_{}KiB", size >> 10) }
 }
 
-/// What this run measured, by criterion id (`group/function`): nanoseconds per iteration for
-/// latency, GiB/s for throughput.
-pub struct Measured(HashMap<String, Stat>);
+/// What this run measured: the per-sample values of each benchmark, by criterion id
+/// (`group/function`): nanoseconds per iteration for latency, GiB/s for throughput.
+pub struct Measured(HashMap<String, Vec<f64>>);
 
 impl Measured {
     /// Reads `<dir>/<group>/<function>/new/sample.json` for every benchmark that ran.
@@ -67,15 +67,22 @@ impl Measured {
             } else {
                 per_iter
             };
-            if let Some(stat) = Stat::of(values) {
-                map.insert(id.clone(), stat);
-            }
+            map.insert(id.clone(), values);
         }
         Measured(map)
     }
 
+    /// The median and spread of one benchmark, its rounds' samples pooled
+    /// (`group/key.variant.<round>`).
     fn get(&self, group: &str, key: &str, variant: Variant) -> Option<Stat> {
-        self.0.get(&format!("{group}/{key}.{}", variant.tag())).copied()
+        let prefix = format!("{group}/{key}.{}.", variant.tag());
+        let pooled: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|(id, _)| id.strip_prefix(&prefix).is_some_and(|round| round.parse::<usize>().is_ok()))
+            .flat_map(|(_, values)| values.iter().copied())
+            .collect();
+        Stat::of(pooled)
     }
 }
 
