@@ -96,7 +96,7 @@ fn mechanisms() -> Vec<Mechanism> {
             raw_latency: Some(raw::shm_futex),
             answer_latency: Some((r::shm_futex_latency, a::shm_futex_latency)),
             how: "SpscRing (4 × 16-byte items each way); raw: spin 200, then futex wait/wake; \
-                  throughput: raw only, a 1 MiB ring of slots (SpscRing carries 16-byte items)",
+                  throughput: raw only, a 4 MiB ring in 64 KiB pieces (SpscRing carries 16-byte items)",
             raw_throughput: Some(raw::shm_stream),
             answer_throughput: None,
             largest: MIB1,
