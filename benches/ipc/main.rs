@@ -129,7 +129,8 @@ fn mechanisms() -> Vec<Mechanism> {
             source: ("Pipes", "Medium"),
             raw_latency: Some(raw::pipe_latency),
             answer_latency: Some((r::pipe_latency, a::pipe_latency)),
-            how: "pipes::ask_child (4-byte length + body; includes its fork); raw: write/read",
+            how: "pipes::ask_child (4-byte length, then the body; its fork timed apart and subtracted); \
+                  raw: write/read",
             raw_throughput: Some(raw::pipe_throughput),
             answer_throughput: None,
             largest: MIB1,
@@ -151,7 +152,8 @@ fn mechanisms() -> Vec<Mechanism> {
             source: ("Sockets", "Slow"),
             raw_latency: Some(raw::unix_stream_latency),
             answer_latency: Some((r::unix_stream_latency, a::unix_stream_latency)),
-            how: "sockets::ask_child (frames; includes its fork); throughput: write_frame/read_frame",
+            how: "sockets::ask_child (frames; its fork subtracted), socketpair; raw: write/read; \
+                  throughput: write_frame/read_frame",
             raw_throughput: Some(raw::unix_stream_throughput),
             answer_throughput: Some((r::unix_stream_throughput, a::unix_stream_throughput)),
             largest: MIB1,
