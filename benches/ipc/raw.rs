@@ -185,8 +185,8 @@ struct Doorbell {
 }
 
 fn futex(word: &AtomicU64, op: libc::c_int, value: u32) {
-    // The futex is the low half of the 64-bit word (little-endian): 32 bits are enough for a
-    // sequence number compared for equality.
+    // The futex is the low half of the 64-bit word on a little-endian machine (x86, arm): 32
+    // bits are enough for FUTEX_WAIT to see that a growing count has changed.
     let word = word.as_ptr().cast::<AtomicU32>();
     // SAFETY: `word` points into a live shared mapping; FUTEX_WAIT/WAKE take no other pointer
     // (a null timeout waits without limit).
