@@ -138,8 +138,10 @@ impl SysvQueue {
                 return Err(e);
             }
         };
-        let body = buf[1..].iter().flat_map(|word| word.to_ne_bytes()).take(len).collect();
-        Ok((buf[0] as i64, body))
+        // SAFETY: the `len` bytes of text follow the type field inside `buf` (msgrcv wrote no more
+        // than `capacity`), every byte of a Vec<c_long> is initialised, and u8 has no alignment.
+        let text = unsafe { std::slice::from_raw_parts(buf[1..].as_ptr().cast::<u8>(), len) };
+        Ok((buf[0] as i64, text.to_vec()))
     }
 
     /// Removes the queue (`msgctl(id, IPC_RMID)`): at once, with any messages in it; processes
