@@ -11,14 +11,15 @@
 //! [`Ring`] trait:
 //! - [`AtomicPc`]: keep the source's shape, but `count` changes by one atomic read-modify-write
 //!   (`fetch_add`, `fetch_sub`) with release/acquire ordering, so that the slot's contents are
-//!   published with the count; a waiting side must not hog the CPU forever (spin a little, then
-//!   `yield` or sleep);
+//!   published with the count; a waiting side must not hog the CPU: spin a little, then sleep on
+//!   the count with a futex (`FUTEX_WAIT` on the value you saw, `FUTEX_WAKE` after each update; a
+//!   loop that only yields starves when the machine is busy, and the grader runs on busy ones);
 //! - [`MutexPc`]: a `pthread_mutex_t` and two `pthread_cond_t` (not full, not empty), all made
 //!   `PTHREAD_PROCESS_SHARED`, the classic monitor;
 //! - [`SemaphorePc`]: POSIX semaphores (`sem_init` with pshared 1): one counting free slots, one
 //!   counting filled slots (and think about whether you need a third as a lock).
 //!
-//! Read first: `std::sync::atomic` (Ordering), `man 3 pthread_mutexattr_setpshared`,
+//! Read first: `std::sync::atomic` (Ordering), `man 2 futex`, `man 3 pthread_mutexattr_setpshared`,
 //! `man 3 pthread_condattr_setpshared`, `man 3 pthread_cond_wait`, `man 3 sem_init`,
 //! `man 3 sem_wait`, `man 2 mmap`. Every unsafe block gets a `// SAFETY:` comment; Drop unmaps
 //! (and only the process that made the ring destroys its mutex, condvars or semaphores).
