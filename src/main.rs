@@ -56,7 +56,7 @@ enum Verb {
         #[arg(long)]
         reveal: bool,
     },
-    /// Grade the kata you are editing each time you save a file in katas/ (keys: h hint, n next, q quit).
+    /// Grade the kata you are editing each time you save a file in katas/ (keys: h hint, n next, r again, q quit).
     Watch {
         /// The kata to start with (default: the first one still holding a todo!()).
         kata: Option<String>,
@@ -143,7 +143,13 @@ fn repo_root() -> PathBuf {
     std::env::var_os("IPC_KATAS_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// The kata `id` names: its full id (`pipes::child_to_parent`), or its name alone when only one
+/// topic has a kata of that name (`child_to_parent`).
 fn find_kata(id: &str) -> io::Result<&'static Kata> {
+    let by_name: Vec<&Kata> = catalogue::katas().filter(|k| k.name() == id).collect();
+    if let [kata] = by_name.as_slice() {
+        return Ok(kata);
+    }
     catalogue::kata(id).ok_or_else(|| {
         let known: Vec<&str> = catalogue::katas().map(|k| k.id).collect();
         io::Error::new(io::ErrorKind::NotFound, format!("no kata called {id:?}; the katas are: {}", known.join(", ")))
@@ -162,7 +168,10 @@ fn list(ui: &Ui) {
 
 fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
     println!("{}", ui.bold("ipc-katas: Unix inter-process communication, graded by cargo test"));
-    println!("{}\n", ui.dim("Grading runs `cargo test`; the first time, it compiles the tests (a minute or two)."));
+    println!(
+        "{}\n",
+        ui.dim("Grading runs `cargo test`; the first time, it compiles them (a few minutes on a small machine).")
+    );
     let mut states = Vec::new();
     for topic in TOPICS {
         let run = grade_topic(ui, root, topic, None, solutions)?;
@@ -190,7 +199,7 @@ fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
 }
 
 fn check(ui: &Ui, root: &Path, target: &str, solutions: bool) -> io::Result<bool> {
-    let (topic, katas): (&Topic, Vec<&Kata>) = match (catalogue::kata(target), catalogue::topic(target)) {
+    let (topic, katas): (&Topic, Vec<&Kata>) = match (find_kata(target).ok(), catalogue::topic(target)) {
         (Some(kata), _) => (catalogue::topic(kata.topic()).expect("every kata has a topic"), vec![kata]),
         (None, Some(topic)) => (topic, topic.katas.iter().collect()),
         (None, None) => {

@@ -38,6 +38,14 @@ fn an_unknown_kata_is_an_error_that_lists_the_katas() {
 }
 
 #[test]
+fn a_kata_may_be_named_without_its_topic_when_the_name_is_unique() {
+    let root = tempfile::tempdir().unwrap();
+    let out = cli(root.path(), &["hint", "child_to_parent"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).starts_with("pipes::child_to_parent"), "{}", stdout(&out));
+}
+
+#[test]
 fn list_shows_every_kata_with_its_file() {
     let root = tempfile::tempdir().unwrap();
     let out = stdout(&cli(root.path(), &["list"]));
@@ -94,7 +102,7 @@ fn reset_without_a_terminal_asks_for_yes_and_changes_nothing() {
 #[test]
 fn every_verb_has_help() {
     let root = tempfile::tempdir().unwrap();
-    for verb in ["list", "check", "hint", "reset", "solution"] {
+    for verb in ["list", "check", "hint", "reset", "solution", "watch", "mock"] {
         let out = cli(root.path(), &[verb, "--help"]);
         assert!(out.status.success() && stdout(&out).contains("Usage"), "{verb} --help");
     }

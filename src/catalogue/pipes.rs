@@ -22,7 +22,8 @@ pub const TOPIC: Topic = Topic {
                  is in the pipe, never more than 64 KiB.",
                 "Order matters: read everything first, then waitpid the child. A child writing more \
                  than the pipe holds blocks until the parent reads, so waiting first deadlocks. The \
-                 child ends with std::process::exit(0) (or libc::_exit), never a return.",
+                 child ends with libc::_exit(0), never a return (std::process::exit would also run exit \
+                 handlers and flush stdio buffers it copied from the parent).",
             ],
         },
         Kata {

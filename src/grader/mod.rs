@@ -301,8 +301,8 @@ fn stray_exit(how: &str) -> ! {
     let pid = unsafe { libc::getpid() };
     let text = format!(
         "a child process (pid {pid}) forked by your code {how} out of your function and went on \
-         running the caller's code. A forked child must end with std::process::exit or \
-         libc::_exit once its work is done, never return."
+         running the caller's code. A forked child must end with libc::_exit once its work is \
+         done (std::process::exit also runs the exit handlers it copied from the parent), never return."
     );
     frames::send(Tag::Stray, text.as_bytes());
     // SAFETY: _exit ends this forked process.
