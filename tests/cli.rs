@@ -348,7 +348,7 @@ mod in_a_copy_of_the_repository {
         let (code, out) = run(&["mock", "--seed", "2026"]);
         assert_eq!(code, Some(0), "{out}");
         let task = out.lines().find_map(|l| l.strip_prefix("Coding task — ")).expect("the round names its kata");
-        let kata = task.split(':').next().unwrap().to_string();
+        let kata = task.split(": ").next().unwrap().to_string();
         let question = out.lines().find(|l| l.starts_with("Question ")).expect("the round names its question");
         assert!(out.contains("45 minutes, until"), "{out}");
 
