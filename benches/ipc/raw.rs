@@ -619,13 +619,34 @@ pub fn sysv_throughput(iters: u64, size: usize) -> io::Result<Duration> {
     )
 }
 
+/// A POSIX queue descriptor that is closed when dropped (nix's `MqdT` is not): a run opens one
+/// per sample, thousands on a fast machine, and leaking them ends in EMFILE.
+pub struct Queue(Option<MqdT>);
+
+impl std::ops::Deref for Queue {
+    type Target = MqdT;
+
+    fn deref(&self) -> &MqdT {
+        self.0.as_ref().expect("a queue is open until dropped")
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take() {
+            let _ = nix::mqueue::mq_close(queue);
+        }
+    }
+}
+
 /// A POSIX queue for messages of `size` bytes, opened and unlinked at once: the descriptor
 /// (inherited by the peer) keeps it alive, and nothing is left in /dev/mqueue even after Ctrl-C.
-pub fn posix_queue(size: usize) -> io::Result<MqdT> {
+pub fn posix_queue(size: usize) -> io::Result<Queue> {
     let name = format!("/ipc-bench-{}-{size}", std::process::id());
     let attr = MqAttr::new(0, 10, size as nix::mqueue::mq_attr_member_t, 0);
     let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR | MQ_OFlag::O_CLOEXEC;
     let queue = mq_open(name.as_str(), flags, Mode::S_IRUSR | Mode::S_IWUSR, Some(&attr))?;
+    let queue = Queue(Some(queue));
     mq_unlink(name.as_str())?;
     Ok(queue)
 }
