@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::proc::{Peer, SysvId};
+use crate::proc::{Peer, SysvId, spin_until};
 use crate::raw::{MSG, message_throughput, timed};
 
 /// The answering function given to the `ask_child` answers: an echo that, on its first call
@@ -166,9 +166,7 @@ pub fn signal_latency(iters: u64) -> io::Result<Duration> {
         let counter = api::signals::SignalCounter::install(to_peer)?;
         ready.signal()?;
         for i in 1..=iters as usize + 1 {
-            while counter.count() < i {
-                std::hint::spin_loop();
-            }
+            spin_until("SignalCounter (peer)", || counter.count() >= i)?;
             api::signals::queue_signal(main, to_main, i as i32)?;
         }
         Ok(())
@@ -179,10 +177,7 @@ pub fn signal_latency(iters: u64) -> io::Result<Duration> {
     let elapsed = timed(iters, || {
         i += 1;
         api::signals::queue_signal(child, to_peer, i as i32)?;
-        while counter.count() < i {
-            std::hint::spin_loop();
-        }
-        Ok(())
+        spin_until("SignalCounter", || counter.count() >= i)
     });
     let joined = peer.join();
     joined?;

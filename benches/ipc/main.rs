@@ -213,9 +213,16 @@ impl Variant {
     }
 }
 
-/// Runs a benchmark body, or panics with its error: criterion has no other way to fail.
-fn run(what: &str, result: io::Result<Duration>) -> Duration {
-    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+/// Runs one sample of a benchmark under the watchdog ([`proc::watched`]), or panics with its
+/// error: criterion has no other way to fail.
+fn run(id: &'static str, body: impl FnOnce() -> io::Result<Duration>) -> Duration {
+    proc::watched(id, body).unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+/// A benchmark's full name (`group/id`), kept for the whole run: the watchdog's signal handler
+/// prints it, and may only read memory that no one frees.
+fn name(group: &str, id: &str) -> &'static str {
+    Box::leak(format!("{group}/{id}").into_boxed_str())
 }
 
 fn main() {
@@ -281,9 +288,10 @@ fn main() {
         group.sample_size(20).warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(250));
         for round in 1..=ROUNDS {
             let id = format!("cache_line.raw.{round}");
+            let full = name("latency", &id);
             group.bench_function(&id, |b| {
-                mark(&format!("latency/{id}"));
-                b.iter_custom(|iters| run("cache line", raw::cache_line(iters)))
+                mark(full);
+                b.iter_custom(|iters| run(full, || raw::cache_line(iters)))
             });
             for (m, attempt_ok) in mechanisms.iter().zip(&attempt_latency) {
                 let mut variants: Vec<(Variant, Latency)> = Vec::new();
@@ -298,9 +306,10 @@ fn main() {
                 }
                 for (variant, f) in variants {
                     let id = format!("{}.{}.{round}", m.key, variant.tag());
+                    let full = name("latency", &id);
                     group.bench_function(&id, |b| {
-                        mark(&format!("latency/{id}"));
-                        b.iter_custom(|iters| run(&id, f(iters)))
+                        mark(full);
+                        b.iter_custom(|iters| run(full, || f(iters)))
                     });
                 }
             }
@@ -317,9 +326,10 @@ fn main() {
             .warm_up_time(Duration::from_millis(200))
             .measurement_time(Duration::from_secs(2));
         if size == MIB1 {
+            let full = name(&group_name, "memcpy.raw.1");
             group.bench_function("memcpy.raw.1", |b| {
-                mark(&format!("{group_name}/memcpy.raw.1"));
-                b.iter_custom(|iters| run("memcpy", raw::memcpy(iters)))
+                mark(full);
+                b.iter_custom(|iters| run(full, || raw::memcpy(iters)))
             });
         }
         for (m, attempt_ok) in mechanisms.iter().zip(&attempt_throughput) {
@@ -338,9 +348,10 @@ fn main() {
             }
             for (variant, f) in variants {
                 let id = format!("{}.{}.1", m.key, variant.tag());
+                let full = name(&group_name, &id);
                 group.bench_function(&id, |b| {
-                    mark(&format!("{group_name}/{id}"));
-                    b.iter_custom(|iters| run(&id, f(iters, size)))
+                    mark(full);
+                    b.iter_custom(|iters| run(full, || f(iters, size)))
                 });
             }
         }

@@ -1,6 +1,6 @@
 //! The processes and shared memory every benchmark uses: a forked peer pinned to its own CPU
-//! (killed and reaped when dropped), an anonymous shared mapping, and the clean-up of System V
-//! queues if the run is interrupted.
+//! (killed and reaped when dropped), an anonymous shared mapping, the clean-up of System V
+//! queues if the run is interrupted, and the watchdog that ends a run whose benchmark hangs.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -8,7 +8,8 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 use nix::sys::signal::{Signal, kill};
@@ -83,6 +84,7 @@ impl Peer {
     /// error or a panic; the panic message is printed by the hook as usual). The child never
     /// returns into the caller.
     pub fn spawn(body: impl FnOnce(&mut Ready) -> io::Result<()>) -> io::Result<Peer> {
+        set_phase(Phase::Starting);
         let (ready_rx, ready_tx) = pipe()?;
         // SAFETY: the bench is single-threaded when it forks (criterion runs without its thread
         // pool here), so the child may allocate and use std freely.
@@ -117,6 +119,7 @@ impl Peer {
 
     /// Waits until the peer calls [`Ready::signal`]; `UnexpectedEof` if it died first.
     pub fn wait_ready(&mut self) -> io::Result<()> {
+        set_phase(Phase::Setup);
         let mut byte = [0u8; 1];
         self.ready.read_exact(&mut byte)
     }
@@ -124,6 +127,7 @@ impl Peer {
     /// Reaps the peer; an error unless it exited with status 0.
     pub fn join(mut self) -> io::Result<()> {
         let pid = self.pid.take().expect("a peer is joined once");
+        set_phase(Phase::Joining);
         let status = waitpid(pid, None)?;
         untrack_child(pid);
         match status {
@@ -229,9 +233,9 @@ impl Drop for SysvId {
     }
 }
 
-extern "C" fn interrupted(signal: libc::c_int) {
-    // Only async-signal-safe calls here (`man 7 signal-safety`): msgctl, kill, waitpid, signal,
-    // raise.
+/// Removes the tracked queues and kills and reaps the tracked peers. Only async-signal-safe
+/// calls (`man 7 signal-safety`): msgctl, kill, waitpid.
+fn remove_everything() {
     for slot in &QUEUES {
         let id = slot.load(Ordering::SeqCst);
         if id >= 0 {
@@ -249,6 +253,10 @@ extern "C" fn interrupted(signal: libc::c_int) {
             }
         }
     }
+}
+
+extern "C" fn interrupted(signal: libc::c_int) {
+    remove_everything();
     // SAFETY: back to the default action, then die of the same signal, as the shell expects.
     unsafe {
         libc::signal(signal, libc::SIG_DFL);
@@ -262,4 +270,109 @@ pub fn clean_up_on_interrupt() {
         // SAFETY: `interrupted` only makes async-signal-safe calls.
         unsafe { libc::signal(signal, interrupted as *const () as libc::sighandler_t) };
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded waits: a benchmark whose peer died or never answers ends the run with a message that
+// names it, instead of hanging it.
+
+/// How long a spinning or sleeping wait gives its peer before it fails: far longer than any
+/// sample takes.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// How long one sample (one call of a benchmark body) may take before the watchdog ends the
+/// run: a backstop for the waits inside system calls (`msgrcv`, `mq_receive`, ...).
+const WATCHDOG_SECONDS: u32 = 60; // `hung` says "60 s"
+
+/// The error of a wait that ran out of [`PATIENCE`].
+pub fn no_answer(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "{what}: no answer from the other process in {} s (it died, or a wake-up was lost)",
+            PATIENCE.as_secs()
+        ),
+    )
+}
+
+/// Spins until `done` says so, or fails after [`PATIENCE`]. The clock is read once every 64 Ki
+/// checks, so the check costs next to nothing while the other side answers.
+pub fn spin_until(what: &str, mut done: impl FnMut() -> bool) -> io::Result<()> {
+    let mut spins = 0u32;
+    let mut since = None;
+    while !done() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins & 0xffff == 0 && since.get_or_insert_with(Instant::now).elapsed() > PATIENCE {
+            return Err(no_answer(what));
+        }
+    }
+    Ok(())
+}
+
+/// What a benchmark body is doing, for the watchdog's message.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+pub enum Phase {
+    Starting,
+    Setup,
+    Timing,
+    Joining,
+}
+
+const PHASES: [&str; 4] = [
+    "starting the peer process",
+    "waiting for the peer to set up",
+    "timing (the two processes exchange messages)",
+    "waiting for the peer to exit",
+];
+
+static PHASE: AtomicUsize = AtomicUsize::new(0);
+static CURRENT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static CURRENT_LEN: AtomicUsize = AtomicUsize::new(0);
+
+pub fn set_phase(phase: Phase) {
+    PHASE.store(phase as usize, Ordering::SeqCst);
+}
+
+/// Runs one sample of the benchmark `id` under the watchdog: if it has not returned after
+/// [`WATCHDOG_SECONDS`], SIGALRM prints which benchmark hung in which phase, removes the
+/// queues, kills the peers and ends the run (exit status 3).
+pub fn watched<T>(id: &'static str, body: impl FnOnce() -> T) -> T {
+    CURRENT.store(id.as_ptr().cast_mut(), Ordering::SeqCst);
+    CURRENT_LEN.store(id.len(), Ordering::SeqCst);
+    set_phase(Phase::Starting);
+    // SAFETY: `hung` only makes async-signal-safe calls; alarm takes no pointer.
+    unsafe {
+        libc::signal(libc::SIGALRM, hung as *const () as libc::sighandler_t);
+        libc::alarm(WATCHDOG_SECONDS);
+    }
+    let result = body();
+    // SAFETY: cancels the alarm; no pointer.
+    unsafe { libc::alarm(0) };
+    result
+}
+
+fn write_stderr(bytes: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid for its length.
+    unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+extern "C" fn hung(_: libc::c_int) {
+    let (ptr, len) = (CURRENT.load(Ordering::SeqCst), CURRENT_LEN.load(Ordering::SeqCst));
+    write_stderr(b"\nipc bench: HUNG: ");
+    if !ptr.is_null() {
+        // SAFETY: CURRENT and CURRENT_LEN describe a &'static str (set by `watched`).
+        write_stderr(unsafe { std::slice::from_raw_parts(ptr, len) });
+    }
+    write_stderr(b" made no progress for 60 s while ");
+    write_stderr(PHASES[PHASE.load(Ordering::SeqCst).min(PHASES.len() - 1)].as_bytes());
+    write_stderr(
+        b".\nUsual causes: the peer process died (its error is printed above), a wake-up was lost \
+          (a waiter slept after the value it waits for was published), or both sides wait to \
+          receive.\nThe peers were killed and the queues removed; the run stops here.\n",
+    );
+    remove_everything();
+    // SAFETY: ends the process at once; nothing else is safe in a signal handler.
+    unsafe { libc::_exit(3) }
 }

@@ -16,7 +16,7 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, 
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, mkfifo, pipe};
 
-use crate::proc::{Peer, SharedMapping, SysvId};
+use crate::proc::{PATIENCE, Peer, Phase, SharedMapping, SysvId, no_answer, set_phase, spin_until};
 
 /// The size of one latency message.
 pub const MSG: usize = 64;
@@ -33,6 +33,7 @@ pub fn buffer() -> Vec<u8> {
 /// peer is up (it answers `iters + 1` times).
 pub fn timed(iters: u64, mut round_trip: impl FnMut() -> io::Result<()>) -> io::Result<Duration> {
     round_trip()?;
+    set_phase(Phase::Timing);
     let start = Instant::now();
     for _ in 0..iters {
         round_trip()?;
@@ -73,9 +74,7 @@ pub fn cache_line(iters: u64) -> io::Result<Duration> {
     let peer = Peer::spawn(|_| {
         let line = map.get::<Line>();
         for i in 0..rounds {
-            while line.0.load(Ordering::Acquire) != 2 * i + 1 {
-                spin_loop();
-            }
+            spin_until("cache line (peer)", || line.0.load(Ordering::Acquire) == 2 * i + 1)?;
             line.0.store(2 * i + 2, Ordering::Release);
         }
         Ok(())
@@ -84,9 +83,7 @@ pub fn cache_line(iters: u64) -> io::Result<Duration> {
     let mut i = 0;
     let elapsed = timed(iters, || {
         line.0.store(2 * i + 1, Ordering::Release);
-        while line.0.load(Ordering::Acquire) != 2 * i + 2 {
-            spin_loop();
-        }
+        spin_until("cache line", || line.0.load(Ordering::Acquire) == 2 * i + 2)?;
         i += 1;
         Ok(())
     })?;
@@ -128,12 +125,11 @@ impl Mailbox {
         self.seq.0.store(seq, Ordering::Release);
     }
 
-    fn spin_take(&self, seq: u64, message: &mut [u8; MSG]) {
-        while self.seq.0.load(Ordering::Acquire) != seq {
-            spin_loop();
-        }
+    fn spin_take(&self, seq: u64, message: &mut [u8; MSG]) -> io::Result<()> {
+        spin_until("shared memory, spinning", || self.seq.0.load(Ordering::Acquire) == seq)?;
         // SAFETY: the writer stored `data` before `seq` (Release) and waits for our answer.
         *message = unsafe { *self.data.get() };
+        Ok(())
     }
 }
 
@@ -153,7 +149,7 @@ pub fn shm_spin(iters: u64) -> io::Result<Duration> {
         let boxes = map.get::<Mailboxes>();
         let mut message = [0u8; MSG];
         for i in 1..=rounds {
-            boxes.to_peer.spin_take(i, &mut message);
+            boxes.to_peer.spin_take(i, &mut message)?;
             boxes.to_main.put(i, &message);
         }
         Ok(())
@@ -164,8 +160,7 @@ pub fn shm_spin(iters: u64) -> io::Result<Duration> {
     let elapsed = timed(iters, || {
         i += 1;
         boxes.to_peer.put(i, &message);
-        boxes.to_main.spin_take(i, &mut message);
-        Ok(())
+        boxes.to_main.spin_take(i, &mut message)
     })?;
     peer.join()?;
     Ok(elapsed)
@@ -184,43 +179,63 @@ struct Doorbell {
     sleeps: Line,
 }
 
-fn futex(word: &AtomicU64, op: libc::c_int, value: u32) {
-    // The futex is the low half of the 64-bit word on a little-endian machine (x86, arm): 32
-    // bits are enough for FUTEX_WAIT to see that a growing count has changed.
+/// `futex(2)` on the low half of a 64-bit word (a little-endian machine: x86, arm); 32 bits
+/// are enough for FUTEX_WAIT to see that a growing count has changed. Not
+/// `FUTEX_PRIVATE_FLAG`: the other side is another process. A wait returns when woken, at
+/// once if the word no longer holds `value`, on a signal, or after `timeout`: the caller checks
+/// again either way.
+fn futex(word: &AtomicU64, op: libc::c_int, value: u32, timeout: Option<Duration>) {
     let word = word.as_ptr().cast::<AtomicU32>();
-    // SAFETY: `word` points into a live shared mapping; FUTEX_WAIT/WAKE take no other pointer
-    // (a null timeout waits without limit).
-    unsafe { libc::syscall(libc::SYS_futex, word, op, value, std::ptr::null::<libc::timespec>()) };
+    let ts = timeout
+        .map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as libc::c_long });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` points into a live shared mapping; `ts_ptr` is null or points to a
+    // timespec that outlives the call; FUTEX_WAIT/WAKE take no other pointer.
+    unsafe { libc::syscall(libc::SYS_futex, word, op, value, ts_ptr) };
 }
 
+/// How long one FUTEX_WAIT sleeps at most before the waiter checks its deadline.
+const NAP: Duration = Duration::from_millis(100);
+
 impl Doorbell {
-    /// Publishes `value` and wakes the other side if it sleeps on it.
+    /// Publishes `value` and wakes the other side if it has said that it sleeps.
+    ///
+    /// Only the sleeper lowers its flag. A waker that lowered it (`swap(0)`) lost wake-ups on
+    /// this machine, hanging the benchmark: preempted between its store and its swap, it let
+    /// the sleeper see the value, answer and raise the flag for the *next* value; the late swap
+    /// took that flag, and the next ring found it down and woke nobody.
     fn ring(&self, value: u64) {
         self.word.0.store(value, Ordering::SeqCst);
-        if self.sleeps.0.swap(0, Ordering::SeqCst) == 1 {
-            futex(&self.word.0, libc::FUTEX_WAKE, 1);
+        if self.sleeps.0.load(Ordering::SeqCst) == 1 {
+            futex(&self.word.0, libc::FUTEX_WAKE, 1, None);
         }
     }
 
     /// Waits until the word reaches `value` (it only grows): spins `spins` times, then
-    /// sleeps in FUTEX_WAIT. The flag is raised before the last check, and the waker clears it
-    /// after its store (both SeqCst): either the check sees the value or the waker sees the flag.
-    fn wait(&self, value: u64, spins: u32) -> u64 {
+    /// sleeps in FUTEX_WAIT. The flag is raised before the last check, and the waker reads it
+    /// after its store (both SeqCst): either the check sees the value or the waker sees the
+    /// flag. Fails after [`PATIENCE`].
+    fn wait(&self, value: u64, spins: u32) -> io::Result<u64> {
         for _ in 0..spins {
             let now = self.word.0.load(Ordering::Acquire);
             if now >= value {
-                return now;
+                return Ok(now);
             }
             spin_loop();
         }
+        let deadline = Instant::now() + PATIENCE;
         loop {
             self.sleeps.0.store(1, Ordering::SeqCst);
             let now = self.word.0.load(Ordering::SeqCst);
             if now >= value {
                 self.sleeps.0.store(0, Ordering::SeqCst);
-                return now;
+                return Ok(now);
             }
-            futex(&self.word.0, libc::FUTEX_WAIT, now as u32);
+            if Instant::now() > deadline {
+                self.sleeps.0.store(0, Ordering::SeqCst);
+                return Err(no_answer("shared memory, futex wake-up"));
+            }
+            futex(&self.word.0, libc::FUTEX_WAIT, now as u32, Some(NAP));
         }
     }
 }
@@ -240,7 +255,7 @@ pub fn shm_futex(iters: u64) -> io::Result<Duration> {
     let peer = Peer::spawn(|_| {
         let bells = map.get::<Doorbells>();
         for i in 1..=rounds {
-            bells.to_peer.wait(i, SPINS);
+            bells.to_peer.wait(i, SPINS)?;
             bells.data[1].0.store(bells.data[0].0.load(Ordering::Relaxed), Ordering::Relaxed);
             bells.to_main.ring(i);
         }
@@ -252,8 +267,7 @@ pub fn shm_futex(iters: u64) -> io::Result<Duration> {
         i += 1;
         bells.data[0].0.store(i, Ordering::Relaxed);
         bells.to_peer.ring(i);
-        bells.to_main.wait(i, SPINS);
-        Ok(())
+        bells.to_main.wait(i, SPINS).map(drop)
     })?;
     peer.join()?;
     Ok(elapsed)
@@ -286,7 +300,7 @@ pub fn shm_stream(iters: u64, message: usize) -> io::Result<Duration> {
         let mut free_until = slots as u64;
         for n in 0..iters * messages {
             if n >= free_until {
-                free_until = received.wait(n + 1 - slots as u64, STREAM_SPINS) + slots as u64;
+                free_until = received.wait(n + 1 - slots as u64, STREAM_SPINS)? + slots as u64;
             }
             let at = (n % messages) as usize * size;
             // SAFETY: see above; `source` has `size` bytes at `at`.
@@ -302,7 +316,7 @@ pub fn shm_stream(iters: u64, message: usize) -> io::Result<Duration> {
     let start = Instant::now();
     for n in 0..iters * messages {
         if n >= available {
-            available = sent.wait(n + 1, STREAM_SPINS);
+            available = sent.wait(n + 1, STREAM_SPINS)?;
         }
         let at = (n % messages) as usize * size;
         // SAFETY: see above; `target` has `size` bytes at `at`.
@@ -704,10 +718,8 @@ fn sigqueue(pid: Pid, signal: i32, value: i32) -> io::Result<()> {
     Ok(())
 }
 
-fn await_delivery(n: u64) {
-    while DELIVERED.load(Ordering::Acquire) < n {
-        spin_loop();
-    }
+fn await_delivery(n: u64) -> io::Result<()> {
+    spin_until("real-time signal", || DELIVERED.load(Ordering::Acquire) >= n)
 }
 
 /// A real-time signal each way (`sigqueue` with a value), caught by a handler that counts it;
@@ -722,7 +734,7 @@ pub fn signal_latency(iters: u64) -> io::Result<Duration> {
     let mut peer = Peer::spawn(|ready| {
         ready.signal()?;
         for i in 1..=iters + 1 {
-            await_delivery(i);
+            await_delivery(i)?;
             sigqueue(main, signal, i as i32)?;
         }
         Ok(())
@@ -733,8 +745,7 @@ pub fn signal_latency(iters: u64) -> io::Result<Duration> {
     let elapsed = timed(iters, || {
         i += 1;
         sigqueue(child, signal, i as i32)?;
-        await_delivery(i);
-        Ok(())
+        await_delivery(i)
     });
     let joined = peer.join();
     // SAFETY: restores what was there before.
