@@ -73,14 +73,13 @@ impl SysvQueue {
                 format!("a body of {} bytes; at most {MAX_BODY} fit in one message", body.len()),
             ));
         }
-        // struct msgbuf { long mtype; char mtext[]; }, built in longs so that it is aligned.
+        // struct msgbuf { long mtype; char mtext[]; }, allocated in longs so that it is aligned:
+        // the type, then the body copied in once (the rest of the room is never read).
         let mut buf: Vec<c_long> = Vec::with_capacity(1 + body.len().div_ceil(size_of::<c_long>()));
         buf.push(mtype as c_long);
-        buf.extend(body.chunks(size_of::<c_long>()).map(|chunk| {
-            let mut word = [0u8; size_of::<c_long>()];
-            word[..chunk.len()].copy_from_slice(chunk);
-            c_long::from_ne_bytes(word)
-        }));
+        // SAFETY: the allocation has room for body.len() bytes after the type, and a fresh Vec
+        // does not overlap `body`.
+        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), buf.as_mut_ptr().add(1).cast::<u8>(), body.len()) };
         loop {
             // SAFETY: buf holds a long type followed by at least body.len() bytes of text, which
             // is all msgsnd reads.
@@ -100,15 +99,16 @@ impl SysvQueue {
     /// lowest type ≤ |selector|. Offers a buffer of [`MAX_BODY`] bytes, without `MSG_NOERROR`:
     /// a longer message is an error (E2BIG) and stays in the queue.
     pub fn receive(&self, selector: i64) -> io::Result<SysvMessage> {
-        let (mtype, body) = self.raw_receive(selector, MAX_BODY, 0)?;
-        Ok(SysvMessage { mtype, body })
+        self.raw_receive(selector, MAX_BODY, 0, |mtype, text| SysvMessage { mtype, body: text.to_vec() })
     }
 
     /// As [`SysvQueue::receive`], but without waiting (`IPC_NOWAIT`): `Ok(None)` when no
     /// message matches `selector` now (ENOMSG).
     pub fn try_receive(&self, selector: i64) -> io::Result<Option<SysvMessage>> {
-        match self.raw_receive(selector, MAX_BODY, libc::IPC_NOWAIT) {
-            Ok((mtype, body)) => Ok(Some(SysvMessage { mtype, body })),
+        match self
+            .raw_receive(selector, MAX_BODY, libc::IPC_NOWAIT, |mtype, text| SysvMessage { mtype, body: text.to_vec() })
+        {
+            Ok(message) => Ok(Some(message)),
             Err(e) if e.raw_os_error() == Some(libc::ENOMSG) => Ok(None),
             Err(e) => Err(e),
         }
@@ -118,14 +118,24 @@ impl SysvQueue {
     /// returns its type and length. A message longer than `buf` is not cut (no `MSG_NOERROR`):
     /// msgrcv fails with E2BIG (`ArgumentListTooLong`) and the message stays in the queue.
     pub fn receive_into(&self, selector: i64, buf: &mut [u8]) -> io::Result<(i64, usize)> {
-        let (mtype, body) = self.raw_receive(selector, buf.len(), 0)?;
-        buf[..body.len()].copy_from_slice(&body);
-        Ok((mtype, body.len()))
+        let capacity = buf.len();
+        self.raw_receive(selector, capacity, 0, |mtype, text| {
+            buf[..text.len()].copy_from_slice(text);
+            (mtype, text.len())
+        })
     }
 
-    /// msgrcv with room for `capacity` bytes of text; retries when a signal interrupts it.
-    fn raw_receive(&self, selector: i64, capacity: usize, flags: libc::c_int) -> io::Result<(i64, Vec<u8>)> {
-        let mut buf: Vec<c_long> = vec![0; 1 + capacity.div_ceil(size_of::<c_long>())];
+    /// msgrcv with room for `capacity` bytes of text, retrying when a signal interrupts it;
+    /// hands the type and the text to `take`, which copies the text where it belongs (the
+    /// message buffer is not zeroed first: msgrcv fills what `take` reads).
+    fn raw_receive<T>(
+        &self,
+        selector: i64,
+        capacity: usize,
+        flags: libc::c_int,
+        take: impl FnOnce(i64, &[u8]) -> T,
+    ) -> io::Result<T> {
+        let mut buf: Vec<c_long> = Vec::with_capacity(1 + capacity.div_ceil(size_of::<c_long>()));
         let len = loop {
             // SAFETY: buf holds a long type field followed by at least `capacity` bytes, and
             // msgrcv writes at most `capacity` bytes of text after the type.
@@ -138,10 +148,12 @@ impl SysvQueue {
                 return Err(e);
             }
         };
-        // SAFETY: the `len` bytes of text follow the type field inside `buf` (msgrcv wrote no more
-        // than `capacity`), every byte of a Vec<c_long> is initialised, and u8 has no alignment.
-        let text = unsafe { std::slice::from_raw_parts(buf[1..].as_ptr().cast::<u8>(), len) };
-        Ok((buf[0] as i64, text.to_vec()))
+        // SAFETY: msgrcv wrote the type first, so it is initialised.
+        let mtype: c_long = unsafe { buf.as_ptr().read() };
+        // SAFETY: msgrcv wrote `len` ≤ `capacity` bytes of text right after the type, inside the
+        // allocation; u8 needs no alignment.
+        let text = unsafe { std::slice::from_raw_parts(buf.as_ptr().add(1).cast::<u8>(), len) };
+        Ok(take(mtype as i64, text))
     }
 
     /// Removes the queue (`msgctl(id, IPC_RMID)`): at once, with any messages in it; processes
