@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 
@@ -98,25 +98,35 @@ impl MessageSocket {
     /// Receives the next message whole; `None` once the other end is closed. A message longer
     /// than [`MAX_MESSAGE`] (sent by someone else) is `InvalidData`, never silently cut:
     /// `MSG_TRUNC` makes `recv` return its real length. See `man 2 recv`.
+    ///
+    /// The room for the largest message is allocated but not zeroed (zeroing 64 KiB for every
+    /// message cost more than the system call), and given back once the length is known.
     pub fn recv(&self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
         let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC) {
-                Ok(n) => break n,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            // SAFETY: the kernel writes at most MAX_MESSAGE bytes into the allocation, which
+            // has room for that many; nothing reads them before set_len below.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), MAX_MESSAGE, libc::MSG_TRUNC) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
             }
         };
         if n == 0 {
             return Ok(None);
         }
-        if n > buf.len() {
+        if n > MAX_MESSAGE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("a message of {n} bytes arrived, longer than MAX_MESSAGE ({MAX_MESSAGE}); it was dropped"),
             ));
         }
-        buf.truncate(n);
+        // SAFETY: recv wrote the n ≤ MAX_MESSAGE bytes of the message.
+        unsafe { buf.set_len(n) };
+        buf.shrink_to_fit();
         Ok(Some(buf))
     }
 }
