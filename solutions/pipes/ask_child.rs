@@ -59,11 +59,15 @@ fn converse(mut to_child: File, mut from_child: File, requests: &[Vec<u8>]) -> i
     Ok(answers)
 }
 
+/// Writes the length and the bytes in one `write`: the reader then wakes up once per
+/// message, not once for the length and again for the bytes.
 fn write_message(to: &mut File, message: &[u8]) -> io::Result<()> {
     let len = u32::try_from(message.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a message is limited to 4 GiB"))?;
-    to.write_all(&len.to_le_bytes())?;
-    to.write_all(message)
+    let mut frame = Vec::with_capacity(4 + message.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(message);
+    to.write_all(&frame)
 }
 
 /// Reads one message; `None` at a clean end-of-file between messages.
