@@ -1059,6 +1059,53 @@ mod posix_queue {
         });
     }
 
+    #[test]
+    fn receive_into_needs_room_for_the_message_size_however_short_the_message_and_fills_only_its_length() {
+        grade!().run(|s| {
+            let name = s.posix_name("mq");
+            let _cleanup = posix::Unlink(name.clone());
+            let kata = s.ok("PosixQueue::create", PosixQueue::create(&name, 8, 300))?;
+            let trusted = posix::Queue { mqd: open_raw(&name)?, name: name.clone(), msgsize: 300 };
+            trusted.send(b"short", 3)?;
+            let mut small = [0u8; 299];
+            s.phase("calling receive_into with a 299-byte buffer on a queue of 300-byte messages (5 bytes waiting)");
+            s.expect_err(
+                "receive_into with a buffer one byte shorter than the queue's message size",
+                kata.receive_into(&mut small).map(|(p, n)| format!("priority {p}, {n} bytes")),
+                ErrorKind::InvalidInput,
+            )
+            .map_err(|f| {
+                Failure::wrong(format!(
+                    "{}\nHint: mq_receive needs a buffer of at least the queue's message size (else EMSGSIZE), \
+                     however short the message waiting; check the length first and say InvalidInput",
+                    f.outcome().text()
+                ))
+            })?;
+            let waiting = posix::attr(trusted.mqd.as_raw_fd())?.mq_curmsgs;
+            s.expect_eq("messages in the queue after the refused receive_into", &1, &waiting)?;
+            let full = Payload::new(300, 77).bytes();
+            let cases: [(usize, &[u8], u32, bool); 3] =
+                [(300, b"short", 3, false), (1000, &full, 7, true), (300, b"", 0, true)];
+            for (room, body, priority, send) in cases {
+                if send {
+                    trusted.send(body, priority)?;
+                }
+                let mut buf = vec![0xee_u8; room];
+                s.phase(format!("calling receive_into with a {room}-byte buffer for {}", size(body.len())));
+                let (p, n) = s.ok(&format!("receive_into with {room} bytes"), kata.receive_into(&mut buf))?;
+                s.expect_eq("the priority and length receive_into returned", &(priority, body.len()), &(p, n))?;
+                s.expect_bytes(&format!("the first {} of the buffer", size(body.len())), body, &buf[..n.min(room)])?;
+                if buf[n.min(room)..].iter().any(|&b| b != 0xee) {
+                    return Err(Failure::wrong(format!(
+                        "receive_into wrote past the message's {} in the {room}-byte buffer",
+                        size(body.len())
+                    )));
+                }
+            }
+            Ok(())
+        });
+    }
+
     /// A descriptor of the test's own on a queue, non-blocking.
     fn open_raw(name: &str) -> Result<MqdT, Failure> {
         nix::mqueue::mq_open(name, MQ_OFlag::O_RDWR | MQ_OFlag::O_NONBLOCK, Mode::empty(), None)

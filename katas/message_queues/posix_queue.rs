@@ -78,6 +78,21 @@ impl PosixQueue {
         todo!("receive the next message from {self:?}, waiting for one")
     }
 
+    /// Receive the next message into `buf`, as [`PosixQueue::receive`] picks and waits for it,
+    /// and return its priority and length; the bytes after that length are left as they were.
+    /// Nothing is allocated: a receiver that reuses one buffer moves messages at the speed of
+    /// the system calls.
+    ///
+    /// Errors: `buf` shorter than the queue's message size → `InvalidInput`, and the message
+    /// stays in the queue. `mq_receive` demands room for the largest message the queue takes
+    /// (EMSGSIZE otherwise), however short the one waiting is: System V is the other way round.
+    ///
+    /// The grader checks a buffer one byte short of the message size (for a 5-byte message),
+    /// one of exactly that size, a larger one, and an empty message.
+    pub fn receive_into(&self, buf: &mut [u8]) -> io::Result<(u32, usize)> {
+        todo!("receive the next message from {self:?} into a buffer of {} bytes", buf.len())
+    }
+
     /// As [`PosixQueue::receive`], but give up after `timeout` with `TimedOut`.
     ///
     /// The grader checks that an empty queue makes it wait the whole `timeout` (not less, not

@@ -103,6 +103,26 @@ impl PosixQueue {
         Ok(PosixMessage { priority, body: buf })
     }
 
+    /// Receives the next message into `buf` (as [`PosixQueue::receive`] picks it) and returns
+    /// its priority and length; nothing is allocated. `buf` must hold the queue's `mq_msgsize`
+    /// whatever the length of the message waiting (`man 3 mq_receive`: EMSGSIZE), so a shorter
+    /// one is refused as `InvalidInput` before the call, and the message stays in the queue.
+    pub fn receive_into(&self, buf: &mut [u8]) -> io::Result<(u32, usize)> {
+        if buf.len() < self.msgsize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a buffer of {} bytes; mq_receive needs room for this queue's message size, {}",
+                    buf.len(),
+                    self.msgsize
+                ),
+            ));
+        }
+        let mut priority = 0;
+        let len = retry(|| mqueue::mq_receive(&self.mqd, buf, &mut priority))?;
+        Ok((priority, len))
+    }
+
     /// As [`PosixQueue::receive`], but gives up after `timeout` with `TimedOut`.
     /// `mq_timedreceive` takes an absolute CLOCK_REALTIME time, not a duration.
     pub fn receive_timeout(&self, timeout: Duration) -> io::Result<PosixMessage> {

@@ -38,7 +38,8 @@ pub const TOPIC: Topic = Topic {
                  name yourself first: it must be '/' and then a name without '/', and say so in the error.",
                 "mq_receive fails with EMSGSIZE unless the buffer is at least the queue's mq_msgsize, \
                  whoever made the queue: ask mq_getattr when you open it, and keep the size. Return only \
-                 the bytes mq_receive says it wrote.",
+                 the bytes mq_receive says it wrote; receive_into refuses a shorter buffer itself \
+                 (InvalidInput), so the caller learns why.",
                 "mq_timedreceive wants an absolute CLOCK_REALTIME time: clock_gettime(CLOCK_REALTIME) + \
                  timeout (a TimeSpec), not the timeout itself. Non-blocking mode is mq_setattr with \
                  O_NONBLOCK (nix: mq_set_nonblock). nix's MqdT does not close itself: close it in Drop.",
