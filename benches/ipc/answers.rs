@@ -227,17 +227,14 @@ pub fn sysv_throughput(iters: u64, size: usize) -> io::Result<Duration> {
     )
 }
 
-/// `PosixQueue::send` and `receive`: bodies up to the queue's size (`msgsize_max`, 8 KiB).
+/// `PosixQueue::send` and `receive_into` (into the target, as the raw loop's mq_receive):
+/// bodies up to the queue's size (`msgsize_max`, 8 KiB).
 pub fn posix_throughput(iters: u64, size: usize) -> io::Result<Duration> {
     let queue = posix_queue("tput", size)?;
     message_throughput(
         iters,
         size,
         |chunk| queue.send(chunk, 0),
-        |chunk| {
-            let message = queue.receive()?;
-            chunk.copy_from_slice(&message.body);
-            Ok(())
-        },
+        |chunk| queue.receive_into(chunk).map(drop),
     )
 }

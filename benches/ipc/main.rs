@@ -110,7 +110,7 @@ fn mechanisms() -> Vec<Mechanism> {
             source: ("Message Queue", "Fast"),
             raw_latency: Some(raw::sysv_latency),
             answer_latency: Some((r::sysv_latency, a::sysv_latency)),
-            how: "SysvQueue send/receive; raw: msgsnd/msgrcv (msgmax 8 KiB: no 1 MiB messages)",
+            how: "SysvQueue send/receive (throughput: receive_into); raw: msgsnd/msgrcv (msgmax 8 KiB: no 1 MiB messages)",
             raw_throughput: Some(raw::sysv_throughput),
             answer_throughput: Some((r::sysv_throughput, a::sysv_throughput)),
             largest: KIB4,
@@ -121,7 +121,7 @@ fn mechanisms() -> Vec<Mechanism> {
             source: ("Message Queue", "Fast"),
             raw_latency: Some(raw::posix_latency),
             answer_latency: Some((r::posix_latency, a::posix_latency)),
-            how: "PosixQueue send/receive; raw: mq_send/mq_receive (msgsize_max 8 KiB)",
+            how: "PosixQueue send/receive (throughput: receive_into); raw: mq_send/mq_receive (msgsize_max 8 KiB)",
             raw_throughput: Some(raw::posix_throughput),
             answer_throughput: Some((r::posix_throughput, a::posix_throughput)),
             largest: KIB4,
@@ -238,6 +238,7 @@ fn main() {
         eprintln!("could not pin the measuring process to CPU {:?}: {e}", cpus.first());
     }
     let load_before = report::load_average();
+    let clock_before = report::CpuClock::read();
     let target = report::target_dir();
     let criterion_dir = target.join("ipc-bench").join("criterion");
 
@@ -372,7 +373,7 @@ fn main() {
     let measured = Measured::read(&criterion_dir, &ran);
     let limits = Limits::from(&measured);
     let rows: Vec<Row> = mechanisms.iter().map(|m| Row::new(m, &measured)).collect();
-    let machine = report::machine(&cpus, &load_before);
+    let machine = report::machine(&cpus, &load_before, clock_before);
     let out = target.join("ipc-bench");
     match report::write(&out, &machine, &limits, &rows, &skipped, attempt) {
         Ok(table) => {
