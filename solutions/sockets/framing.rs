@@ -1,6 +1,6 @@
 //! Reference answer: length-prefixed frames over any byte stream.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 /// The largest message a frame may carry. A reader refuses a longer length rather than trust
 /// it: a corrupt or hostile 4-byte prefix must not make it allocate gigabytes.
@@ -9,9 +9,11 @@ pub const MAX_FRAME: usize = 1 << 20;
 /// Writes `message` as one frame: its length as a big-endian (network order) `u32`, then its
 /// bytes. `InvalidInput`, before anything is written, if it is longer than [`MAX_FRAME`].
 ///
-/// The frame goes out through `write_all`, which retries short writes and `Interrupted`; it is
-/// built in one buffer first so that a socket sends it in as few segments as it can.
-/// See `man 2 write` (short writes), `man 7 socket`.
+/// The length and the message go out together in one `writev` (`man 2 writev`), without
+/// copying the message: the reader wakes once per frame, and a 1 MiB message is not copied
+/// into a new buffer first. A write may be short (`man 2 write`): the loop goes on from where
+/// it stopped, and retries `Interrupted`. A writer that cannot gather (the default
+/// `write_vectored`) writes the pieces one after the other, which is just as correct.
 pub fn write_frame(to: &mut impl Write, message: &[u8]) -> io::Result<()> {
     if message.len() > MAX_FRAME {
         return Err(io::Error::new(
@@ -19,10 +21,18 @@ pub fn write_frame(to: &mut impl Write, message: &[u8]) -> io::Result<()> {
             format!("a message of {} bytes is longer than MAX_FRAME ({MAX_FRAME})", message.len()),
         ));
     }
-    let mut frame = Vec::with_capacity(4 + message.len());
-    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    frame.extend_from_slice(message);
-    to.write_all(&frame)
+    let header = (message.len() as u32).to_be_bytes();
+    let mut pieces = [IoSlice::new(&header), IoSlice::new(message)];
+    let mut left = &mut pieces[..];
+    while !left.is_empty() {
+        match to.write_vectored(left) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the stream took no more bytes")),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one frame and returns its message; `None` if the stream ends cleanly before a frame.
@@ -55,7 +65,15 @@ pub fn read_frame(from: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
             format!("a frame announces {len} bytes, more than MAX_FRAME ({MAX_FRAME})"),
         ));
     }
-    let mut message = vec![0u8; len];
-    from.read_exact(&mut message)?;
+    // Room for exactly `len` bytes, filled by read_to_end without being zeroed first; `take`
+    // stops it at the frame's end, so the next frame stays in the stream.
+    let mut message = Vec::with_capacity(len);
+    from.take(len as u64).read_to_end(&mut message)?;
+    if message.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the stream ended after {} of a frame's {len} bytes", message.len()),
+        ));
+    }
     Ok(Some(message))
 }
