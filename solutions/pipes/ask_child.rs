@@ -1,7 +1,7 @@
 //! Reference answer: ask a child questions over two pipes, one each way.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, pipe};
@@ -39,16 +39,21 @@ pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Resu
     }
 }
 
-/// The child's loop: answer every request until end-of-file.
-fn serve(mut requests: File, mut answers: File, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
+/// The child's loop: answer every request until end-of-file. Requests are read through a
+/// `BufReader`: a message that has arrived whole (its length and its bytes) takes one `read`,
+/// not two.
+fn serve(requests: File, mut answers: File, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
+    let mut requests = BufReader::new(requests);
     while let Some(request) = read_message(&mut requests)? {
         write_message(&mut answers, &answer(&request))?;
     }
     Ok(())
 }
 
-/// The parent's side: one request, then its answer, for every request.
-fn converse(mut to_child: File, mut from_child: File, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+/// The parent's side: one request, then its answer, for every request (answers read through a
+/// `BufReader`, as in `serve`).
+fn converse(mut to_child: File, from_child: File, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+    let mut from_child = BufReader::new(from_child);
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
         write_message(&mut to_child, request)?;
@@ -71,7 +76,7 @@ fn write_message(to: &mut File, message: &[u8]) -> io::Result<()> {
 }
 
 /// Reads one message; `None` at a clean end-of-file between messages.
-fn read_message(from: &mut File) -> io::Result<Option<Vec<u8>>> {
+fn read_message(from: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < len.len() {

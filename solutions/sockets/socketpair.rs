@@ -1,6 +1,6 @@
 //! Reference answer: a socketpair as a two-way channel to a child, and message sockets.
 
-use std::io;
+use std::io::{self, BufReader};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -39,19 +39,25 @@ pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Resu
     }
 }
 
-fn serve(mut stream: UnixStream, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
-    while let Some(request) = read_frame(&mut stream)? {
-        write_frame(&mut stream, &answer(&request))?;
+/// The child's loop: answer every request until end-of-file. Frames are read through a
+/// `BufReader`, so a frame that has arrived whole (its length and its bytes) takes one `read`,
+/// not two; writes go straight to the socket.
+fn serve(stream: UnixStream, answer: fn(&[u8]) -> Vec<u8>) -> io::Result<()> {
+    let mut reader = BufReader::new(&stream);
+    while let Some(request) = read_frame(&mut reader)? {
+        write_frame(&mut &stream, &answer(&request))?;
     }
     Ok(())
 }
 
 /// One request, then its answer: neither side ever waits to write while the other does too.
-fn converse(mut stream: UnixStream, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+/// Answers are read through a `BufReader`, as in `serve`.
+fn converse(stream: UnixStream, requests: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+    let mut reader = BufReader::new(&stream);
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
-        write_frame(&mut stream, request)?;
-        let answer = read_frame(&mut stream)?
+        write_frame(&mut &stream, request)?;
+        let answer = read_frame(&mut reader)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the child stopped answering"))?;
         answers.push(answer);
     }
