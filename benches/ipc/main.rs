@@ -8,9 +8,15 @@
 //!   single-thread `memcpy` (the throughput ceiling).
 //!
 //! Criterion does the warm-up, the repetitions and the statistics; each sample forks a fresh
-//! peer (untimed) and times N round trips (`iter_custom`). Afterwards the samples are read back
-//! from criterion's files, and a Markdown table (printed, and written with an SVG chart to
-//! `target/ipc-bench/`) sets each mechanism beside its limit and the source's word for it.
+//! peer (untimed) and times N round trips (`iter_custom`). The benchmarks run in rounds (five
+//! for latency, two for throughput); each ratio is taken within a round and the median over the
+//! rounds reported. Afterwards the samples are read back from criterion's files, and a Markdown
+//! table (printed, and written with an SVG chart to `target/ipc-bench/`) sets each mechanism
+//! beside its limit and the source's word for it.
+//!
+//! No wait is unbounded: spins and futex sleeps give up after `proc::PATIENCE`, and a watchdog
+//! (`proc::watched`, SIGALRM) ends a run whose sample blocks in a system call for a minute,
+//! naming the benchmark and the phase, after killing the peers and removing the queues.
 //!
 //! `IPC_BENCH_ATTEMPT=1` also measures the learner's answers (`katas/`, the `ipc_katas`
 //! library), beside the reference; katas still at `todo!()` are skipped and named.
