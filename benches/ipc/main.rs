@@ -47,7 +47,8 @@ use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 
 use report::{Limits, Measured, Row};
 
@@ -234,6 +235,42 @@ fn name(group: &str, id: &str) -> &'static str {
     Box::leak(format!("{group}/{id}").into_boxed_str())
 }
 
+/// The variants of a benchmark that run: the raw loop, the reference answer, and the learner's
+/// attempt when it could be measured.
+fn variants<F>(raw: Option<F>, answer: Option<(F, F)>, attempt_ok: bool) -> Vec<(Variant, F)> {
+    let mut variants = Vec::new();
+    if let Some(f) = raw {
+        variants.push((Variant::Raw, f));
+    }
+    if let Some((reference, attempt)) = answer {
+        variants.push((Variant::Reference, reference));
+        if attempt_ok {
+            variants.push((Variant::Attempt, attempt));
+        }
+    }
+    variants
+}
+
+/// Adds the benchmark `id` to a group: each sample is `body(iters)` under the watchdog; its
+/// full name goes into `ran`, for the report to read its samples back.
+fn add(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    id: &str,
+    ran: &RefCell<Vec<&'static str>>,
+    body: impl Fn(u64) -> io::Result<Duration>,
+) {
+    let full = name(group_name, id);
+    group.bench_function(id, |b| {
+        let mut ran = ran.borrow_mut();
+        if !ran.contains(&full) {
+            ran.push(full);
+        }
+        drop(ran);
+        b.iter_custom(|iters| run(full, || body(iters)))
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let testing = args.iter().any(|a| a == "--test" || a == "--list");
@@ -282,45 +319,17 @@ fn main() {
         }
     }
 
-    let ran = RefCell::new(Vec::<String>::new());
-    let mark = |id: &str| {
-        let mut ran = ran.borrow_mut();
-        if !ran.iter().any(|r| r == id) {
-            ran.push(id.to_string());
-        }
-    };
-
+    let ran = RefCell::new(Vec::new());
     {
         let mut group = criterion.benchmark_group("latency");
         // Many short samples, in rounds that alternate the raw loop and the answer: on a shared
-        // machine the load drifts over seconds, and alternating spreads it over both sides of
-        // a ratio; the report pools the rounds' samples.
+        // machine the load drifts over seconds, and the report takes each ratio within a round.
         group.sample_size(20).warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(250));
         for round in 1..=ROUNDS {
-            let id = format!("cache_line.raw.{round}");
-            let full = name("latency", &id);
-            group.bench_function(&id, |b| {
-                mark(full);
-                b.iter_custom(|iters| run(full, || raw::cache_line(iters)))
-            });
+            add(&mut group, "latency", &format!("cache_line.raw.{round}"), &ran, raw::cache_line);
             for (m, attempt_ok) in mechanisms.iter().zip(&attempt_latency) {
-                let mut variants: Vec<(Variant, Latency)> = Vec::new();
-                if let Some(f) = m.raw_latency {
-                    variants.push((Variant::Raw, f));
-                }
-                if let Some((r, a)) = m.answer_latency {
-                    variants.push((Variant::Reference, r));
-                    if *attempt_ok {
-                        variants.push((Variant::Attempt, a));
-                    }
-                }
-                for (variant, f) in variants {
-                    let id = format!("{}.{}.{round}", m.key, variant.tag());
-                    let full = name("latency", &id);
-                    group.bench_function(&id, |b| {
-                        mark(full);
-                        b.iter_custom(|iters| run(full, || f(iters)))
-                    });
+                for (variant, f) in variants(m.raw_latency, m.answer_latency, *attempt_ok) {
+                    add(&mut group, "latency", &format!("{}.{}.{round}", m.key, variant.tag()), &ran, f);
                 }
             }
         }
@@ -337,34 +346,15 @@ fn main() {
             .measurement_time(Duration::from_secs(2));
         for round in 1..=THROUGHPUT_ROUNDS {
             if size == MIB1 {
-                let id = format!("memcpy.raw.{round}");
-                let full = name(&group_name, &id);
-                group.bench_function(&id, |b| {
-                    mark(full);
-                    b.iter_custom(|iters| run(full, || raw::memcpy(iters)))
-                });
+                add(&mut group, &group_name, &format!("memcpy.raw.{round}"), &ran, raw::memcpy);
             }
             for (m, attempt_ok) in mechanisms.iter().zip(&attempt_throughput) {
                 if size > m.largest {
                     continue;
                 }
-                let mut variants: Vec<(Variant, Throughput)> = Vec::new();
-                if let Some(f) = m.raw_throughput {
-                    variants.push((Variant::Raw, f));
-                }
-                if let Some((r, a)) = m.answer_throughput {
-                    variants.push((Variant::Reference, r));
-                    if *attempt_ok {
-                        variants.push((Variant::Attempt, a));
-                    }
-                }
-                for (variant, f) in variants {
+                for (variant, f) in variants(m.raw_throughput, m.answer_throughput, *attempt_ok) {
                     let id = format!("{}.{}.{round}", m.key, variant.tag());
-                    let full = name(&group_name, &id);
-                    group.bench_function(&id, |b| {
-                        mark(full);
-                        b.iter_custom(|iters| run(full, || f(iters, size)))
-                    });
+                    add(&mut group, &group_name, &id, &ran, move |iters| f(iters, size));
                 }
             }
         }

@@ -52,7 +52,7 @@ pub struct Measured(HashMap<String, Vec<f64>>);
 
 impl Measured {
     /// Reads `<dir>/<group>/<function>/new/sample.json` for every benchmark that ran.
-    pub fn read(dir: &Path, ran: &[String]) -> Measured {
+    pub fn read(dir: &Path, ran: &[&str]) -> Measured {
         let mut map = HashMap::new();
         for id in ran {
             let path = dir.join(id).join("new").join("sample.json");
@@ -67,7 +67,7 @@ impl Measured {
             } else {
                 per_iter
             };
-            map.insert(id.clone(), values);
+            map.insert(id.to_string(), values);
         }
         Measured(map)
     }
