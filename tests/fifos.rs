@@ -90,15 +90,6 @@ impl FifoPeer for Peer {
     }
 }
 
-/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-fn kata_error(call: &str, e: io::Error) -> Failure {
-    Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
-fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-    move |e| Failure::crash(format!("the test could not {what}: {e}"))
-}
-
 /// What a file is, in words.
 fn kind(meta: &fs::Metadata) -> &'static str {
     let t = meta.file_type();
@@ -121,7 +112,7 @@ fn open_nonblocking_reader(path: &Path) -> Result<File, Failure> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(test_error("open the FIFO for reading"))
+        .map_err(Failure::test_error("open the FIFO for reading"))
 }
 
 /// Reads what is there now from a non-blocking descriptor; true once it reports end-of-file.
@@ -133,7 +124,7 @@ fn read_available(from: &File, into: &mut Vec<u8>) -> Result<bool, Failure> {
             Ok(n) => into.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(test_error("read the FIFO")(e)),
+            Err(e) => return Err(Failure::test_error("read the FIFO")(e)),
         }
     }
 }
@@ -272,7 +263,7 @@ mod make_fifo {
             let held = open_nonblocking_reader(&path)?;
             let result = on_taken_path(s, &path, "another FIFO");
             let now = fs::symlink_metadata(&path);
-            let then = held.metadata().map_err(test_error("stat its FIFO"))?;
+            let then = held.metadata().map_err(Failure::test_error("stat its FIFO"))?;
             let _ = fs::remove_file(&path);
             result?;
             let removed = "make_fifo removed the FIFO that was at the path: never remove what is there; fail with \
@@ -292,12 +283,12 @@ mod make_fifo {
         grade!().run(|s| {
             let path = s.path("precious.txt");
             let content = b"somebody's work, not to be lost";
-            fs::write(&path, content).map_err(test_error("write its file"))?;
+            fs::write(&path, content).map_err(Failure::test_error("write its file"))?;
             on_taken_path(s, &path, "a regular file")?;
             let meta = fs::symlink_metadata(&path)
                 .map_err(|_| Failure::wrong("make_fifo removed the regular file that was at the path"))?;
             s.expect(meta.is_file(), || "make_fifo replaced the regular file that was at the path".to_string())?;
-            let now = fs::read(&path).map_err(test_error("read its file back"))?;
+            let now = fs::read(&path).map_err(Failure::test_error("read its file back"))?;
             s.expect(now == content, || {
                 format!("make_fifo changed the file that was at the path (it now holds {})", size(now.len()))
             })
@@ -308,12 +299,12 @@ mod make_fifo {
     fn a_path_taken_by_a_directory_or_a_dangling_symlink_is_already_exists() {
         grade!().run(|s| {
             let dir = s.path("dir");
-            fs::create_dir(&dir).map_err(test_error("make a directory"))?;
-            fs::write(dir.join("keep"), b"x").map_err(test_error("write a file"))?;
+            fs::create_dir(&dir).map_err(Failure::test_error("make a directory"))?;
+            fs::write(dir.join("keep"), b"x").map_err(Failure::test_error("write a file"))?;
             on_taken_path(s, &dir, "a directory")?;
             s.expect(dir.join("keep").is_file(), || "make_fifo removed the directory that was at the path".into())?;
             let link = s.path("link");
-            std::os::unix::fs::symlink("nowhere", &link).map_err(test_error("make a symlink"))?;
+            std::os::unix::fs::symlink("nowhere", &link).map_err(Failure::test_error("make a symlink"))?;
             let result = on_taken_path(s, &link, "a symbolic link to nothing");
             let target_made = fs::symlink_metadata(s.path("nowhere")).is_ok();
             let _ = fs::remove_file(s.path("nowhere"));
@@ -343,7 +334,7 @@ mod make_fifo {
             s.phase("calling make_fifo with a path that contains a NUL byte");
             let result = fifos::make_fifo(&path);
             let made: Vec<_> = fs::read_dir(s.dir())
-                .map_err(test_error("list its directory"))?
+                .map_err(Failure::test_error("list its directory"))?
                 .filter_map(|e| Some(e.ok()?.path()))
                 .collect();
             for p in &made {
@@ -362,7 +353,7 @@ mod make_fifo {
             let path = s.path("lasting");
             s.phase("calling make_fifo in a process that then exits");
             let maker = s.fork("the process that calls make_fifo", || {
-                fifos::make_fifo(&path).map_err(|e| kata_error("make_fifo", e))
+                fifos::make_fifo(&path).map_err(|e| Failure::kata_error("make_fifo", e))
             })?;
             maker.join()?;
             s.phase("checking the FIFO after its maker exited");
@@ -374,9 +365,10 @@ mod make_fifo {
             })?;
             // And it still works as a pipe: both ends open by name, bytes go through.
             let reader = open_nonblocking_reader(&path)?;
-            let mut writer = OpenOptions::new().write(true).open(&path).map_err(test_error("open it for writing"))?;
+            let mut writer =
+                OpenOptions::new().write(true).open(&path).map_err(Failure::test_error("open it for writing"))?;
             let _ = fs::remove_file(&path);
-            writer.write_all(b"still here").map_err(test_error("write it"))?;
+            writer.write_all(b"still here").map_err(Failure::test_error("write it"))?;
             drop(writer);
             let mut got = Vec::new();
             read_available(&reader, &mut got)?;
@@ -396,7 +388,7 @@ mod send_receive {
         s.phase(format!("calling send with {} while a reader program reads the FIFO", size(data.len())));
         s.ok("send", fifos::send(&fifo.path, data))?;
         reader.join_reader_after(s, "send")?;
-        let got = fs::read(&out).map_err(test_error("load what the reader read"))?;
+        let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
         s.expect_bytes("the bytes the reader program got", data, &got)
     }
 
@@ -404,7 +396,7 @@ mod send_receive {
     fn receive_from_a_writer_program(s: &Sandbox, data: &[u8]) -> Result<(), Failure> {
         let fifo = TestFifo::new(s, "fifo")?;
         let input = s.path("in");
-        fs::write(&input, data).map_err(test_error("save the input"))?;
+        fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
         let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
         s.phase(format!("calling receive while a writer program sends {} and closes", size(data.len())));
         let got = s.ok("receive", fifos::receive(&fifo.path))?;
@@ -439,7 +431,7 @@ mod send_receive {
             let fifo = TestFifo::new(s, "fifo")?;
             let input = s.path("in");
             let data = Payload::new(300_000, 3).bytes();
-            fs::write(&input, &data).map_err(test_error("save the input"))?;
+            fs::write(&input, &data).map_err(Failure::test_error("save the input"))?;
             let mut sender =
                 s.peer(peer_exe!(), &[OsStr::new("kata-send"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("calling receive (in a thread) while another program calls send on the same FIFO");
@@ -522,7 +514,7 @@ mod send_receive {
             s.phase("waiting for send to return once a reader has come");
             s.ok("send", finish(handle))?;
             reader.join_reader_after(s, "send")?;
-            let got = fs::read(&out).map_err(test_error("load what the reader read"))?;
+            let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
             s.expect_bytes("the bytes the late reader got", &data, &got)
         });
     }
@@ -533,7 +525,7 @@ mod send_receive {
             let fifo = TestFifo::new(s, "late")?;
             let input = s.path("in");
             let data = Payload::new(100_000, 5).bytes();
-            fs::write(&input, &data).map_err(test_error("save the input"))?;
+            fs::write(&input, &data).map_err(Failure::test_error("save the input"))?;
             s.phase("calling receive (in a thread) with no writer yet");
             let (handle, tid) = in_thread({
                 let path = fifo.path.clone();
@@ -580,8 +572,8 @@ mod send_receive {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "fifo")?;
             let input = s.path("in");
-            fs::write(&input, b"a short message").map_err(test_error("save the input"))?;
-            let before = fs::symlink_metadata(&fifo.path).map_err(test_error("stat its FIFO"))?;
+            fs::write(&input, b"a short message").map_err(Failure::test_error("save the input"))?;
+            let before = fs::symlink_metadata(&fifo.path).map_err(Failure::test_error("stat its FIFO"))?;
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("calling receive while a writer program sends a short message");
@@ -628,10 +620,10 @@ mod send_receive {
         grade!().run(|s| {
             let path = s.path("notes.txt");
             let content = b"a regular file, not a FIFO";
-            fs::write(&path, content).map_err(test_error("write its file"))?;
+            fs::write(&path, content).map_err(Failure::test_error("write its file"))?;
             s.phase("calling send on a regular file");
             let sent = fifos::send(&path, b"overwritten!");
-            let now = fs::read(&path).map_err(test_error("read its file back"))?;
+            let now = fs::read(&path).map_err(Failure::test_error("read its file back"))?;
             s.expect(now == content, || {
                 format!(
                     "send changed the regular file at the path (it now holds {}): refuse a path that is not a \
@@ -645,7 +637,7 @@ mod send_receive {
             let received = fifos::receive(&path);
             s.expect_err("receive on a regular file", received, ErrorKind::InvalidInput)?;
             let dir = s.path("a-directory");
-            fs::create_dir(&dir).map_err(test_error("make a directory"))?;
+            fs::create_dir(&dir).map_err(Failure::test_error("make a directory"))?;
             s.phase("calling send on a directory");
             s.expect_err("send on a directory", fifos::send(&dir, b"x"), ErrorKind::InvalidInput)?;
             s.phase("calling receive on a directory");
@@ -813,14 +805,16 @@ mod records {
             // The reader opens first and without waiting; our own write end keeps end-of-file away
             // until every writer has finished.
             let reader = open_nonblocking_reader(&fifo.path)?;
-            let holder =
-                OpenOptions::new().write(true).open(&fifo.path).map_err(test_error("open the FIFO for writing"))?;
+            let holder = OpenOptions::new()
+                .write(true)
+                .open(&fifo.path)
+                .map_err(Failure::test_error("open the FIFO for writing"))?;
             s.phase(format!("{WRITERS} writer processes call send_records at once, {PER_WRITER} records each"));
             let mut writers = Vec::new();
             for (w, records) in sent.iter().enumerate() {
                 let path = &fifo.path;
                 writers.push(s.fork(&format!("writer {w}"), move || {
-                    fifos::send_records(path, records).map_err(|e| kata_error("send_records", e))
+                    fifos::send_records(path, records).map_err(|e| Failure::kata_error("send_records", e))
                 })?);
             }
             s.phase("reading the FIFO while the writers send");
@@ -981,7 +975,7 @@ mod records {
                 ("one byte of its 2-byte length", [&whole[..], &[9]].concat()),
             ];
             for (what, stream) in &cases {
-                fs::write(&input, stream).map_err(test_error("save the input"))?;
+                fs::write(&input, stream).map_err(Failure::test_error("save the input"))?;
                 let mut writer =
                     s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
                 s.phase(format!("calling receive_records on a stream whose last record ends after {what}"));
@@ -1019,13 +1013,13 @@ mod records {
             s.phase(format!("calling send_records with {} records while a reader program reads", records.len()));
             s.ok("send_records", fifos::send_records(&fifo.path, &records))?;
             reader.join_reader_after(s, "send_records")?;
-            let got = fs::read(&out).map_err(test_error("load what the reader read"))?;
+            let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
             s.expect_bytes(
                 "the stream send_records wrote (per record: u16 little-endian length, bytes)",
                 &stream,
                 &got,
             )?;
-            fs::write(&input, &stream).map_err(test_error("save the input"))?;
+            fs::write(&input, &stream).map_err(Failure::test_error("save the input"))?;
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase(format!("calling receive_records while a writer program sends {} records", records.len()));

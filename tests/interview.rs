@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -18,15 +18,6 @@ use ipc_katas::{grade, peer_exe};
 /// Helpers of the q1-q3 tests.
 mod support {
     use super::*;
-
-    /// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-    pub fn kata_error(call: &str, e: io::Error) -> Failure {
-        Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-    }
-
-    pub fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-        move |e| Failure::crash(format!("the test could not {what}: {e}"))
-    }
 
     /// The mode bits and size of a SysV segment, from /proc/sysvipc/shm (`man 5 proc`).
     pub fn shm_row(id: i32) -> Option<(u32, usize)> {
@@ -77,10 +68,11 @@ mod q1_shm_vs_messages {
         let q = queue(s)?;
         let sender = s.fork("the sending process", || {
             for (i, p) in payloads.iter().enumerate() {
-                mb.send(p, PATIENCE).map_err(|e| kata_error(&format!("ShmMailbox::send of payload {i}"), e))?;
+                mb.send(p, PATIENCE)
+                    .map_err(|e| Failure::kata_error(&format!("ShmMailbox::send of payload {i}"), e))?;
             }
             for (i, p) in payloads.iter().enumerate() {
-                q1::send_payload(&q, p).map_err(|e| kata_error(&format!("send_payload of payload {i}"), e))?;
+                q1::send_payload(&q, p).map_err(|e| Failure::kata_error(&format!("send_payload of payload {i}"), e))?;
             }
             Ok(())
         })?;
@@ -257,7 +249,6 @@ mod q1_shm_vs_messages {
 }
 
 mod q2_pipes_vs_sockets {
-    use super::support::*;
     use super::*;
 
     fn reversed(request: &[u8]) -> Vec<u8> {
@@ -370,14 +361,14 @@ mod q2_pipes_vs_sockets {
             s.expect_err("over_pipes with an oversize request", q2::over_pipes(&too_big, reversed), ErrorKind::InvalidInput)?;
             // A listener of the test's own: whatever connects to it shows what it sent.
             let path = s.path("server.sock");
-            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(test_error("bind a socket"))?;
-            listener.set_nonblocking(true).map_err(test_error("set up the socket"))?;
+            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
+            listener.set_nonblocking(true).map_err(Failure::test_error("set up the socket"))?;
             s.phase("calling over_socket with a request of MAX_MESSAGE + 1 bytes");
             let result = q2::over_socket(&path, &too_big[1..]);
             let mut sent = Vec::new();
             if let Ok((mut conn, _)) = listener.accept() {
-                conn.set_nonblocking(false).map_err(test_error("set up the connection"))?;
-                conn.set_read_timeout(Some(Duration::from_secs(2))).map_err(test_error("set up the connection"))?;
+                conn.set_nonblocking(false).map_err(Failure::test_error("set up the connection"))?;
+                conn.set_read_timeout(Some(Duration::from_secs(2))).map_err(Failure::test_error("set up the connection"))?;
                 let _ = conn.read_to_end(&mut sent);
             }
             drop(listener);
@@ -399,13 +390,13 @@ mod q3_named_vs_anonymous {
     fn strangers_meet(s: &Sandbox, fifo: &Path, data: &[u8], round: u32) -> Result<(), Failure> {
         let input = s.path(&format!("in-{round}"));
         let output = s.path(&format!("out-{round}"));
-        fs::write(&input, data).map_err(test_error("save the input"))?;
+        fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
         s.phase(format!("round {round}: a writer program and a reader program open the FIFO by name"));
         let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.as_os_str(), output.as_os_str()])?;
         let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.as_os_str(), input.as_os_str()])?;
         writer.join()?;
         reader.join()?;
-        let got = fs::read(&output).map_err(test_error("load what the reader read"))?;
+        let got = fs::read(&output).map_err(Failure::test_error("load what the reader read"))?;
         s.expect_bytes(&format!("round {round}: the bytes the reader program got from the writer program"), data, &got)
     }
 
@@ -460,7 +451,7 @@ mod q3_named_vs_anonymous {
     fn errors_of_the_child_reach_the_parent_and_remove_fifo_removes_only_a_fifo() {
         grade!().run(|s| {
             let taken = s.path("taken");
-            fs::write(&taken, b"keep me").map_err(test_error("make a file"))?;
+            fs::write(&taken, b"keep me").map_err(Failure::test_error("make a file"))?;
             s.phase("calling create_fifo_in_child on a path taken by a regular file");
             s.expect_err(
                 "create_fifo_in_child on a taken path",
@@ -480,7 +471,7 @@ mod q3_named_vs_anonymous {
             s.expect_bytes("the regular file after create_fifo_in_child and remove_fifo", b"keep me", &content)?;
             s.phase("calling remove_fifo on a directory");
             let dir = s.path("a-dir");
-            fs::create_dir(&dir).map_err(test_error("make a directory"))?;
+            fs::create_dir(&dir).map_err(Failure::test_error("make a directory"))?;
             s.expect_err("remove_fifo on a directory", q3::remove_fifo(&dir), ErrorKind::InvalidInput)?;
             s.expect(dir.is_dir(), || "remove_fifo removed a directory".to_string())?;
             s.phase("calling remove_fifo on a missing path");
@@ -496,9 +487,9 @@ mod q3_named_vs_anonymous {
             s.phase("calling pipe_inode on both ends of a pipe");
             let a = s.ok("pipe_inode of the read end", q3::pipe_inode(read_end.as_fd()))?;
             let b = s.ok("pipe_inode of the write end", q3::pipe_inode(write_end.as_fd()))?;
-            let real = File::from(read_end.try_clone().map_err(test_error("dup"))?)
+            let real = File::from(read_end.try_clone().map_err(Failure::test_error("dup"))?)
                 .metadata()
-                .map_err(test_error("fstat"))?
+                .map_err(Failure::test_error("fstat"))?
                 .ino();
             s.expect_eq("pipe_inode of the read end (fstat's st_ino)", &real, &a)?;
             s.expect_eq("pipe_inode of the write end (the same pipe)", &real, &b)?;
@@ -509,21 +500,22 @@ mod q3_named_vs_anonymous {
             // The kernel's side: the pipe lives while a descriptor does, and no longer.
             let name = format!("pipe:[{a}]");
             let mut writer = File::from(write_end);
-            writer.write_all(b"last words").map_err(test_error("write the pipe"))?;
+            writer.write_all(b"last words").map_err(Failure::test_error("write the pipe"))?;
             drop(writer);
             let mut got = Vec::new();
-            File::from(read_end).read_to_end(&mut got).map_err(test_error("read the pipe"))?;
+            File::from(read_end).read_to_end(&mut got).map_err(Failure::test_error("read the pipe"))?;
             s.expect_bytes("what the pipe held when its write end closed", b"last words", &got)?;
             s.expect(fds_linking_to(&name).is_empty(), || format!("{name} is still open here after both ends closed"))?;
             // Not a pipe: a FIFO (named by its path in /proc) and a regular file.
             let fifo = s.path("named");
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                 .map_err(|e| Failure::crash(format!("mkfifo: {e}")))?;
-            let fifo_fd = OpenOptions::new().read(true).write(true).open(&fifo).map_err(test_error("open the FIFO"))?;
+            let fifo_fd =
+                OpenOptions::new().read(true).write(true).open(&fifo).map_err(Failure::test_error("open the FIFO"))?;
             let _ = fs::remove_file(&fifo);
             s.phase("calling pipe_inode on a FIFO's descriptor");
             s.expect_err("pipe_inode of a FIFO", q3::pipe_inode(fifo_fd.as_fd()), ErrorKind::InvalidInput)?;
-            let plain = File::create(s.path("plain")).map_err(test_error("make a file"))?;
+            let plain = File::create(s.path("plain")).map_err(Failure::test_error("make a file"))?;
             s.phase("calling pipe_inode on a regular file");
             s.expect_err("pipe_inode of a regular file", q3::pipe_inode(plain.as_fd()), ErrorKind::InvalidInput)
                 .map(drop)

@@ -54,15 +54,6 @@ use proptest::prelude::*;
 // ---------------------------------------------------------------------------------------------
 // Processes and threads of a test.
 
-/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-fn kata_error(call: &str, e: io::Error) -> Failure {
-    Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
-fn test_error<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Failure + '_ {
-    move |e| Failure::crash(format!("the test could not {what}: {e}"))
-}
-
 /// Runs `work` in a thread of the body and returns its handle and kernel thread id, so the test
 /// can see which system call the kata code is blocked in.
 fn in_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> (JoinHandle<T>, libc::pid_t) {
@@ -232,14 +223,14 @@ mod sysv {
             // SAFETY: msgget takes plain integers.
             let id = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | mode) };
             if id < 0 {
-                return Err(test_error("make a message queue")(io::Error::last_os_error()));
+                return Err(Failure::test_error("make a message queue")(io::Error::last_os_error()));
             }
             Ok((Queue { id }, key))
         }
 
         /// Sends without waiting: the test never blocks on a full queue.
         pub fn send(&self, mtype: i64, body: &[u8]) -> Result<(), Failure> {
-            send(self.id, mtype, body).map_err(test_error("msgsnd a message"))
+            send(self.id, mtype, body).map_err(Failure::test_error("msgsnd a message"))
         }
 
         /// Receives without waiting, with room for a message of any allowed size.
@@ -310,7 +301,7 @@ mod sysv {
 
     /// Messages now in the queue.
     pub fn count(id: i32) -> Result<u64, Failure> {
-        Ok(stat(id).map_err(test_error("msgctl(IPC_STAT) the queue"))?.msg_qnum as u64)
+        Ok(stat(id).map_err(Failure::test_error("msgctl(IPC_STAT) the queue"))?.msg_qnum as u64)
     }
 }
 
@@ -332,13 +323,13 @@ mod posix {
             let attr = MqAttr::new(0, capacity, msgsize as i64, 0);
             let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR | MQ_OFlag::O_NONBLOCK;
             let mqd = nix::mqueue::mq_open(name, flags, Mode::from_bits_truncate(mode), Some(&attr))
-                .map_err(test_error("make a POSIX message queue"))?;
+                .map_err(Failure::test_error("make a POSIX message queue"))?;
             Ok(Queue { mqd, name: name.to_string(), msgsize })
         }
 
         /// Sends without waiting.
         pub fn send(&self, body: &[u8], priority: u32) -> Result<(), Failure> {
-            nix::mqueue::mq_send(&self.mqd, body, priority).map_err(test_error("mq_send a message"))
+            nix::mqueue::mq_send(&self.mqd, body, priority).map_err(Failure::test_error("mq_send a message"))
         }
 
         /// Receives without waiting.
@@ -399,7 +390,7 @@ mod posix {
     /// The attributes of the queue called `name`, through a descriptor of the test's own.
     pub fn attr_of(name: &str) -> Result<libc::mq_attr, Failure> {
         let mqd = nix::mqueue::mq_open(name, MQ_OFlag::O_RDONLY, Mode::empty(), None)
-            .map_err(test_error("open the queue by its name"))?;
+            .map_err(Failure::test_error("open the queue by its name"))?;
         let attr = attr(mqd.as_raw_fd());
         // SAFETY: the descriptor is ours and used no more.
         unsafe { libc::mq_close(mqd.as_raw_fd()) };
@@ -439,7 +430,7 @@ mod sysv_queue {
                     sysv::listed().iter().filter(|(k, _)| *k == key).collect::<Vec<_>>()
                 )
             })?;
-            let ds = sysv::stat(id).map_err(test_error("msgctl(IPC_STAT) the queue"))?;
+            let ds = sysv::stat(id).map_err(Failure::test_error("msgctl(IPC_STAT) the queue"))?;
             let mode = ds.msg_perm.mode as u32 & 0o777;
             s.expect(mode == 0o600, || {
                 format!(
@@ -475,7 +466,7 @@ mod sysv_queue {
             s.expect(sysv::listed().contains(&(key, theirs.id)), || {
                 "the queue that had the key is gone: create must never remove what is there".to_string()
             })?;
-            let ds = sysv::stat(theirs.id).map_err(test_error("msgctl(IPC_STAT) the queue"))?;
+            let ds = sysv::stat(theirs.id).map_err(Failure::test_error("msgctl(IPC_STAT) the queue"))?;
             s.expect_eq("the mode of the queue that was there", &0o640, &(ds.msg_perm.mode as u32 & 0o777))?;
             s.expect_eq(
                 "the messages in the queue that was there",
@@ -795,9 +786,9 @@ mod sysv_queue {
             let mut senders = Vec::new();
             for (w, messages) in sent.iter().enumerate() {
                 senders.push(s.fork(&format!("sender {w}"), move || {
-                    let queue = SysvQueue::open(key).map_err(|e| kata_error("SysvQueue::open", e))?;
+                    let queue = SysvQueue::open(key).map_err(|e| Failure::kata_error("SysvQueue::open", e))?;
                     for m in messages {
-                        queue.send(1 + w as i64, m).map_err(|e| kata_error("send", e))?;
+                        queue.send(1 + w as i64, m).map_err(|e| Failure::kata_error("send", e))?;
                     }
                     Ok(())
                 })?);
@@ -861,7 +852,7 @@ mod sysv_queue {
                     result.map(|m| m.mtype)
                 )));
             }
-            sysv::send(id, 1, b"left in the queue").map_err(test_error("msgsnd"))?;
+            sysv::send(id, 1, b"left in the queue").map_err(Failure::test_error("msgsnd"))?;
             s.phase("calling remove while a thread waits in receive");
             s.ok("remove", kata.remove())?;
             s.expect(!sysv::listed().iter().any(|&(_, i)| i == id), || {
@@ -900,12 +891,12 @@ mod sysv_queue {
             let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls SysvQueue::open(key) and receive(-9)");
             peer.join()?;
-            let saved = fs::read(&out).map_err(test_error("load what the other program received"))?;
+            let saved = fs::read(&out).map_err(Failure::test_error("load what the other program received"))?;
             let got = decode(&saved).ok_or_else(|| Failure::crash("the other program saved a cut message"))?;
             s.expect_eq("the number of messages the other program received", &1, &got.len())?;
             s.expect_eq("the type the other program received with receive(-9)", &2, &got[0].0)?;
             s.expect_bytes("the body the other program received", b"the other one", &got[0].1)?;
-            let left = sysv::Queue { id: kata.id() }.take(0).map_err(test_error("msgrcv"))?;
+            let left = sysv::Queue { id: kata.id() }.take(0).map_err(Failure::test_error("msgrcv"))?;
             s.expect_eq("the type left in the queue", &9, &left.0)?;
             s.expect_bytes("the body left in the queue", &body, &left.1)
         });
@@ -1109,7 +1100,7 @@ mod posix_queue {
     /// A descriptor of the test's own on a queue, non-blocking.
     fn open_raw(name: &str) -> Result<MqdT, Failure> {
         nix::mqueue::mq_open(name, MQ_OFlag::O_RDWR | MQ_OFlag::O_NONBLOCK, Mode::empty(), None)
-            .map_err(test_error("open the queue by its name"))
+            .map_err(Failure::test_error("open the queue by its name"))
     }
 
     #[test]
@@ -1136,7 +1127,7 @@ mod posix_queue {
                     f
                 }
             })?;
-            let saved = fs::read(&out).map_err(test_error("load what the other program received"))?;
+            let saved = fs::read(&out).map_err(Failure::test_error("load what the other program received"))?;
             let got = decode(&saved).ok_or_else(|| Failure::crash("the other program saved a cut message"))?;
             let expected: Vec<(u64, Vec<u8>)> = [(0, 5), (4000, 5), (8191, 3), (8192, 1), (1, 1)]
                 .iter()
@@ -1159,7 +1150,7 @@ mod posix_queue {
             let kata = s.ok("PosixQueue::create", PosixQueue::create(&name, 4, 64))?;
             let input = s.path("in");
             let body = Payload::new(64, 12).bytes();
-            fs::write(&input, &body).map_err(test_error("save the input"))?;
+            fs::write(&input, &body).map_err(Failure::test_error("save the input"))?;
             let args = [OsStr::new("kata-mq-send"), OsStr::new(&name), OsStr::new("7"), input.as_os_str()];
             let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls PosixQueue::open and send(64 bytes, priority 7)");
@@ -1428,9 +1419,9 @@ mod posix_queue {
             for (w, messages) in sent.iter().enumerate() {
                 let name = &name;
                 senders.push(s.fork(&format!("sender {w}"), move || {
-                    let queue = PosixQueue::open(name).map_err(|e| kata_error("PosixQueue::open", e))?;
+                    let queue = PosixQueue::open(name).map_err(|e| Failure::kata_error("PosixQueue::open", e))?;
                     for m in messages {
-                        queue.send(m, w as u32 % 2).map_err(|e| kata_error("send", e))?;
+                        queue.send(m, w as u32 % 2).map_err(|e| Failure::kata_error("send", e))?;
                     }
                     Ok(())
                 })?);
@@ -1443,7 +1434,7 @@ mod posix_queue {
                     Ok(m) => got.push(m.body),
                     Err(e) if e.kind() == ErrorKind::TimedOut && all_done => break,
                     Err(e) if e.kind() == ErrorKind::TimedOut => {}
-                    Err(e) => return Err(kata_error("receive_timeout", e)),
+                    Err(e) => return Err(Failure::kata_error("receive_timeout", e)),
                 }
             }
             for sender in senders {

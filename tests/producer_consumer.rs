@@ -65,11 +65,6 @@ fn explain_order(salt: u64, index: u64, expected: u64, got: Item) -> String {
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
-/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-fn kata_error(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-    move |e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
 /// A pop in a worker that waits at most 3 s: an item that never comes is named, not a bare hang.
 fn missing(who: &str, index: u64, of: u64) -> Failure {
     Failure::hang(format!(
@@ -194,7 +189,7 @@ mod spsc_ring {
         s.phase(format!("a producer process pushes {count} items into a ring of {capacity}; the test pops them"));
         let producer = s.fork("the producer process", || {
             for seq in 0..count {
-                ring.push(item(salt, 0, seq)).map_err(kata_error("push"))?;
+                ring.push(item(salt, 0, seq)).map_err(Failure::kata("push"))?;
             }
             Ok(())
         })?;
@@ -297,7 +292,7 @@ mod spsc_ring {
             s.phase("SpscRing::new(4)");
             let ring = s.ok("SpscRing::new", SpscRing::new(4))?;
             let consumer = s.fork("the consumer process, waiting in pop", || {
-                let got = ring.pop().map_err(kata_error("pop"))?;
+                let got = ring.pop().map_err(Failure::kata("pop"))?;
                 if got == item(5, 0, 0) {
                     Ok(())
                 } else {
@@ -321,7 +316,7 @@ mod spsc_ring {
                 s.ok("push", ring.push(item(6, 0, seq)))?;
             }
             let producer = s.fork("the producer process, waiting in push", || {
-                ring.push(item(6, 0, 3)).map_err(kata_error("push"))
+                ring.push(item(6, 0, 3)).map_err(Failure::kata("push"))
             })?;
             wait_until_asleep(s, &producer, "the producer waiting in push on a full ring")?;
             s.phase("popping one item while the producer sleeps");
@@ -345,7 +340,7 @@ mod spsc_ring {
             let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
             let consumer = s.fork("the consumer process", || {
                 loop {
-                    ring.pop().map_err(kata_error("pop"))?;
+                    ring.pop().map_err(Failure::kata("pop"))?;
                 }
             })?;
             s.phase("pushing 20000 items to a consumer that pops for ever");
@@ -384,7 +379,7 @@ mod spsc_ring {
             let ring = s.ok("SpscRing::new", SpscRing::new(8))?;
             let producer = s.fork("the producer process", || {
                 for seq in 0.. {
-                    ring.push(item(8, 0, seq)).map_err(kata_error("push"))?;
+                    ring.push(item(8, 0, seq)).map_err(Failure::kata("push"))?;
                 }
                 Ok(())
             })?;
@@ -507,7 +502,7 @@ mod bounded_buffer {
                         Err(e) if e.kind() == ErrorKind::TimedOut => {
                             return Err(missing(&format!("consumer {c}"), i, n));
                         }
-                        other => other.map_err(kata_error("pop_timeout"))?,
+                        other => other.map_err(Failure::kata("pop_timeout"))?,
                     };
                     results.set((from + i) as usize, got);
                 }
@@ -518,7 +513,7 @@ mod bounded_buffer {
             let buffer = &buffer;
             workers.push(s.fork(&format!("producer {p}"), move || {
                 for seq in 0..each {
-                    buffer.push(item(salt, p, seq)).map_err(kata_error("push"))?;
+                    buffer.push(item(salt, p, seq)).map_err(Failure::kata("push"))?;
                 }
                 Ok(())
             })?);
@@ -654,7 +649,7 @@ mod bounded_buffer {
             for p in 1..=2 {
                 let buffer = &buffer;
                 let producer = s.fork(&format!("producer {p}, waiting in push"), move || {
-                    buffer.push(item(15, p, 0)).map_err(kata_error("push"))
+                    buffer.push(item(15, p, 0)).map_err(Failure::kata("push"))
                 })?;
                 wait_until_asleep(s, &producer, &format!("producer {p}, waiting in push on a full buffer"))?;
                 producers.push(producer);
@@ -693,7 +688,7 @@ mod bounded_buffer {
                 let buffer = &buffer;
                 consumers.push(s.fork(&format!("consumer {c}"), move || {
                     loop {
-                        buffer.pop().map_err(kata_error("pop"))?;
+                        buffer.pop().map_err(Failure::kata("pop"))?;
                     }
                 })?);
             }

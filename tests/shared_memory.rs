@@ -13,17 +13,13 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked};
 use ipc_katas::shared_memory::{PosixShm, SysvSegment};
 use ipc_katas::{grade, peer_exe};
-
-fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-    move |e| Failure::crash(format!("the test could not {what}: {e}"))
-}
 
 /// The test's own uid, to check who owns an object.
 fn my_uid() -> u32 {
@@ -307,7 +303,7 @@ mod posix_shm {
             let out = s.path("read-by-peer");
             s.phase("an unrelated program opens the object by name and reads it");
             peer(s, &[OsStr::new("shm-read"), OsStr::new(&name), OsStr::new("100000"), out.as_os_str()])?;
-            let got = fs::read(&out).map_err(test_error("load what the peer read"))?;
+            let got = fs::read(&out).map_err(Failure::test_error("load what the peer read"))?;
             s.expect_bytes("the bytes the other program read by name", &payload, &got)?;
             s.phase(format!("calling PosixShm::unlink({name:?})"));
             s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
@@ -322,7 +318,7 @@ mod posix_shm {
             let name = s.posix_name("shm");
             let payload = Payload::new(70_001, 12).bytes();
             let input = s.path("input");
-            fs::write(&input, &payload).map_err(test_error("save the input"))?;
+            fs::write(&input, &payload).map_err(Failure::test_error("save the input"))?;
             s.phase("an unrelated program creates the object, sizes it and writes 70001 bytes");
             peer(s, &[OsStr::new("shm-write"), OsStr::new(&name), input.as_os_str()])?;
             s.phase(format!("calling PosixShm::open({name:?})"));

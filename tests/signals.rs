@@ -27,15 +27,6 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
-/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-fn kata_error(call: &str, e: io::Error) -> Failure {
-    Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
-fn test_error(what: &str) -> impl FnOnce(nix::errno::Errno) -> Failure + '_ {
-    move |e| Failure::crash(format!("the test could not {what}: {e}"))
-}
-
 fn me() -> Pid {
     nix::unistd::getpid()
 }
@@ -140,7 +131,7 @@ fn signal_name(signal: i32) -> String {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(test_error("make a pipe"))
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::test_error("make a pipe"))
 }
 
 /// Reads one byte from `fd`, retrying on EINTR: Some(byte), or None at end-of-file.
@@ -473,7 +464,7 @@ mod counting {
             s.phase("a child sends SIGRTMIN+1 64 times with queue_signal, each with its own value, while blocked");
             s.fork("the child calling queue_signal", || {
                 for &value in &sent {
-                    signals::queue_signal(parent, signal, value).map_err(|e| kata_error("queue_signal", e))?;
+                    signals::queue_signal(parent, signal, value).map_err(|e| Failure::kata_error("queue_signal", e))?;
                 }
                 Ok(())
             })?
@@ -946,7 +937,7 @@ mod shutdown {
                 write_byte(ready_w.as_raw_fd());
             };
             let got = signals::serve_until_signalled(key, &name, ready)
-                .map_err(|e| kata_error("serve_until_signalled", e))?;
+                .map_err(|e| Failure::kata_error("serve_until_signalled", e))?;
             if got != expect {
                 return Err(Failure::wrong(format!(
                     "serve_until_signalled returned {got:?}, but it was stopped by {expect:?}"

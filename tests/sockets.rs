@@ -29,15 +29,6 @@ fn peer(s: &Sandbox, args: &[&dyn AsRef<OsStr>]) -> Result<Peer, Failure> {
     s.peer(peer_exe!(), &args)
 }
 
-/// An error of the kata code, as a worker reports it (a worker must not use the sandbox).
-fn kata_error(call: &str, e: io::Error) -> Failure {
-    Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
-fn test_error(what: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-    move |e| Failure::crash(format!("the test could not {what}: {e}"))
-}
-
 /// A socket file the test binds itself; removed when dropped, so that a failing test does not
 /// also report it as left behind.
 struct TestSocket {
@@ -48,8 +39,9 @@ struct TestSocket {
 impl TestSocket {
     fn bind(s: &Sandbox, name: &str) -> Result<TestSocket, Failure> {
         let path = s.path(name);
-        let listener = UnixListener::bind(&path).map_err(test_error("bind its own socket"))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(test_error("chmod its socket"))?;
+        let listener = UnixListener::bind(&path).map_err(Failure::test_error("bind its own socket"))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(Failure::test_error("chmod its socket"))?;
         Ok(TestSocket { listener: Some(listener), path })
     }
 
@@ -65,11 +57,11 @@ impl TestSocket {
     /// Accepts one connection from `peer`; if the peer exits first, its failure is the report.
     fn accept_from(&self, peer: &mut Peer) -> Result<UnixStream, Failure> {
         let listener = self.listener();
-        listener.set_nonblocking(true).map_err(test_error("make its listener non-blocking"))?;
+        listener.set_nonblocking(true).map_err(Failure::test_error("make its listener non-blocking"))?;
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
-                    stream.set_nonblocking(false).map_err(test_error("make a connection blocking"))?;
+                    stream.set_nonblocking(false).map_err(Failure::test_error("make a connection blocking"))?;
                     return Ok(stream);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -79,7 +71,7 @@ impl TestSocket {
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(e) => return Err(test_error("accept")(e)),
+                Err(e) => return Err(Failure::test_error("accept")(e)),
             }
         }
     }
@@ -413,7 +405,7 @@ mod framing {
                 .enumerate()
                 .map(|(i, &n)| Payload::new(n, i as u64).bytes())
                 .collect();
-            let (mut ours, theirs) = UnixStream::pair().map_err(test_error("make a socketpair"))?;
+            let (mut ours, theirs) = UnixStream::pair().map_err(Failure::test_error("make a socketpair"))?;
             let our_fd = ours.as_raw_fd();
             let writer = s.fork("the writing process", || {
                 // SAFETY: the writer's copy of the body's end: with it closed, the writer gets an
@@ -421,7 +413,8 @@ mod framing {
                 unsafe { libc::close(our_fd) };
                 let mut theirs = &theirs;
                 for m in &messages {
-                    sockets::write_frame(&mut theirs, m).map_err(|e| kata_error("write_frame on a socket", e))?;
+                    sockets::write_frame(&mut theirs, m)
+                        .map_err(|e| Failure::kata_error("write_frame on a socket", e))?;
                 }
                 Ok(())
             })?;
@@ -635,7 +628,8 @@ mod unix_server {
             let path = s.path("server.sock");
             let _cleanup = RemoveOnDrop(path.clone());
             let first = bind(s, &path)?;
-            let before = fs::symlink_metadata(&path).map_err(test_error("stat the first server's socket file"))?;
+            let before =
+                fs::symlink_metadata(&path).map_err(Failure::test_error("stat the first server's socket file"))?;
             let second = s.fork("the second server's process", || match sockets::UnixServer::bind(&path) {
                 Err(e) if e.kind() == ErrorKind::AddrInUse => Ok(()),
                 Err(e) => Err(Failure::wrong(format!(
@@ -670,7 +664,7 @@ mod unix_server {
         grade!().run(|s| {
             let path = s.path("notes.txt");
             let content = b"somebody's notes, not a socket";
-            fs::write(&path, content).map_err(test_error("write its file"))?;
+            fs::write(&path, content).map_err(Failure::test_error("write its file"))?;
             s.phase("calling UnixServer::bind on a path taken by a regular file");
             let result = sockets::UnixServer::bind(&path);
             let now = fs::read(&path).ok();
@@ -874,8 +868,8 @@ mod tcp {
     #[test]
     fn exchange_half_closes_and_reads_the_whole_answer() {
         grade!().run(|s| {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(test_error("listen"))?;
-            let port = listener.local_addr().map_err(test_error("read its port"))?.port();
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(Failure::test_error("listen"))?;
+            let port = listener.local_addr().map_err(Failure::test_error("read its port"))?.port();
             let data = Payload::new(1 << 20, 30).bytes();
             let server = s.fork("the test's server", || {
                 let (mut stream, _) = listener.accept().map_err(|e| Failure::crash(format!("accept: {e}")))?;
@@ -1035,12 +1029,12 @@ mod socketpair {
             let sizes = [1usize, 100, 5, sockets::MAX_MESSAGE, 3, 2000, 1, 4096, 65_000, 7];
             let messages: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| Payload::new(n, 40 + i as u64).bytes()).collect();
             // What a stream socket does with the same writes: one read gets them merged.
-            let (mut a, mut b) = UnixStream::pair().map_err(test_error("make a stream socketpair"))?;
+            let (mut a, mut b) = UnixStream::pair().map_err(Failure::test_error("make a stream socketpair"))?;
             for m in &messages[..3] {
-                b.write_all(m).map_err(test_error("write to a stream socket"))?;
+                b.write_all(m).map_err(Failure::test_error("write to a stream socket"))?;
             }
             let mut buf = vec![0u8; 1 << 16];
-            let merged = a.read(&mut buf).map_err(test_error("read a stream socket"))?;
+            let merged = a.read(&mut buf).map_err(Failure::test_error("read a stream socket"))?;
             if merged != 106 {
                 return Err(Failure::crash(format!("the test's stream demonstration read {merged} bytes, not 106")));
             }
@@ -1065,7 +1059,7 @@ mod socketpair {
                 // error instead of blocking forever if the parent stops receiving.
                 unsafe { libc::close(our_fd) };
                 for (i, m) in messages.iter().enumerate() {
-                    theirs.send(m).map_err(|e| kata_error(&format!("send of message {i}"), e))?;
+                    theirs.send(m).map_err(|e| Failure::kata_error(&format!("send of message {i}"), e))?;
                 }
                 match theirs.recv() {
                     Ok(Some(reply)) if reply == b"thanks" => Ok(()),
@@ -1079,7 +1073,7 @@ mod socketpair {
                 let got = match ours.recv() {
                     Ok(got) => got,
                     Err(e) => {
-                        result = Err(kata_error(&format!("recv of message {i}"), e));
+                        result = Err(Failure::kata_error(&format!("recv of message {i}"), e));
                         break;
                     }
                 };
@@ -1094,14 +1088,14 @@ mod socketpair {
             }
             if result.is_ok() {
                 s.phase("replying to the child with the parent's end");
-                result = ours.send(b"thanks").map_err(|e| kata_error("send of the parent's reply", e));
+                result = ours.send(b"thanks").map_err(|e| Failure::kata_error("send of the parent's reply", e));
             }
             if result.is_ok() {
                 s.phase("calling recv after the child closed its end");
                 result = match ours.recv() {
                     Ok(None) => Ok(()),
                     Ok(Some(m)) => Err(Failure::wrong(format!("recv after the child closed its end returned a message of {}", size(m.len())))),
-                    Err(e) => Err(kata_error("recv after the child closed its end (expected None)", e)),
+                    Err(e) => Err(Failure::kata_error("recv after the child closed its end (expected None)", e)),
                 };
             }
             drop(ours);
@@ -1177,12 +1171,12 @@ mod pass_fd {
         grade!().run(|s| {
             let content = Payload::new(100_000, 60).bytes();
             let file_path = s.path("data");
-            fs::write(&file_path, &content).map_err(test_error("write its file"))?;
-            let mut file = fs::File::open(&file_path).map_err(test_error("open its file"))?;
+            fs::write(&file_path, &content).map_err(Failure::test_error("write its file"))?;
+            let mut file = fs::File::open(&file_path).map_err(Failure::test_error("open its file"))?;
             let mut first = vec![0u8; 1000];
-            file.read_exact(&mut first).map_err(test_error("read the first 1000 bytes"))?;
+            file.read_exact(&mut first).map_err(Failure::test_error("read the first 1000 bytes"))?;
             // Nobody else may open it by name: only the open file can reach the receiver.
-            fs::remove_file(&file_path).map_err(test_error("unlink its file"))?;
+            fs::remove_file(&file_path).map_err(Failure::test_error("unlink its file"))?;
             let socket = TestSocket::bind(s, "fd.sock")?;
             let out = s.path("out");
             let mut receiver = peer(s, &[&"fd-recv", &socket.path, &out])?;
@@ -1191,7 +1185,7 @@ mod pass_fd {
             s.phase("calling send_fd with a file read up to byte 1000");
             s.ok("send_fd", sockets::send_fd(&stream, file.as_fd()))?;
             receiver.join()?;
-            let got = fs::read(&out).map_err(test_error("load what the receiver read"))?;
+            let got = fs::read(&out).map_err(Failure::test_error("load what the receiver read"))?;
             s.expect_bytes(
                 "what the receiver program read from the descriptor (the file from byte 1000 on)",
                 &content[1000..],
@@ -1212,7 +1206,7 @@ mod pass_fd {
         grade!().run(|s| {
             let content = Payload::new(50_000, 61).bytes();
             let file_path = s.path("data");
-            fs::write(&file_path, &content).map_err(test_error("write its file"))?;
+            fs::write(&file_path, &content).map_err(Failure::test_error("write its file"))?;
             let socket = TestSocket::bind(s, "fd.sock")?;
             let mut sender = peer(s, &[&"fd-send", &socket.path, &file_path, &"777"])?;
             s.phase("waiting for the sender program to connect");
@@ -1238,11 +1232,11 @@ mod pass_fd {
     #[test]
     fn data_without_a_descriptor_is_invalid_data_and_a_closed_peer_is_unexpected_eof() {
         grade!().run(|s| {
-            let (ours, mut theirs) = UnixStream::pair().map_err(test_error("make a socketpair"))?;
-            theirs.write_all(b"F").map_err(test_error("write one byte"))?;
+            let (ours, mut theirs) = UnixStream::pair().map_err(Failure::test_error("make a socketpair"))?;
+            theirs.write_all(b"F").map_err(Failure::test_error("write one byte"))?;
             s.phase("calling recv_fd on a byte sent without a descriptor");
             s.expect_err("recv_fd on a byte without a descriptor", sockets::recv_fd(&ours), ErrorKind::InvalidData)?;
-            theirs.shutdown(Shutdown::Both).map_err(test_error("close its end"))?;
+            theirs.shutdown(Shutdown::Both).map_err(Failure::test_error("close its end"))?;
             drop(theirs);
             s.phase("calling recv_fd after the peer closed without sending");
             s.expect_err("recv_fd after the peer closed", sockets::recv_fd(&ours), ErrorKind::UnexpectedEof).map(drop)
@@ -1253,9 +1247,9 @@ mod pass_fd {
     fn three_descriptors_in_one_message_are_invalid_data_and_none_is_left_open() {
         grade!().run(|s| {
             use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-            let (ours, theirs) = UnixStream::pair().map_err(test_error("make a socketpair"))?;
+            let (ours, theirs) = UnixStream::pair().map_err(Failure::test_error("make a socketpair"))?;
             let (r, w) = pipe()?;
-            let extra = r.try_clone().map_err(test_error("dup"))?;
+            let extra = r.try_clone().map_err(Failure::test_error("dup"))?;
             let fds = [r.as_raw_fd(), w.as_raw_fd(), extra.as_raw_fd()];
             sendmsg::<UnixAddr>(
                 theirs.as_raw_fd(),

@@ -27,11 +27,6 @@ use nix::sys::mman::{self, MapFlags, ProtFlags};
 const RACE_DEADLINE: Duration = Duration::from_secs(8);
 const PROCESSES: u64 = 4;
 
-/// An error of the kata code in a worker (a worker must not use the sandbox).
-fn kata_error(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
-    move |e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
-}
-
 /// A pipe whose write end goes into one worker: the worker writes a byte when it is ready
 /// (it holds the lock), and the test sees end-of-file instead if the worker ended before that.
 struct Ready {
@@ -157,7 +152,7 @@ mod shared_counter {
         let call = format!("{kind}::increment");
         race(s, &format!("incrementing the {kind} {INCREMENTS} times"), stuck, |_| {
             for _ in 0..INCREMENTS {
-                increment(counter).map_err(kata_error(&call))?;
+                increment(counter).map_err(Failure::kata(&call))?;
             }
             Ok(())
         })?;
@@ -230,7 +225,7 @@ mod robust_mutex {
             let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
             let (ready, write) = Ready::new()?;
             let holder = s.fork("the holder", || {
-                let mut guard = mutex.lock().map_err(kata_error("lock in the holder"))?;
+                let mut guard = mutex.lock().map_err(Failure::kata("lock in the holder"))?;
                 // Half of an update: the holder dies before it can finish it.
                 guard.set(11);
                 Ready::signal(&write)?;
@@ -275,7 +270,7 @@ mod robust_mutex {
             s.phase("calling RobustMutex::new(5)");
             let mutex = s.ok("RobustMutex::new", RobustMutex::new(5))?;
             let worker = s.fork("the worker that locks, sets 6 and unlocks", || {
-                let mut guard = mutex.lock().map_err(kata_error("lock in the worker"))?;
+                let mut guard = mutex.lock().map_err(Failure::kata("lock in the worker"))?;
                 if guard.previous_owner_died() {
                     return Err(Failure::wrong("previous_owner_died() is true on the very first lock"));
                 }
@@ -305,7 +300,7 @@ mod robust_mutex {
             let mutex = s.ok("RobustMutex::new", RobustMutex::new(0))?;
             race(s, &format!("adding 1 to the guarded value {ROUNDS} times"), "", |_| {
                 for _ in 0..ROUNDS {
-                    let mut guard = mutex.lock().map_err(kata_error("lock"))?;
+                    let mut guard = mutex.lock().map_err(Failure::kata("lock"))?;
                     let v = guard.get();
                     guard.set(v + 1);
                 }
@@ -393,7 +388,7 @@ mod undo_semaphore {
             let sem = private(s, 1)?;
             let (ready, write) = Ready::new()?;
             let holder = s.fork("the holder", || {
-                sem.acquire().map_err(kata_error("acquire in the holder"))?;
+                sem.acquire().map_err(Failure::kata("acquire in the holder"))?;
                 Ready::signal(&write)?;
                 hold_until_killed()
             })?;
@@ -420,8 +415,8 @@ mod undo_semaphore {
             let sem = private(s, 1)?;
             let worker = s.fork("the worker that acquires and releases 3 times, then exits", || {
                 for _ in 0..3 {
-                    sem.acquire().map_err(kata_error("acquire"))?;
-                    sem.release().map_err(kata_error("release"))?;
+                    sem.acquire().map_err(Failure::kata("acquire"))?;
+                    sem.release().map_err(Failure::kata("release"))?;
                 }
                 Ok(())
             })?;
@@ -446,9 +441,9 @@ mod undo_semaphore {
             let sem = private(s, 1)?;
             race(s, &format!("adding 1 to shared memory {ROUNDS} times under the semaphore"), "", |_| {
                 for _ in 0..ROUNDS {
-                    sem.acquire().map_err(kata_error("acquire"))?;
+                    sem.acquire().map_err(Failure::kata("acquire"))?;
                     cell.increment();
-                    sem.release().map_err(kata_error("release"))?;
+                    sem.release().map_err(Failure::kata("release"))?;
                 }
                 Ok(())
             })?;

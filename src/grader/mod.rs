@@ -106,6 +106,23 @@ impl Failure {
         Failure(Outcome::Hang(text.into()))
     }
 
+    /// The kata's code returned an error where the kata asks for a value: says which call, the
+    /// error, and its kind (what a learner compares with the stub's list of errors).
+    pub fn kata_error(call: &str, e: io::Error) -> Failure {
+        Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind()))
+    }
+
+    /// [`Failure::kata_error`], for `map_err`: `.map_err(Failure::kata(call))`.
+    pub fn kata(call: &str) -> impl FnOnce(io::Error) -> Failure + '_ {
+        move |e| Failure::kata_error(call, e)
+    }
+
+    /// A step of the test itself failed (making a queue of its own, reading a file): not the
+    /// learner's mistake, and said so. For `map_err`: `.map_err(Failure::test_error(what))`.
+    pub fn test_error<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Failure + '_ {
+        move |e| Failure::crash(format!("the test could not {what}: {e}"))
+    }
+
     pub fn outcome(&self) -> &Outcome {
         &self.0
     }
