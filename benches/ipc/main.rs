@@ -1,6 +1,7 @@
 //! The source guide's "IPC Comparison" table, measured on this machine (issue 10).
 //!
-//! `cargo bench --bench ipc` measures, between two processes pinned to different CPUs:
+//! `cargo bench --features bench --bench ipc` measures, between two processes pinned to
+//! different CPUs:
 //! - the latency of a 64-byte round trip through each mechanism, with the reference answer's
 //!   API where it can do a round trip, and beside it a minimal loop of the raw system calls;
 //! - the throughput of 64 MiB in 4 KiB and 1 MiB messages, wherever a mechanism carries them;

@@ -397,6 +397,27 @@ fn colour(word: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// One row of a bar chart: the row's name right-aligned before `label_w`, then up to two bars of
+/// height `bar_h`, one under the other, each given as its width and the value written after it.
+fn bar_row(s: &mut String, (label_w, bar_h): (f64, f64), y: f64, name: &str, bars: [(Option<(f64, String)>, &str); 2]) {
+    let _ =
+        writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, label_w - 8.0, y + bar_h + 4.0, escape(name));
+    for (k, (bar, fill)) in bars.into_iter().enumerate() {
+        if let Some((width, value)) = bar {
+            let yy = y + k as f64 * bar_h;
+            let _ = writeln!(
+                s,
+                r##"<rect x="{label_w}" y="{yy}" width="{:.1}" height="{}" fill="{fill}"/><text x="{:.1}" y="{}" fill="#333">{}</text>"##,
+                width.max(1.0),
+                bar_h - 2.0,
+                label_w + width.max(0.0) + 4.0,
+                yy + bar_h - 3.0,
+                escape(&value)
+            );
+        }
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -452,29 +473,15 @@ pub fn svg(machine: &str, limits: &Limits, rows: &[Row]) -> String {
         top1 - 8.0
     );
     for (i, row) in lat.iter().enumerate() {
-        let y = top1 + i as f64 * row_h;
         let (dark, light) = colour(row.source.1);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            label_w - 8.0,
-            y + bar_h + 4.0,
-            escape(row.name)
+        let bar = |stat: Option<Stat>| stat.map(|st| (x_of(st.median) - label_w, format!("{:.2} µs", st.median / 1e3)));
+        bar_row(
+            &mut s,
+            (label_w, bar_h),
+            top1 + i as f64 * row_h,
+            row.name,
+            [(bar(row.latency[0]), light), (bar(row.latency[1]), dark)],
         );
-        for (k, (stat, fill)) in [(row.latency[0], light), (row.latency[1], dark)].into_iter().enumerate() {
-            if let Some(stat) = stat {
-                let yy = y + k as f64 * bar_h;
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{label_w}" y="{yy}" width="{:.1}" height="{}" fill="{fill}"/><text x="{:.1}" y="{}" fill="#333">{:.2} µs</text>"##,
-                    (x_of(stat.median) - label_w).max(1.0),
-                    bar_h - 2.0,
-                    x_of(stat.median) + 4.0,
-                    yy + bar_h - 3.0,
-                    stat.median / 1e3
-                );
-            }
-        }
     }
     let bottom1 = top1 + lat.len() as f64 * row_h;
     let fx = x_of(floor);
@@ -506,30 +513,12 @@ pub fn svg(machine: &str, limits: &Limits, rows: &[Row]) -> String {
         top2 - 8.0
     );
     for (i, row) in tput.iter().enumerate() {
-        let y = top2 + i as f64 * row_h;
         let (dark, light) = colour(row.source.1);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            label_w - 8.0,
-            y + bar_h + 4.0,
-            escape(row.name)
-        );
-        for (k, fill) in [light, dark].into_iter().enumerate() {
-            let best = row.throughput[k].iter().flatten().map(|s| s.median).reduce(f64::max);
-            if let Some(v) = best {
-                let yy = y + k as f64 * bar_h;
-                let w = v / tmax * plot_w;
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{label_w}" y="{yy}" width="{:.1}" height="{}" fill="{fill}"/><text x="{:.1}" y="{}" fill="#333">{v:.2}</text>"##,
-                    w.max(1.0),
-                    bar_h - 2.0,
-                    label_w + w + 4.0,
-                    yy + bar_h - 3.0
-                );
-            }
-        }
+        let bar = |size: usize| {
+            let best = row.throughput[size].iter().flatten().map(|s| s.median).reduce(f64::max);
+            best.map(|v| (v / tmax * plot_w, format!("{v:.2}")))
+        };
+        bar_row(&mut s, (label_w, bar_h), top2 + i as f64 * row_h, row.name, [(bar(0), light), (bar(1), dark)]);
     }
     let bottom2 = top2 + tput.len() as f64 * row_h;
     let cx = label_w + ceiling / tmax * plot_w;
