@@ -10,7 +10,7 @@
 //!
 //! Criterion does the warm-up, the repetitions and the statistics; each sample forks a fresh
 //! peer (untimed) and times N round trips (`iter_custom`). The benchmarks run in rounds (five
-//! for latency, two for throughput); each ratio is taken within a round and the median over the
+//! for latency, three for throughput); each ratio is taken within a round and the median over the
 //! rounds reported. Afterwards the samples are read back from criterion's files, and a Markdown
 //! table (printed, and written with an SVG chart to `target/ipc-bench/`) sets each mechanism
 //! beside its limit and the source's word for it.
@@ -78,7 +78,7 @@ pub struct Mechanism {
 /// How many alternating rounds of the round-trip benchmarks (see main).
 const ROUNDS: usize = 5;
 /// How many rounds of the throughput benchmarks.
-const THROUGHPUT_ROUNDS: usize = 2;
+const THROUGHPUT_ROUNDS: usize = 3;
 
 const KIB4: usize = 4 << 10;
 const MIB1: usize = 1 << 20;
