@@ -81,8 +81,8 @@ impl SysvQueue {
         // does not overlap `body`.
         unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), buf.as_mut_ptr().add(1).cast::<u8>(), body.len()) };
         loop {
-            // SAFETY: buf holds a long type followed by at least body.len() bytes of text, which
-            // is all msgsnd reads.
+            // SAFETY: buf holds the long type and then the body.len() bytes of text copied in,
+            // which is all msgsnd reads.
             let r = unsafe { libc::msgsnd(self.id, buf.as_ptr().cast(), body.len(), 0) };
             if r == 0 {
                 return Ok(());
@@ -137,7 +137,7 @@ impl SysvQueue {
     ) -> io::Result<T> {
         let mut buf: Vec<c_long> = Vec::with_capacity(1 + capacity.div_ceil(size_of::<c_long>()));
         let len = loop {
-            // SAFETY: buf holds a long type field followed by at least `capacity` bytes, and
+            // SAFETY: buf has room for a long type field and then `capacity` bytes, and
             // msgrcv writes at most `capacity` bytes of text after the type.
             let n = unsafe { libc::msgrcv(self.id, buf.as_mut_ptr().cast(), capacity, selector as c_long, flags) };
             if n >= 0 {
