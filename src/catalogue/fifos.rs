@@ -7,6 +7,12 @@ pub const TOPIC: Topic = Topic {
     title: "Named pipes (FIFOs)",
     summary: "mkfifo and open: a pipe with a name in the file system, between processes \
               that share no ancestor, with records that several writers send at once.",
+    hang_causes: &[
+        "a blocking open with no process at the other end: open for reading waits for a writer, and the other way round",
+        "two processes opening two FIFOs in opposite orders, each waiting in open for the other",
+        "a write end still open somewhere, so the reader never sees end-of-file",
+        "the FIFO made at another path than the one the other side opens",
+    ],
     katas: &[
         Kata {
             id: "fifos::make_fifo",

@@ -8,6 +8,12 @@ pub const TOPIC: Topic = Topic {
     title: "The five classic interview questions",
     summary: "Shared memory or messages, pipes or sockets, named or anonymous pipes, races in shared \
               memory, and a process that dies holding resources: each answer made concrete and graded.",
+    hang_causes: &[
+        "a write end of a pipe still open somewhere, so the reader never sees end-of-file",
+        "a lock or semaphore held by a process that was killed (no robust mutex, no SEM_UNDO)",
+        "a futex, mutex or semaphore that is not process-shared, so the other process never wakes",
+        "a lost wake-up: the notification arrived before the wait began",
+    ],
     katas: &[
         Kata {
             id: "interview::q1_shm_vs_messages",

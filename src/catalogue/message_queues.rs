@@ -8,6 +8,12 @@ pub const TOPIC: Topic = Topic {
     summary: "msgget/msgsnd/msgrcv and mq_open/mq_send/mq_receive: whole messages kept by the \
               kernel, picked by type or delivered by priority, between processes that share \
               nothing but a key or a name, until someone removes the queue.",
+    hang_causes: &[
+        "receiving a type (msgrcv selector) or from a queue nobody sends to: a selector that matches nothing waits forever",
+        "a full queue: send waits for room while the only receiver waits for something else",
+        "a receive without IPC_NOWAIT, O_NONBLOCK or a timeout on a queue that stays empty",
+        "the two sides opening different queues: another key, another name",
+    ],
     katas: &[
         Kata {
             id: "message_queues::sysv_queue",

@@ -19,6 +19,8 @@ pub struct Topic {
     pub title: &'static str,
     /// One paragraph: what the topic practises.
     pub summary: &'static str,
+    /// What usually makes an attempt at this topic hang: a hung test lists them.
+    pub hang_causes: &'static [&'static str],
     pub katas: &'static [Kata],
 }
 
@@ -150,6 +152,13 @@ mod tests {
             assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{}.rs", topic.id)).exists());
         }
         assert_eq!(read("katas/mod.rs"), read("solutions/mod.rs"));
+    }
+
+    #[test]
+    fn every_topic_says_what_usually_hangs_it() {
+        for topic in TOPICS {
+            assert!((2..=5).contains(&topic.hang_causes.len()), "{}: give two to five hang causes", topic.id);
+        }
     }
 
     #[test]

@@ -7,6 +7,12 @@ pub const TOPIC: Topic = Topic {
     title: "Anonymous pipes",
     summary: "pipe, fork, dup2 and exec: move bytes between a parent and its children, \
               build a shell pipeline, and survive a reader that went away.",
+    hang_causes: &[
+        "a write end of the pipe still open somewhere (in the parent, or inherited by another child), so the reader never sees end-of-file",
+        "waiting for a child (waitpid) before draining the pipe it writes to: past the 64 KiB pipe buffer the child blocks in write and never exits",
+        "both sides writing large data at once with nobody reading, or both reading first",
+        "one pipe used for both directions, so a process reads back its own request",
+    ],
     katas: &[
         Kata {
             id: "pipes::child_to_parent",

@@ -8,6 +8,12 @@ pub const TOPIC: Topic = Topic {
     summary: "The source's busy-waiting producer-consumer with a shared count is the classic broken \
               answer: build the right one twice, a lock-free ring for one producer and one consumer \
               process, and a bounded buffer with semaphores for several of each.",
+    hang_causes: &[
+        "a lost wake-up: the consumer tested 'empty' and slept after the producer's wake, or the test is outside the lock",
+        "waking the wrong side, or one waiter when several wait (signal where broadcast is needed)",
+        "a futex or semaphore that is not process-shared, so the wake goes to the other process's copy",
+        "a producer waiting on a full buffer whose consumer has gone or never started",
+    ],
     katas: &[
         Kata {
             id: "producer_consumer::spsc_ring",

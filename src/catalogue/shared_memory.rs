@@ -7,6 +7,12 @@ pub const TOPIC: Topic = Topic {
     title: "Shared memory",
     summary: "SysV segments and POSIX shared memory objects: one region of memory in several \
               processes, made owner-only and exclusively, and removed when the last user is done.",
+    hang_causes: &[
+        "waiting for a flag the other process never sets: a MAP_PRIVATE mapping or a copy instead of the shared segment, so its write is not seen",
+        "a flag read without an atomic (or volatile) load: the compiler may read it once and spin on that value forever",
+        "a futex or semaphore that is not process-shared (FUTEX_PRIVATE_FLAG, pshared 0): the other process wakes its own copy",
+        "attaching by a key or name that points at another object than the one the other side writes",
+    ],
     katas: &[
         Kata {
             id: "shared_memory::sysv_segment",

@@ -8,6 +8,12 @@ pub const TOPIC: Topic = Topic {
     summary: "Wait for a signal without losing it, count signals with a handler that only touches \
               atomics (standard signals coalesce, real-time ones queue), reap every child on \
               SIGCHLD, and shut a worker down cleanly on SIGTERM.",
+    hang_causes: &[
+        "a missed wake-up: the signal arrived before the wait began (check a flag, or block the signal and use sigsuspend or sigtimedwait)",
+        "the signal blocked and never unblocked, so it stays pending",
+        "waiting for a count that standard signals never reach: they are not queued, two sent close together may arrive as one (use real-time signals)",
+        "the handler installed after the sender already sent: the default action ran, or the signal was ignored",
+    ],
     katas: &[
         Kata {
             id: "signals::wait_for_child_signal",

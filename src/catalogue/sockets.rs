@@ -9,6 +9,12 @@ pub const TOPIC: Topic = Topic {
               clients at once that survives a crashed predecessor; TCP on loopback with a port \
               the kernel picks and a half-close; socketpair and message sockets; passing an \
               open file to another process.",
+    hang_causes: &[
+        "both sides reading first: each waits for the other's message",
+        "waiting for more bytes than were sent: a stream has no message boundaries, so read the length prefix, then exactly that many bytes",
+        "a write side never closed or shut down, so the peer's read never sees end-of-file",
+        "accept waiting for a client that connects elsewhere (another path or port), or never connects",
+    ],
     katas: &[
         Kata {
             id: "sockets::framing",

@@ -7,6 +7,12 @@ pub const TOPIC: Topic = Topic {
     title: "Synchronisation between processes",
     summary: "Atomics, process-shared and robust mutexes, and semaphores with SEM_UNDO: a shared \
               counter that stays exact, and locks that survive the death of their holder.",
+    hang_causes: &[
+        "a lock held by a process that died: no robust mutex (EOWNERDEAD) and no SEM_UNDO, so nobody ever releases it",
+        "a mutex, condition variable or semaphore that is not process-shared: each process waits on its own copy",
+        "a lost wake-up: the condition signalled before the waiter checked its predicate, or checked outside the mutex",
+        "two locks taken in opposite orders by two processes",
+    ],
     katas: &[
         Kata {
             id: "sync::shared_counter",

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;
-pub use verdict::{HANG_CAUSES, Outcome, Report, signal_story};
+pub use verdict::{Outcome, Report, signal_story};
 pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
 use crate::catalogue::{self, Kata};
@@ -184,7 +184,8 @@ impl Grade {
                 let tracked: Vec<Tracked> =
                     finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
                 audit::clean_up(&tracked, &prefix);
-                judge(&finished, self.deadline)
+                let causes = catalogue::topic(self.kata.topic()).map_or(&[][..], |t| t.hang_causes);
+                judge(&finished, self.deadline, causes)
             }
             Err(e) => Outcome::Crash(format!("the grader could not start the sandbox: {e}")),
         };
@@ -232,7 +233,8 @@ fn install_panic_hook() {
 }
 
 /// Turns what the sandbox said into one outcome.
-fn judge(finished: &supervise::Finished, deadline: Duration) -> Outcome {
+/// `causes`: what usually hangs the kata's topic, listed when the test timed out.
+fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) -> Outcome {
     let heard = &finished.heard;
     let phase = heard.phase().unwrap_or_else(|| "starting the sandbox".to_string());
     let ended = heard.all(Tag::Ended).into_iter().next().map(|(_, text)| text).unwrap_or_default();
@@ -245,7 +247,7 @@ fn judge(finished: &supervise::Finished, deadline: Duration) -> Outcome {
         "timeout" => Outcome::Hang(format!(
             "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
             deadline.as_secs_f64(),
-            HANG_CAUSES.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+            causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
         )),
         "signal" => {
             let story = signal_story(number as i32);

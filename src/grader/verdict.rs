@@ -145,12 +145,3 @@ pub fn signal_story(sig: i32) -> String {
     };
     format!("{name} (signal {sig}): usually {why}")
 }
-
-/// Usual causes of a hang in IPC code, shown with every hang.
-pub const HANG_CAUSES: &[&str] = &[
-    "a write end of a pipe or FIFO still open somewhere (in the parent, or inherited by another child), so the reader never sees end-of-file",
-    "waiting for a child (waitpid) before draining the pipe it writes to: past the 64 KiB pipe buffer the child blocks in write and never exits",
-    "both sides writing large data at once with nobody reading",
-    "a blocking open of a FIFO with no process at the other end",
-    "a missed wake-up: a signal or notification that arrived before the wait began",
-];
