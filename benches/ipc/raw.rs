@@ -449,13 +449,20 @@ pub fn fifo_throughput(iters: u64, size: usize) -> io::Result<Duration> {
     )
 }
 
-pub fn unix_stream_latency(iters: u64) -> io::Result<Duration> {
-    let (main, peer_end) = UnixStream::pair()?;
+/// Round trips over a connected two-way stream pair: the peer echoes on its end.
+fn two_way_latency<S>(iters: u64, (main, peer_end): (S, S)) -> io::Result<Duration>
+where
+    for<'a> &'a S: Read + Write,
+{
     let peer = Peer::spawn(|_| echo(iters + 1, &peer_end, &peer_end))?;
     drop(peer_end);
     let elapsed = ping(iters, &main, &main)?;
     peer.join()?;
     Ok(elapsed)
+}
+
+pub fn unix_stream_latency(iters: u64) -> io::Result<Duration> {
+    two_way_latency(iters, UnixStream::pair()?)
 }
 
 /// Frames on a Unix stream pair, as the reference `write_frame`/`read_frame` make them and
@@ -493,12 +500,7 @@ pub fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
 }
 
 pub fn tcp_latency(iters: u64) -> io::Result<Duration> {
-    let (main, peer_end) = tcp_pair()?;
-    let peer = Peer::spawn(|_| echo(iters + 1, &peer_end, &peer_end))?;
-    drop(peer_end);
-    let elapsed = ping(iters, &main, &main)?;
-    peer.join()?;
-    Ok(elapsed)
+    two_way_latency(iters, tcp_pair()?)
 }
 
 pub fn tcp_throughput(iters: u64, size: usize) -> io::Result<Duration> {
