@@ -1,9 +1,9 @@
-//! Graded tests of the fifos topic: `cargo test --test fifos`.
+//! Graded tests of the fifos topic: `cargo test fifos::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit (descriptors, zombies, FIFOs left in the test's
 //! directory) after the kata returns. The other side of a send or receive is an unrelated
-//! program (`ipc-peer`), never a fork of the test, so the two sides share nothing but the name.
+//! program (the peer: the test binary started again), never a fork of the test, so the two sides share nothing but the name.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, size};
-use ipc_katas::{fifos, grade, peer_exe};
+use ipc_katas::{grade, peer_exe};
+use katas::fifos;
 use proptest::prelude::*;
 
 /// A FIFO the test makes itself (mode 0600) in its own directory; unlinked when dropped, so a

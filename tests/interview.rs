@@ -1,4 +1,4 @@
-//! Graded tests of the interview topic: `cargo test --test interview`.
+//! Graded tests of the interview topic: `cargo test interview::`.
 //!
 //! Each of the five classic questions is one or two katas; their tests make the answer concrete.
 
@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
-use ipc_katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
-use ipc_katas::message_queues::SysvQueue;
 use ipc_katas::{grade, peer_exe};
+use katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
+use katas::message_queues::SysvQueue;
 
 /// Helpers of the q1-q3 tests.
 mod support {
@@ -555,7 +555,7 @@ mod q4_race_witness {
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox};
-    use ipc_katas::interview::{Anomaly, SourcePc, Witness, witness_race};
+    use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
 
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
@@ -675,7 +675,7 @@ mod q4_race_fixes {
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox};
-    use ipc_katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
+    use katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
     use proptest::prelude::*;
 
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
@@ -788,7 +788,7 @@ mod q5_supervisor {
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox, Tracked};
-    use ipc_katas::interview::{MAX_MESSAGE, Resources, SegmentState, Supervisor, SupervisorIds, Worker};
+    use katas::interview::{MAX_MESSAGE, Resources, SegmentState, Supervisor, SupervisorIds, Worker};
     use proptest::prelude::*;
 
     fn resources(s: &mut Sandbox) -> Resources {

@@ -1,11 +1,11 @@
-//! Graded tests of the message_queues topic: `cargo test --test message_queues`.
+//! Graded tests of the message_queues topic: `cargo test message_queues::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit after the kata returns (descriptors, zombies,
 //! and every SysV key and POSIX name the test handed out). The test reads and writes the
 //! queues itself with plain `msgsnd`/`msgrcv` and `mq_send`/`mq_receive`, so that each side of
 //! the kata is graded against a trusted other side. Queues opened "by another program" are
-//! opened in `ipc-peer`, a separate program, not a fork.
+//! opened in the peer program, a separate program, not a fork.
 //!
 //! The limits of an ordinary user shape the sizes: a SysV queue holds 16384 bytes
 //! (`/proc/sys/kernel/msgmnb`), a POSIX queue at most 10 messages of at most 8192 bytes, and a
@@ -45,8 +45,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, size};
-use ipc_katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use ipc_katas::{grade, peer_exe};
+use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
 use proptest::prelude::*;

@@ -1,4 +1,4 @@
-//! Graded tests of the pipes topic: `cargo test --test pipes`.
+//! Graded tests of the pipes topic: `cargo test pipes::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, SIGPIPE at its
 //! default action (as in C), and a leak audit (descriptors, zombies) after the kata returns.
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Sandbox, data, size};
-use ipc_katas::pipes;
+use katas::pipes;
 use proptest::prelude::*;
 
 /// Calls `child_to_parent` and checks that exactly `sent` came back.

@@ -1,4 +1,4 @@
-//! Graded tests of the producer_consumer topic: `cargo test --test producer_consumer`.
+//! Graded tests of the producer_consumer topic: `cargo test producer_consumer::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline and a leak audit
 //! (descriptors, zombies) after the kata returns. Producers and consumers are forked worker
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Sandbox, Worker};
-use ipc_katas::producer_consumer::{BoundedBuffer, Item, MAX_CAPACITY, SpscRing};
+use katas::producer_consumer::{BoundedBuffer, Item, MAX_CAPACITY, SpscRing};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-//! Graded tests of the shared_memory topic: `cargo test --test shared_memory`.
+//! Graded tests of the shared_memory topic: `cargo test shared_memory::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit after the kata returns. SysV segments are
 //! registered with the sandbox (a key from `Sandbox::sysv_key`, or the id of an `IPC_PRIVATE`
 //! segment as soon as the kata returns it) and POSIX names come from `Sandbox::posix_name`, so
 //! whatever a failing attempt leaves is reported, then removed. The far side of a POSIX object
-//! is an unrelated program (`ipc-peer`) that knows only the name.
+//! is an unrelated program (the peer: the test binary started again) that knows only the name.
 
 // The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
 // have no Drop yet, which clippy would otherwise call a useless drop.
@@ -18,8 +18,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked};
-use ipc_katas::shared_memory::{PosixShm, SysvSegment};
 use ipc_katas::{grade, peer_exe};
+use katas::shared_memory::{PosixShm, SysvSegment};
 
 /// The test's own uid, to check who owns an object.
 fn my_uid() -> u32 {

@@ -1,4 +1,4 @@
-//! Graded tests of the signals topic: `cargo test --test signals`.
+//! Graded tests of the signals topic: `cargo test signals::`.
 //!
 //! Each body runs in the grader's sandbox, its own process forked from the test process with
 //! an empty signal mask and default dispositions (SIGPIPE included). Signal dispositions are
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Handshake, Sandbox, Worker};
-use ipc_katas::signals;
+use katas::signals;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;

@@ -1,11 +1,11 @@
-//! Graded tests of the sockets topic: `cargo test --test sockets`.
+//! Graded tests of the sockets topic: `cargo test sockets::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), SIGPIPE at its default action (as in C), and a leak audit
 //! (descriptors, zombies, socket files left in the test's directory) after the kata returns.
 //! Only loopback and Unix sockets: every socket file is in the test's own directory, every TCP
 //! port is one the kernel chose. The other side of a server or a client is trusted code: a
-//! separate program (`ipc-peer`) or a forked worker, never the learner's own other half.
+//! separate program (the peer: the test binary started again) or a forked worker, never the learner's own other half.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
-use ipc_katas::{grade, peer_exe, sockets};
+use ipc_katas::{grade, peer_exe};
+use katas::sockets;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

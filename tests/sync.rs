@@ -1,4 +1,4 @@
-//! Graded tests of the sync topic: `cargo test --test sync`.
+//! Graded tests of the sync topic: `cargo test sync::`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline and a leak audit
 //! after the kata returns. The other processes are forked workers that inherit the kata's
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker};
-use ipc_katas::sync::{AtomicCounter, MutexCounter, RobustMutex, SemaphoreCounter, UndoSemaphore};
+use katas::sync::{AtomicCounter, MutexCounter, RobustMutex, SemaphoreCounter, UndoSemaphore};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 /// The deadline of the tests that make 4 processes race: enough for 4,000,000 locked increments

@@ -1,6 +1,6 @@
 // The reference answers' APIs (or a learner's attempt at them) driven through the same round
 // trips and transfers as the raw loops. `include!`d twice by main.rs: once with `api` = the
-// reference solutions, once with `api` = the learner's katas (the `ipc_katas` library).
+// reference solutions, once with `api` = the learner's katas (the `katas` crate in attempt/).
 
 use std::io;
 use std::os::unix::net::UnixStream;

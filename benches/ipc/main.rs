@@ -40,7 +40,7 @@ mod with_reference {
 /// The same, through the learner's attempt (the library: `katas/`, or `solutions/` when built
 /// with `--features solutions`).
 mod with_attempt {
-    use ipc_katas as api;
+    use katas as api;
     include!("answers.rs");
 }
 

@@ -19,7 +19,7 @@
 //! Where things live: [`supervise`] forks and kills, [`audit`] finds leaks and cleans up,
 //! [`verdict`] words the outcomes, [`data`] makes and compares payloads, [`worker`] runs the
 //! other side of a test (a forked worker or an unrelated peer program), [`property`] bounds
-//! proptest, and [`peer`] is the peer program itself.
+//! proptest, and [`peer`] turns a test binary into the peer program.
 
 mod audit;
 pub mod data;
@@ -54,14 +54,16 @@ use frames::Tag;
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The full name of the enclosing function, e.g. `pipes::child_to_parent::arrives_whole`.
+/// The full name of the enclosing function without its crate, e.g.
+/// `pipes::child_to_parent::arrives_whole` in the graded test binary.
 #[macro_export]
 macro_rules! test_name {
     () => {{
         fn here() {}
         let name = ::std::any::type_name_of_val(&here);
         let name = name.strip_suffix("::here").unwrap_or(name);
-        name.trim_end_matches("::{{closure}}")
+        let name = name.trim_end_matches("::{{closure}}");
+        name.split_once("::").map_or(name, |(_crate, path)| path)
     }};
 }
 
@@ -73,11 +75,11 @@ macro_rules! grade {
     };
 }
 
-/// Path of the `ipc-peer` program, for [`Sandbox::peer`]. Only integration tests have it.
+/// The peer program, for [`Sandbox::peer`]: the test binary itself (see [`peer`]).
 #[macro_export]
 macro_rules! peer_exe {
     () => {
-        env!("CARGO_BIN_EXE_ipc-peer")
+        $crate::grader::peer::exe()
     };
 }
 

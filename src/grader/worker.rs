@@ -155,7 +155,7 @@ impl Drop for Worker {
     }
 }
 
-/// An unrelated peer program (`ipc-peer`), started by [`Sandbox::peer`]. [`Peer::join`] waits
+/// An unrelated peer program (see [`super::peer`]), started by [`Sandbox::peer`]. [`Peer::join`] waits
 /// for it; dropping it unjoined (a check failed first) kills and reaps it.
 #[must_use = "join the peer to learn how it ended; dropping it kills it"]
 pub struct Peer {
@@ -177,11 +177,12 @@ impl Sandbox {
     pub fn peer<S: AsRef<OsStr>>(&self, exe: &str, args: &[S]) -> Result<Peer, Failure> {
         self.guard();
         let what = format!(
-            "the peer process `ipc-peer {}`",
+            "the peer process `peer {}`",
             args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" ")
         );
         let child = Command::new(exe)
             .args(args)
+            .env(super::peer::ENV, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

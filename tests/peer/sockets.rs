@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
 
 use super::{FAILED, PeerResult, failed};
-use crate::grader::Payload;
+use ipc_katas::grader::Payload;
 
 pub const COMMANDS: &str = "\
 unix-client PATH ID COUNT   connect to PATH, send COUNT framed requests (u32 BE length), expect each reversed
@@ -56,7 +56,7 @@ fn unix_client(path: &str, id: &str, count: &str) -> PeerResult {
         frame.extend_from_slice(request);
         stream.write_all(&frame).map_err(failed(&format!("sending request {i}")))?;
         let answer = read_frame(&mut stream).map_err(failed(&format!("reading the answer to request {i}")))?;
-        if let Some(diff) = crate::grader::diff_bytes(&reversed(request), &answer) {
+        if let Some(diff) = ipc_katas::grader::diff_bytes(&reversed(request), &answer) {
             return Err((FAILED, format!("the answer to request {i} is not the request reversed:\n{diff}")));
         }
     }
@@ -95,7 +95,7 @@ fn tcp_client(port: &str, len: &str, seed: &str) -> PeerResult {
         };
         return Err((FAILED, why));
     }
-    match crate::grader::diff_bytes(&reversed(&data), &answer) {
+    match ipc_katas::grader::diff_bytes(&reversed(&data), &answer) {
         None => Ok(()),
         Some(diff) => Err((FAILED, format!("the answer is not the {} bytes sent, reversed:\n{diff}", data.len()))),
     }

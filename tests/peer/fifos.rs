@@ -36,10 +36,10 @@ fn write(fifo: &str, input: &str) -> PeerResult {
 
 fn kata_send(fifo: &str, input: &str) -> PeerResult {
     let data = fs::read(input).map_err(failed("loading the input"))?;
-    crate::fifos::send(Path::new(fifo), &data).map_err(failed("fifos::send"))
+    katas::fifos::send(Path::new(fifo), &data).map_err(failed("fifos::send"))
 }
 
 fn kata_receive(fifo: &str, out: &str) -> PeerResult {
-    let data = crate::fifos::receive(Path::new(fifo)).map_err(failed("fifos::receive"))?;
+    let data = katas::fifos::receive(Path::new(fifo)).map_err(failed("fifos::receive"))?;
     fs::write(out, data).map_err(failed("saving what was received"))
 }

@@ -4,7 +4,7 @@
 use std::fs;
 
 use super::{PeerResult, USAGE, failed};
-use crate::message_queues::{PosixQueue, SysvQueue};
+use katas::message_queues::{PosixQueue, SysvQueue};
 
 pub const COMMANDS: &str = "\
 mq-send NAME PRIO IN           open the POSIX queue NAME (mq_open), send the bytes of IN with PRIO
