@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use cli::grading::State;
-use cli::report::{NextHint, grade_topic, kata_report};
+use cli::report::{NextHint, grade, grade_kata, kata_report};
 use cli::state::StateFile;
 use cli::ui::Ui;
 use cli::{mock, repo, watch};
@@ -94,6 +94,7 @@ struct MockArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::catch_interrupts();
     let ui = Ui::new();
     let root = repo_root();
     let result = match cli.command {
@@ -131,6 +132,10 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            eprintln!("\n{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -172,17 +177,21 @@ fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
         "{}\n",
         ui.dim("Grading runs `cargo test`; the first time, it compiles them (a few minutes on a small machine).")
     );
-    let mut states = Vec::new();
-    for topic in TOPICS {
-        let run = grade_topic(ui, root, topic, None, solutions)?;
-        states.extend(topic.katas.iter().map(|kata| (kata, State::of(&run.of_kata(kata)))));
-    }
+    let run = grade(ui, root, "every kata", None, solutions)?;
+    let states: Vec<(&Kata, State)> = catalogue::katas().map(|kata| (kata, run.state(kata))).collect();
     println!();
     for topic in TOPICS {
         println!("{} — {}", ui.bold(topic.id), topic.title);
         for (kata, state) in states.iter().filter(|(k, _)| k.topic() == topic.id) {
             println!("  {} {:<32} {}", ui.state(*state), kata.id, kata.title);
         }
+    }
+    for broken in &run.broken {
+        let first = broken.error.lines().next().unwrap_or("");
+        println!(
+            "\n{} does not compile ({first}, at {}): `cargo run -- check <kata>` shows the whole error.",
+            broken.file, broken.at
+        );
     }
     let solved = states.iter().filter(|(_, s)| *s == State::Solved).count();
     println!("\n{}\n", ui.progress(solved, states.len()));
@@ -209,8 +218,11 @@ fn check(ui: &Ui, root: &Path, target: &str, solutions: bool) -> io::Result<bool
             ));
         }
     };
-    let filter = (katas.len() == 1).then(|| format!("{}::", katas[0].name()));
-    let run = grade_topic(ui, root, topic, filter.as_deref(), solutions)?;
+    let (what, filter) = match katas.as_slice() {
+        [kata] => (kata.id, format!("{}::", kata.id)),
+        _ => (topic.id, format!("{}::", topic.id)),
+    };
+    let run = grade(ui, root, what, Some(&filter), solutions)?;
     let state = StateFile::load(root);
     let hidden = mock::hidden_kata(root);
     let mut all_solved = true;
@@ -276,9 +288,8 @@ fn solution(ui: &Ui, root: &Path, kata: &Kata, reveal: bool, solutions: bool) ->
         return Ok(false);
     }
     if !reveal {
-        let topic = catalogue::topic(kata.topic()).expect("every kata has a topic");
-        let run = grade_topic(ui, root, topic, Some(&format!("{}::", kata.name())), solutions)?;
-        if State::of(&run.of_kata(kata)) != State::Solved {
+        let run = grade_kata(ui, root, kata, solutions)?;
+        if run.state(kata) != State::Solved {
             println!(
                 "{} is not solved yet, so its answer stays hidden. Try a hint (cargo run -- hint {}), or pass --reveal.",
                 kata.id, kata.id

@@ -1,24 +1,33 @@
-//! Grading for the CLI: runs the graded tests with `cargo test` and reads what libtest and the
-//! grader printed. `cargo test` stays the grader; this only runs it and sorts its results.
+//! Grading for the CLI: builds the graded test binary with cargo, runs it, and reads what libtest
+//! and the grader printed. `cargo test` stays the grader; this only runs it and sorts its results.
+//!
+//! A kata that does not compile must not stop the others from being graded. When the build
+//! fails, the compiler's errors (cargo's JSON messages) say which files are broken; each is *set
+//! aside*: the build is done again with the file's original stub in its place (`attempt/build.rs`
+//! does the swap, the learner's file is never touched), and the kata is reported as "does not
+//! compile", with its first error in full.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use ipc_katas::catalogue::Kata;
+use ipc_katas::catalogue::{self, Kata};
+
+use super::repo;
 
 /// One graded test's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestResult {
-    /// The test's path inside its topic's test binary, e.g. `child_to_parent::empty_data_…`.
+    /// The test's path in the graded test binary, e.g. `pipes::child_to_parent::empty_data_…`.
     pub name: String,
     pub passed: bool,
     /// The grader's outcome label (`HANG`, `WRONG ANSWER`, …), for a failed test.
@@ -27,12 +36,26 @@ pub struct TestResult {
     pub report: String,
 }
 
+/// A file of the attempt that does not compile, set aside for the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broken {
+    /// The file, relative to the repository (`katas/fifos/records.rs`).
+    pub file: String,
+    /// Where its first error is: `katas/fifos/records.rs:12:5`.
+    pub at: String,
+    /// The compiler's first error about it, as rustc prints it.
+    pub error: String,
+    /// How many errors the compiler reported in it.
+    pub errors: usize,
+}
+
 /// Where a kata stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Solved,
     Failing,
     NotStarted,
+    DoesNotCompile,
 }
 
 impl State {
@@ -47,54 +70,73 @@ impl State {
     }
 }
 
-/// The results of one topic's test binary.
-pub struct TopicRun {
+/// What one grading run found.
+pub struct Run {
     pub results: Vec<TestResult>,
+    /// Files set aside because they do not compile.
+    pub broken: Vec<Broken>,
     pub elapsed: Duration,
 }
 
-impl TopicRun {
+impl Run {
     /// The results of one kata's tests.
     pub fn of_kata(&self, kata: &Kata) -> Vec<&TestResult> {
-        let prefix = format!("{}::", kata.name());
+        let prefix = format!("{}::", kata.id);
         self.results.iter().filter(|t| t.name.starts_with(&prefix)).collect()
+    }
+
+    /// Why the kata could not be graded, if it does not compile: its own file, or its topic's
+    /// module file, was set aside.
+    pub fn broken(&self, kata: &Kata) -> Option<&Broken> {
+        let topic_file = format!("katas/{}/mod.rs", kata.topic());
+        let solution_topic_file = format!("solutions/{}/mod.rs", kata.topic());
+        let own = [kata.file.to_string(), kata.solution_file(), topic_file, solution_topic_file];
+        self.broken.iter().find(|b| own.contains(&b.file))
+    }
+
+    /// The kata's state, with "does not compile" before what its stand-in's tests said.
+    pub fn state(&self, kata: &Kata) -> State {
+        if self.broken(kata).is_some() { State::DoesNotCompile } else { State::of(&self.of_kata(kata)) }
     }
 }
 
-/// A grading run under way: `cargo test` in its own process group, so that stopping it stops
-/// the test binary and the grader's processes with it.
+/// What the run is doing now, for a progress line.
+#[derive(Default)]
+struct Progress {
+    text: String,
+}
+
+struct Shared {
+    /// The process group of the cargo or test process running now.
+    pgid: Mutex<Option<i32>>,
+    stopping: AtomicBool,
+    progress: Mutex<Progress>,
+}
+
+/// A grading run under way, on a thread of its own: the build, then the test binary, each in its
+/// own process group, so that stopping the run stops the grader's processes with it.
 pub struct Grading {
-    pgid: i32,
-    done: mpsc::Receiver<io::Result<TopicRun>>,
+    shared: Arc<Shared>,
+    done: mpsc::Receiver<io::Result<Run>>,
     finished: bool,
 }
 
 impl Grading {
-    /// Starts `cargo test --test <topic>` in `root`, optionally only the tests under `filter`.
-    pub fn start(root: &Path, topic: &str, filter: Option<&str>, solutions: bool) -> io::Result<Grading> {
-        let started = Instant::now();
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        command.current_dir(root).args(["test", "--no-fail-fast", "--test", topic]);
-        if solutions {
-            command.args(["--features", "solutions"]);
-        }
-        if let Some(filter) = filter {
-            command.arg(filter);
-        }
-        command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = command.spawn()?;
-        let pgid = i32::try_from(child.id()).map_err(io::Error::other)?;
+    /// Starts grading the tests under `filter` (a kata id or topic id and `::`; all with `None`).
+    pub fn start(root: &Path, filter: Option<&str>, solutions: bool) -> io::Result<Grading> {
+        let shared =
+            Arc::new(Shared { pgid: Mutex::new(None), stopping: AtomicBool::new(false), progress: Default::default() });
         let (tx, done) = mpsc::channel();
-        let topic = topic.to_string();
-        thread::spawn(move || {
-            let result = child.wait_with_output().and_then(|output| read_run(&topic, &output, started));
-            let _ = tx.send(result);
-        });
-        Ok(Grading { pgid, done, finished: false })
+        let job =
+            Job { root: root.to_path_buf(), filter: filter.map(str::to_string), solutions, shared: shared.clone() };
+        thread::Builder::new().name("grading".into()).spawn(move || {
+            let _ = tx.send(job.run());
+        })?;
+        Ok(Grading { shared, done, finished: false })
     }
 
     /// The results, if the run ends within `timeout`.
-    pub fn wait_for(&mut self, timeout: Duration) -> Option<io::Result<TopicRun>> {
+    pub fn wait_for(&mut self, timeout: Duration) -> Option<io::Result<Run>> {
         let result = match self.done.recv_timeout(timeout) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => return None,
@@ -104,13 +146,29 @@ impl Grading {
         Some(result)
     }
 
-    /// Stops the run: kills `cargo test` and everything in its process group.
+    /// What the run is doing now: "compiling nix (12 crates built)", "running the tests".
+    pub fn progress(&self) -> String {
+        self.shared.progress.lock().map(|p| p.text.clone()).unwrap_or_default()
+    }
+
+    /// Stops the run: SIGTERM to the process running now, so that the grader kills its sandboxes
+    /// and removes what they made; SIGKILL if it has not ended 5 s later.
     pub fn stop(&mut self) {
-        if !self.finished {
-            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
-            let _ = self.done.recv_timeout(Duration::from_secs(5));
-            self.finished = true;
+        if self.finished {
+            return;
         }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let pgid = *self.shared.pgid.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pgid) = pgid {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+        }
+        if self.done.recv_timeout(Duration::from_secs(5)).is_err() {
+            if let Some(pgid) = pgid {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            let _ = self.done.recv_timeout(Duration::from_secs(2));
+        }
+        self.finished = true;
     }
 }
 
@@ -120,41 +178,345 @@ impl Drop for Grading {
     }
 }
 
-/// Runs `cargo test --test <topic>` in `root` and waits for it; `tick` is called about ten times
-/// a second meanwhile, with the time so far (for a progress indicator).
-pub fn run_topic(
+/// Grades the tests under `filter` and waits; `tick` is called about ten times a second
+/// meanwhile with the time so far and what the run is doing (for a progress line). Stops the run
+/// and returns `Interrupted` when [`super::interrupted`] says the learner pressed Ctrl-C.
+pub fn run(
     root: &Path,
-    topic: &str,
     filter: Option<&str>,
     solutions: bool,
-    mut tick: impl FnMut(Duration),
-) -> io::Result<TopicRun> {
+    mut tick: impl FnMut(Duration, &str),
+) -> io::Result<Run> {
     let started = Instant::now();
-    let mut grading = Grading::start(root, topic, filter, solutions)?;
+    let mut grading = Grading::start(root, filter, solutions)?;
     loop {
         if let Some(result) = grading.wait_for(Duration::from_millis(100)) {
             return result;
         }
-        tick(started.elapsed());
+        if super::interrupted() {
+            grading.stop();
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted: the run was stopped and cleaned up"));
+        }
+        tick(started.elapsed(), &grading.progress());
     }
 }
 
-fn read_run(topic: &str, output: &Output, started: Instant) -> io::Result<TopicRun> {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let results = parse(&stdout);
-    if results.is_empty() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        let why = if stderr.contains("could not compile") {
-            "the code does not compile, so no kata can be graded (all katas are one crate). Fix the first \
-             error below, then grade again"
-                .to_string()
-        } else {
-            format!("`cargo test --test {topic}` ran no test")
+/// One run, on the grading thread.
+struct Job {
+    root: PathBuf,
+    filter: Option<String>,
+    solutions: bool,
+    shared: Arc<Shared>,
+}
+
+/// What a build said.
+struct Built {
+    /// The graded test binary, when the build succeeded.
+    exe: Option<PathBuf>,
+    /// The compiler's errors, in order.
+    errors: Vec<Diagnostic>,
+}
+
+struct Diagnostic {
+    /// The file of the error's primary span, as the compiler named it.
+    file: String,
+    line: u64,
+    column: u64,
+    rendered: String,
+}
+
+/// How many times a build may set more files aside before the run gives up.
+const SET_ASIDE_ROUNDS: usize = 4;
+
+impl Job {
+    fn run(&self) -> io::Result<Run> {
+        let started = Instant::now();
+        let tree = if self.solutions { "solutions" } else { "katas" };
+        let aside_dir = target_dir(&self.root).join("ipc-katas").join("set-aside");
+        let mut broken: Vec<Broken> = Vec::new();
+        let mut built = self.build(None)?;
+        for _ in 0..SET_ASIDE_ROUNDS {
+            if built.exe.is_some() {
+                break;
+            }
+            let found = self.broken_files(&built.errors, tree)?;
+            let new: Vec<Broken> = found.into_iter().filter(|b| !broken.iter().any(|o| o.file == b.file)).collect();
+            if new.is_empty() {
+                break;
+            }
+            broken.extend(new);
+            self.lay_stand_ins(&aside_dir, &broken)?;
+            built = self.build(Some(&aside_dir))?;
+        }
+        let Some(exe) = built.exe else {
+            let first = built.errors.first().map(|d| clean_paths(&d.rendered, &self.root)).unwrap_or_default();
+            return Err(io::Error::other(format!(
+                "the graded tests do not compile, and setting the broken kata files aside did not help: the \
+                 error is outside the katas (or in a kata's public signature, which the tests use). The first \
+                 error:\n\n{first}"
+            )));
         };
-        return Err(io::Error::other(format!("{why}:\n{}", tail.join("\n"))));
+        self.set_progress("running the tests");
+        let results = self.run_tests(&exe)?;
+        Ok(Run { results, broken, elapsed: started.elapsed() })
     }
-    Ok(TopicRun { results, elapsed: started.elapsed() })
+
+    fn set_progress(&self, text: impl Into<String>) {
+        if let Ok(mut p) = self.shared.progress.lock() {
+            p.text = text.into();
+        }
+    }
+
+    /// Starts `command` in its own process group, remembered for [`Grading::stop`].
+    fn spawn(&self, command: &mut Command) -> io::Result<Child> {
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped"));
+        }
+        let child = command.process_group(0).stdin(Stdio::null()).spawn()?;
+        *self.shared.pgid.lock().unwrap_or_else(|e| e.into_inner()) = i32::try_from(child.id()).ok();
+        Ok(child)
+    }
+
+    /// `cargo test --no-run` for the graded test binary, reading cargo's JSON messages: the
+    /// binary's path, or the compiler's errors. Progress comes from the crates as they finish.
+    fn build(&self, aside: Option<&Path>) -> io::Result<Built> {
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.current_dir(&self.root).args(["test", "--no-run", "--test", "graded", "--message-format=json"]);
+        if self.solutions {
+            command.args(["--features", "solutions"]);
+        }
+        match aside {
+            Some(dir) => command.env("IPC_KATAS_SET_ASIDE", dir),
+            None => command.env_remove("IPC_KATAS_SET_ASIDE"),
+        };
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.set_progress("compiling");
+        let mut child = self.spawn(&mut command)?;
+        let stderr = child.stderr.take().expect("piped");
+        // cargo's own lines ("Compiling nix v0.32.0"), kept for the error message.
+        let stderr_thread = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            text
+        });
+        let mut built = Built { exe: None, errors: Vec::new() };
+        let mut crates = 0;
+        for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+            let Ok(line) = line else { break };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            match message["reason"].as_str() {
+                Some("compiler-artifact") => {
+                    crates += 1;
+                    let name = message["target"]["name"].as_str().unwrap_or("");
+                    self.set_progress(format!("compiling: {name} done, {crates} crates ready"));
+                    if name == "graded" {
+                        if let Some(exe) = message["executable"].as_str() {
+                            built.exe = Some(PathBuf::from(exe));
+                        }
+                    }
+                }
+                Some("compiler-message") if message["message"]["level"] == "error" => {
+                    if let Some(diagnostic) = diagnostic(&message["message"]) {
+                        built.errors.push(diagnostic);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let status = child.wait()?;
+        let cargo_said = stderr_thread.join().unwrap_or_default();
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped"));
+        }
+        if !status.success() && built.errors.is_empty() {
+            let tail: Vec<&str> = cargo_said.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(io::Error::other(format!("cargo could not build the tests:\n{}", tail.join("\n"))));
+        }
+        if !status.success() {
+            built.exe = None;
+        }
+        Ok(built)
+    }
+
+    /// The attempt's files that the errors are in, each with its first error. An error in a
+    /// graded test (a kata's public signature changed) sets aside the kata whose tests it is in.
+    fn broken_files(&self, errors: &[Diagnostic], tree: &str) -> io::Result<Vec<Broken>> {
+        let mut by_file: BTreeMap<String, Vec<&Diagnostic>> = BTreeMap::new();
+        let mut elsewhere = Vec::new();
+        for error in errors {
+            let file = repo_relative(&error.file, &self.root);
+            let files = if file.starts_with(&format!("{tree}/")) {
+                vec![file]
+            } else if let Some(files) = self.katas_tested_at(&file, error.line, tree) {
+                files
+            } else {
+                elsewhere.push(error);
+                continue;
+            };
+            for file in files {
+                by_file.entry(file).or_default().push(error);
+            }
+        }
+        if by_file.is_empty() {
+            if let Some(error) = elsewhere.first() {
+                return Err(io::Error::other(format!(
+                    "the grader's own code does not compile here (not a kata file):\n\n{}",
+                    clean_paths(&error.rendered, &self.root)
+                )));
+            }
+        }
+        Ok(by_file
+            .into_iter()
+            .map(|(file, errors)| {
+                let first = errors[0];
+                let at_file = repo_relative(&first.file, &self.root);
+                Broken {
+                    at: format!("{at_file}:{}:{}", first.line, first.column),
+                    error: clean_paths(&first.rendered, &self.root),
+                    errors: errors.len(),
+                    file,
+                }
+            })
+            .collect())
+    }
+
+    /// For an error in `tests/<topic>.rs`: the file of the kata whose `mod <kata> {` the line is
+    /// in, or every attempted kata of the topic when the line is outside them.
+    fn katas_tested_at(&self, file: &str, line: u64, tree: &str) -> Option<Vec<String>> {
+        let topic = file.strip_prefix("tests/")?.strip_suffix(".rs")?;
+        let topic = catalogue::topic(topic)?;
+        let text = std::fs::read_to_string(self.root.join(file)).ok()?;
+        let above: Vec<&str> = text.lines().take(line as usize).collect();
+        let module = above.iter().rev().find_map(|l| {
+            if *l == "}" { Some(None) } else { l.strip_prefix("mod ").and_then(|r| r.strip_suffix(" {")).map(Some) }
+        });
+        let in_tree = |kata: &Kata| if tree == "katas" { kata.file.to_string() } else { kata.solution_file() };
+        match module.flatten().and_then(|name| catalogue::kata(&format!("{}::{name}", topic.id))) {
+            Some(kata) => Some(vec![in_tree(kata)]),
+            None => {
+                let attempted: Vec<String> = topic
+                    .katas
+                    .iter()
+                    .filter(|k| tree == "solutions" || repo::has_an_attempt(&self.root, k))
+                    .map(in_tree)
+                    .collect();
+                (!attempted.is_empty()).then_some(attempted)
+            }
+        }
+    }
+
+    /// Writes, under `dir`, the original version of each broken file: a kata's stub from git, or
+    /// the committed version of any other file.
+    fn lay_stand_ins(&self, dir: &Path, broken: &[Broken]) -> io::Result<()> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        for file in broken {
+            let original = repo::original(&self.root, &file.file).map_err(|e| {
+                io::Error::other(format!(
+                    "{} does not compile, and its original version could not be found to stand in for it ({e}):\n\n{}",
+                    file.file, file.error
+                ))
+            })?;
+            let path = dir.join(&file.file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, original)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the graded test binary with the filter and reads its results.
+    fn run_tests(&self, exe: &Path) -> io::Result<Vec<TestResult>> {
+        let mut command = Command::new(exe);
+        command.current_dir(&self.root).args(self.filter.iter()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.spawn(&mut command)?;
+        let mut stderr = child.stderr.take().expect("piped");
+        let stderr_thread = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut stdout = String::new();
+        child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+        let status = child.wait()?;
+        let _ = stderr_thread.join();
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped"));
+        }
+        let results = parse(&stdout);
+        if results.is_empty() && !status.success() {
+            return Err(io::Error::other(format!("the graded tests ended with {status} before reporting any test")));
+        }
+        Ok(results)
+    }
+}
+
+/// The error's primary span and its text as rustc prints it.
+fn diagnostic(message: &serde_json::Value) -> Option<Diagnostic> {
+    let spans = message["spans"].as_array()?;
+    let span = spans.iter().find(|s| s["is_primary"] == true).or(spans.first())?;
+    Some(Diagnostic {
+        file: span["file_name"].as_str()?.to_string(),
+        line: span["line_start"].as_u64().unwrap_or(0),
+        column: span["column_start"].as_u64().unwrap_or(0),
+        rendered: message["rendered"].as_str().unwrap_or("").trim_end().to_string(),
+    })
+}
+
+/// The target directory cargo builds into.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// `dir/../x` becomes `x`, `./x` becomes `x`: paths as the compiler wrote them, made plain.
+fn normalize(path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in Path::new(path).components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A compiler path as a path in the repository: `attempt/../katas/x.rs` is `katas/x.rs`, and
+/// the set-aside copy's `…/out/katas/x.rs` is `katas/x.rs` too.
+fn repo_relative(file: &str, root: &Path) -> String {
+    let path = normalize(file);
+    let path = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path);
+    let text = path.to_string_lossy().into_owned();
+    for tree in ["katas/", "solutions/"] {
+        if let Some(i) = text.find(&format!("/out/{tree}")) {
+            return text[i + "/out/".len()..].to_string();
+        }
+    }
+    text
+}
+
+/// The compiler's text with each file path in it made plain (see [`repo_relative`]).
+fn clean_paths(text: &str, root: &Path) -> String {
+    text.lines()
+        .map(|line| match line.find("--> ") {
+            Some(i) => {
+                let (head, rest) = line.split_at(i + 4);
+                let (file, position) = rest.split_once(':').unwrap_or((rest, ""));
+                let position = if position.is_empty() { String::new() } else { format!(":{position}") };
+                format!("{head}{}{position}", repo_relative(file, root))
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads libtest's output: `test NAME ... ok|FAILED` lines, then each failure's captured output,
@@ -223,31 +585,31 @@ mod tests {
 
     const SAMPLE: &str = "\
 running 3 tests
-test child_to_parent::a_short_message_arrives_intact ... ok
-test child_to_parent::empty_data_arrives_as_nothing ... FAILED
-test ask_child::no_requests_get_no_answers ... FAILED
+test pipes::child_to_parent::a_short_message_arrives_intact ... ok
+test pipes::child_to_parent::empty_data_arrives_as_nothing ... FAILED
+test pipes::ask_child::no_requests_get_no_answers ... FAILED
 
 failures:
 
----- child_to_parent::empty_data_arrives_as_nothing stdout ----
+---- pipes::child_to_parent::empty_data_arrives_as_nothing stdout ----
 
 pipes::child_to_parent::empty_data_arrives_as_nothing: HANG (5.0s)
     timed out after 5.0 s while reading
 
----- ask_child::no_requests_get_no_answers stdout ----
+---- pipes::ask_child::no_requests_get_no_answers stdout ----
 
 pipes::ask_child::no_requests_get_no_answers: NOT YET IMPLEMENTED (0.0s)
     not yet attempted
 
 failures:
-    child_to_parent::empty_data_arrives_as_nothing
+    pipes::child_to_parent::empty_data_arrives_as_nothing
 ";
 
     #[test]
     fn libtest_output_becomes_results_with_labels_and_reports() {
         let results = parse(SAMPLE);
         assert_eq!(results.len(), 3);
-        let hang = results.iter().find(|r| r.name == "child_to_parent::empty_data_arrives_as_nothing").unwrap();
+        let hang = results.iter().find(|r| r.name == "pipes::child_to_parent::empty_data_arrives_as_nothing").unwrap();
         assert!(!hang.passed);
         assert_eq!(hang.label.as_deref(), Some("HANG"));
         assert!(hang.report.starts_with("pipes::child_to_parent::empty_data_arrives_as_nothing: HANG"));
@@ -264,5 +626,19 @@ failures:
         assert_eq!(State::of(&[&results[1]]), State::Solved);
         assert_eq!(State::of(&refs), State::Failing);
         assert_eq!(State::of(&[]), State::NotStarted);
+    }
+
+    #[test]
+    fn compiler_paths_become_repository_paths() {
+        let root = Path::new("/home/me/ipc-katas");
+        assert_eq!(repo_relative("attempt/../katas/fifos/records.rs", root), "katas/fifos/records.rs");
+        assert_eq!(repo_relative("/home/me/ipc-katas/attempt/../katas/x/y.rs", root), "katas/x/y.rs");
+        assert_eq!(
+            repo_relative("/home/me/ipc-katas/target/debug/build/ipc-katas-attempt-0123/out/katas/x/y.rs", root),
+            "katas/x/y.rs"
+        );
+        assert_eq!(repo_relative("tests/pipes.rs", root), "tests/pipes.rs");
+        let text = "error: expected `;`\n  --> attempt/../katas/fifos/records.rs:12:5\n   |";
+        assert_eq!(clean_paths(text, root), "error: expected `;`\n  --> katas/fifos/records.rs:12:5\n   |");
     }
 }

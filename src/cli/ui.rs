@@ -34,9 +34,10 @@ impl Ui {
 
     pub fn state(&self, state: State) -> String {
         match state {
-            State::Solved => self.paint("32", "solved     "),
-            State::Failing => self.paint("31", "failing    "),
-            State::NotStarted => self.paint("2", "not started"),
+            State::Solved => self.paint("32", "solved          "),
+            State::Failing => self.paint("31", "failing         "),
+            State::NotStarted => self.paint("2", "not started     "),
+            State::DoesNotCompile => self.paint("33;1", "does not compile"),
         }
     }
 

@@ -18,7 +18,7 @@ use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
 
-use super::grading::{Grading, State, TopicRun};
+use super::grading::{Grading, Run, State};
 use super::report::{self, NextHint};
 use super::state::StateFile;
 use super::ui::Ui;
@@ -151,13 +151,13 @@ impl Watch<'_> {
         }
         println!("{} {} — {}", self.ui.bold("watch ·"), self.ui.bold(self.kata.id), self.kata.title);
         println!("{}", self.ui.dim(&format!("{why}; edit {}", self.kata.file)));
-        let filter = format!("{}::", self.kata.name());
-        let grading = Grading::start(self.root, self.kata.topic(), Some(&filter), self.solutions)?;
+        let filter = format!("{}::", self.kata.id);
+        let grading = Grading::start(self.root, Some(&filter), self.solutions)?;
         self.running = Some((grading, Instant::now()));
         Ok(())
     }
 
-    fn finished(&mut self, result: io::Result<TopicRun>) {
+    fn finished(&mut self, result: io::Result<Run>) {
         self.running = None;
         if self.again && !self.quitting {
             self.again = false;
@@ -260,7 +260,8 @@ pub fn watch(ui: &Ui, root: &Path, kata: Option<&'static Kata>, solutions: bool)
             Some((grading, since)) => {
                 let result = grading.wait_for(Duration::ZERO);
                 if result.is_none() && ui.is_terminal() {
-                    print!("\r{}", ui.dim(&format!("grading … {:.0}s", since.elapsed().as_secs_f64())));
+                    let doing = grading.progress();
+                    print!("\r\x1b[K{}", ui.dim(&format!("grading … {:.0}s, {doing}", since.elapsed().as_secs_f64())));
                     io::stdout().flush()?;
                 }
                 result
