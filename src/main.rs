@@ -63,6 +63,13 @@ enum Verb {
     },
     /// A mock interview: a question to answer aloud and a kata to code against a timer, hints hidden.
     Mock(MockArgs),
+    /// Remove what test runs that were killed outright (SIGKILL) left behind: only what a grader
+    /// run provably made (its temporary directory, and the IPC objects and names it recorded).
+    Clean {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The graded topics, one per line (tests/<topic>.rs); for scripts.
     #[command(hide = true)]
     Topics,
@@ -124,6 +131,7 @@ fn main() -> ExitCode {
                 mock::start(&ui, &root, args.seed, args.question, args.minutes)
             }
         }
+        Some(Verb::Clean { dry_run }) => clean(dry_run),
         Some(Verb::Topics) => {
             TOPICS.iter().for_each(|t| println!("{}", t.id));
             Ok(true)
@@ -171,12 +179,48 @@ fn list(ui: &Ui) {
     }
 }
 
+fn clean(dry_run: bool) -> io::Result<bool> {
+    let found = ipc_katas::grader::leftovers::find();
+    if found.is_empty() {
+        println!("Nothing to clean: no test run of yours was killed before it could clean up.");
+        return Ok(true);
+    }
+    let mut failed = Vec::new();
+    for leftover in &found {
+        println!("A test run (process {}, gone) left:", leftover.pid);
+        for object in &leftover.objects {
+            println!("  {object}");
+        }
+        if !dry_run {
+            failed.extend(leftover.remove());
+        }
+    }
+    if dry_run {
+        println!("\n(--dry-run: nothing removed)");
+    } else if failed.is_empty() {
+        println!("\nRemoved.");
+    } else {
+        println!("\nCould not remove:\n  {}", failed.join("\n  "));
+    }
+    Ok(failed.is_empty())
+}
+
 fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
     println!("{}", ui.bold("ipc-katas: Unix inter-process communication, graded by cargo test"));
     println!(
         "{}\n",
         ui.dim("Grading runs `cargo test`; the first time, it compiles them (a few minutes on a small machine).")
     );
+    let leftovers = ipc_katas::grader::leftovers::find();
+    if !leftovers.is_empty() {
+        println!(
+            "{}\n",
+            ui.bold(&format!(
+                "{} earlier test run(s) were killed before they could clean up: `cargo run -- clean` removes what they left.",
+                leftovers.len()
+            ))
+        );
+    }
     let run = grade(ui, root, "every kata", None, solutions)?;
     let states: Vec<(&Kata, State)> = catalogue::katas().map(|kata| (kata, run.state(kata))).collect();
     println!();

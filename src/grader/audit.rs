@@ -197,6 +197,41 @@ pub(crate) fn sysv_objects(kind: &str) -> Vec<(i32, i32)> {
         .collect()
 }
 
+/// One row of `/proc/sysvipc/{shm,msg,sem}`: what identifies an object later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SysvRow {
+    pub key: i32,
+    pub id: i32,
+    /// The creator's uid.
+    pub cuid: u32,
+    /// The last change time (creation or IPC_SET), in seconds since the epoch.
+    pub ctime: i64,
+}
+
+/// Every SysV object of one kind, with its creator and change time (`man 5 proc`: the columns
+/// differ by kind).
+pub(crate) fn sysv_rows(kind: &str) -> Vec<SysvRow> {
+    // Where cuid and ctime are, counted from 0, in each file's columns.
+    let (cuid, ctime) = match kind {
+        "shm" => (9, 13),
+        "msg" => (9, 13),
+        _ => (6, 9),
+    };
+    let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            Some(SysvRow {
+                key: cols.first()?.parse::<i64>().ok()? as i32,
+                id: cols.get(1)?.parse().ok()?,
+                cuid: cols.get(cuid)?.parse().ok()?,
+                ctime: cols.get(ctime)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 fn mq_exists(name: &str) -> bool {
     let Ok(c_name) = CString::new(name) else { return false };
     // SAFETY: c_name is NUL-terminated; a returned descriptor is closed at once.
@@ -258,7 +293,7 @@ pub(crate) fn clean_up(tracked: &[Tracked], posix_prefix: &str) {
     }
 }
 
-fn unlink_posix(name: &str) {
+pub(crate) fn unlink_posix(name: &str) {
     if let Ok(c_name) = CString::new(name) {
         // SAFETY: c_name is NUL-terminated; both calls only remove a name.
         unsafe {
@@ -268,7 +303,7 @@ fn unlink_posix(name: &str) {
     }
 }
 
-fn remove_sysv(kind: &str, id: i32) {
+pub(crate) fn remove_sysv(kind: &str, id: i32) {
     // SAFETY: IPC_RMID takes no buffer (null is allowed); a wrong id only fails with EINVAL.
     unsafe {
         match kind {

@@ -24,6 +24,8 @@
 mod audit;
 pub mod data;
 mod frames;
+mod interrupt;
+pub mod leftovers;
 pub mod peer;
 mod property;
 mod supervise;
@@ -35,6 +37,7 @@ mod selftest;
 
 use std::cell::Cell;
 use std::fmt::Debug;
+use std::fs;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -146,6 +149,9 @@ impl Grade {
             panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue/")
         };
         install_panic_hook();
+        interrupt::install();
+        static WARNED: Once = Once::new();
+        WARNED.call_once(leftovers::warn_once);
         Grade { test: test.to_string(), kata, deadline: DEFAULT_DEADLINE }
     }
 
@@ -163,6 +169,9 @@ impl Grade {
     }
 
     pub(crate) fn finish(&self, outcome: &Outcome, elapsed: Duration) {
+        // An interrupted run ends by the signal once every sandbox is cleaned up; reporting
+        // each test cut short as a failure would bury what the learner was looking at.
+        interrupt::wait_for_the_end();
         let report = Report { test: &self.test, kata: self.kata, outcome, elapsed };
         if *outcome != Outcome::Pass {
             REPORTING.with(|r| r.set(true));
@@ -172,12 +181,26 @@ impl Grade {
 
     /// Runs `body` in a sandbox and returns what happened, without judging it.
     pub fn outcome(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Outcome {
-        let dir = match tempfile::Builder::new().prefix("ipc-katas-").tempdir() {
+        // Counted until the clean-up below is done: an interrupted run waits for it.
+        let _active = interrupt::Active::begin();
+        if let Some(signal) = interrupt::interrupted() {
+            return Outcome::Crash(format!(
+                "not run: the test run was interrupted by {}",
+                verdict::signal_name(signal)
+            ));
+        }
+        // `ipc-katas-<pid>-XXXXXX/`: the test's files in `work/`, the ledger beside them (see
+        // `leftovers`), so that what a killed run leaves can be told from anyone else's.
+        let made = tempfile::Builder::new()
+            .prefix(&format!("{}{}-", leftovers::DIR_PREFIX, std::process::id()))
+            .tempdir()
+            .and_then(|dir| fs::create_dir(dir.path().join("work")).map(|()| dir));
+        let dir = match made {
             Ok(dir) => dir,
             Err(e) => return Outcome::Crash(format!("the grader could not make a temporary directory: {e}")),
         };
         let prefix = format!("/ipck-{}-{}-", std::process::id(), SANDBOXES.fetch_add(1, Ordering::Relaxed));
-        let sandbox_dir = dir.path().to_path_buf();
+        let sandbox_dir = dir.path().join("work");
         let sandbox_prefix = prefix.clone();
         let finished =
             supervise::run(self.deadline, move || body_main(Sandbox::new(sandbox_dir, sandbox_prefix), body));
@@ -246,6 +269,11 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
     let strays: Vec<String> = heard.all(Tag::Stray).into_iter().map(|(_, text)| text).collect();
     let verdict = heard.text(Tag::Verdict, finished.body_pid);
     let outcome = match how {
+        "interrupted" => Outcome::Crash(format!(
+            "the test run was interrupted by {} while {phase}: every process of the test was killed and \
+             what it made was removed",
+            verdict::signal_name(number as i32)
+        )),
         "timeout" => Outcome::Hang(format!(
             "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
             deadline.as_secs_f64(),
@@ -423,6 +451,7 @@ impl Sandbox {
     /// Registers an IPC object this test may create, for the audit and the clean-up.
     pub fn track(&mut self, object: Tracked) {
         frames::send(Tag::Track, object.encode().as_bytes());
+        leftovers::record(&self.dir, &object);
         self.tracked.push(object);
     }
 

@@ -245,7 +245,7 @@ fn a_hanging_property_fails_within_one_deadline() {
 fn the_report_names_the_kata_file_and_how_to_grade_it() {
     let text = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
     assert!(text.contains("katas/pipes/child_to_parent.rs"), "{text}");
-    assert!(text.contains("cargo test --test pipes child_to_parent::"), "{text}");
+    assert!(text.contains("cargo test --test graded pipes::child_to_parent::"), "{text}");
     assert!(text.contains("cargo run -- hint pipes::child_to_parent"), "{text}");
 }
 
@@ -281,4 +281,64 @@ fn a_message_queue_made_with_a_sandbox_key_is_audited_and_removed() {
     let key: i32 = std::fs::read_to_string(&key_file).unwrap().parse().unwrap();
     assert!(matches!(&outcome, Outcome::Leak(t) if t.contains("message queue")), "{outcome:?}");
     assert!(!audit::sysv_objects("msg").iter().any(|(k, _)| *k == key), "the queue with key {key} was not removed");
+}
+
+#[test]
+fn a_supervisor_told_to_stop_kills_the_sandbox_and_says_interrupted() {
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let path = pid_file.path().to_path_buf();
+    let outcome = grade().outcome(|s| {
+        s.phase("waiting to be interrupted");
+        // A grandchild that would outlive the body, then SIGTERM to the supervisor (the
+        // body's parent), as the test process sends when Ctrl-C comes.
+        // SAFETY: the child only sleeps and exits.
+        match unsafe { libc::fork() } {
+            0 => loop {
+                // SAFETY: pause only waits for a signal.
+                unsafe { libc::pause() };
+            },
+            pid => {
+                std::fs::write(&path, pid.to_string()).unwrap();
+                // SAFETY: getppid and kill on our own supervisor.
+                unsafe { libc::kill(libc::getppid(), libc::SIGTERM) };
+            }
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(())
+    });
+    let grandchild: i32 = std::fs::read_to_string(pid_file.path()).unwrap().parse().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Crash(t) if t.contains("interrupted by SIGTERM while waiting to be interrupted")),
+        "{outcome:?}"
+    );
+    assert!(process_is_gone(grandchild), "the grandchild outlived the interrupted sandbox");
+}
+
+#[test]
+fn clean_removes_what_a_killed_run_recorded_and_nothing_else() {
+    // A test process that is gone: a child that has exited and been reaped.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let tmp = std::env::temp_dir();
+    let dir = tempfile::Builder::new().prefix(&format!("{}{pid}-", leftovers::DIR_PREFIX)).tempdir_in(&tmp).unwrap();
+    let dir = dir.keep();
+    fs::create_dir(dir.join("work")).unwrap();
+    // SAFETY: msgget with IPC_PRIVATE makes a new queue; its id is removed below or by clean.
+    let ours = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    // SAFETY: as above; this one is not in the ledger and must survive.
+    let theirs = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    assert!(ours >= 0 && theirs >= 0);
+    leftovers::record(&dir.join("work"), &Tracked::SysvId { kind: "msg", id: ours });
+    let found: Vec<_> = leftovers::find().into_iter().filter(|l| l.dir == dir).collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].objects.iter().any(|o| o == &format!("SysV msg id {ours}")), "{found:?}");
+    assert!(!found[0].objects.iter().any(|o| o.contains(&theirs.to_string())), "{found:?}");
+    assert!(found[0].remove().is_empty());
+    let left: Vec<i32> = audit::sysv_rows("msg").iter().map(|r| r.id).collect();
+    // SAFETY: remove the queue that clean had to leave alone.
+    unsafe { libc::msgctl(theirs, libc::IPC_RMID, std::ptr::null_mut()) };
+    assert!(!left.contains(&ours), "clean left the recorded queue {ours}");
+    assert!(left.contains(&theirs), "clean removed a queue no run recorded");
+    assert!(!dir.exists());
 }

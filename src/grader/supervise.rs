@@ -44,6 +44,7 @@ pub(crate) fn run<F: FnOnce()>(deadline: Duration, body: F) -> io::Result<Finish
         0 => supervise(test_pid, write_end.as_raw_fd(), deadline, body),
         pid => pid,
     };
+    super::interrupt::supervisor_started(supervisor);
     drop(write_end);
     let mut heard = Heard::default();
     let exited = listen(supervisor, &read_end, deadline + SUPERVISOR_GRACE, &mut heard);
@@ -52,6 +53,7 @@ pub(crate) fn run<F: FnOnce()>(deadline: Duration, body: F) -> io::Result<Finish
         // SAFETY: supervisor is our own child, not yet reaped, so the pid is still ours.
         unsafe { libc::kill(supervisor, libc::SIGKILL) };
     }
+    super::interrupt::supervisor_ending(supervisor);
     reap(supervisor);
     drain(&read_end, &mut heard);
     let body_pid = body_pid(&heard);
@@ -120,12 +122,39 @@ fn reap(pid: libc::pid_t) -> libc::c_int {
     }
 }
 
+/// The signal that told this supervisor to stop (Ctrl-C, SIGTERM, SIGHUP, or its parent's
+/// death), or 0. Set by [`on_stop`]; only the supervisor process ever sets it.
+static STOP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop(signal: libc::c_int) {
+    STOP.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_signal() -> libc::c_int {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The supervisor. Never returns.
+///
+/// Ctrl-C reaches it too (it is in the test process's process group), as does SIGTERM from the
+/// test process when the run is interrupted, and its parent-death signal is SIGTERM: each makes
+/// it kill the sandbox's process group, reap it, and say `interrupted`, instead of dying and
+/// leaving the attempt's processes running.
 fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Duration, body: F) -> ! {
     close_all_but(report);
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic; a zeroed sigaction with an empty mask
+        // and no SA_RESTART, so that the waits below return early with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
     // SAFETY: prctl with these options takes integer arguments only.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
         if libc::getppid() != test_pid {
             libc::_exit(1); // the test process died before PDEATHSIG was armed
         }
@@ -149,7 +178,16 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
     unsafe { libc::setpgid(body_pid, body_pid) };
     let watch = ProcessWatch::new(body_pid);
     let mut line = Line::new();
-    if watch.wait(deadline.saturating_sub(started.elapsed())) {
+    let exited = watch.wait_unless_stopped(deadline.saturating_sub(started.elapsed()));
+    if stop_signal() != 0 {
+        // SAFETY: kill the whole group first, then reap the body, our own child.
+        unsafe {
+            libc::kill(-body_pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(body_pid, &mut status, 0);
+        }
+        line.push(b"interrupted ").num(stop_signal() as i64);
+    } else if exited {
         let mut status = 0;
         // SAFETY: WNOWAIT leaves the body a zombie, so its process group id stays reserved until
         // the group kill below; status is a valid out-pointer.
@@ -188,7 +226,11 @@ fn start_body<F: FnOnce()>(report: RawFd, body: F) -> ! {
         libc::setpgid(0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // The default actions, as a C program starts with (the supervisor's and the test
+        // process's own handlers are inherited through fork).
+        for signal in [libc::SIGPIPE, libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -331,18 +373,24 @@ impl ProcessWatch {
         }
     }
 
-    /// Waits up to `timeout` for the process to exit; true if it did.
-    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` for the process to exit, or for the supervisor to be told to stop
+    /// (see [`supervise`]); true if the process exited. Sleeps 50 ms at most at a time, so a
+    /// signal that lands just before a sleep is seen soon anyway.
+    fn wait_unless_stopped(&self, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         loop {
             if self.exited() {
                 return true;
             }
             let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || stop_signal() != 0 {
                 return false;
             }
-            let step = if self.pidfd.is_some() { left } else { left.min(Duration::from_millis(1)) };
+            let step = if self.pidfd.is_some() {
+                left.min(Duration::from_millis(50))
+            } else {
+                left.min(Duration::from_millis(1))
+            };
             let mut fds = [libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 }];
             // SAFETY: one valid pollfd; a negative fd is ignored by poll, which then just sleeps.
             unsafe { libc::poll(fds.as_mut_ptr(), 1, step.as_millis().clamp(1, i32::MAX as u128) as i32) };

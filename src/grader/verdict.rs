@@ -145,3 +145,12 @@ pub fn signal_story(sig: i32) -> String {
     };
     format!("{name} (signal {sig}): usually {why}")
 }
+
+/// The signal's name alone: `SIGINT`, or `signal 40`.
+pub fn signal_name(sig: i32) -> String {
+    let story = signal_story(sig);
+    match story.split_once(" (signal ") {
+        Some((name, _)) => name.to_string(),
+        None => story.split_once(':').map_or(story.clone(), |(name, _)| name.to_string()),
+    }
+}
