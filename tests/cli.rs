@@ -225,12 +225,46 @@ mod in_a_copy_of_the_repository {
         let started = Instant::now();
         let (code, out) = run(&["check", "pipes"]);
         assert_eq!(code, Some(1), "not every kata is solved, so check fails:\n{out}");
-        assert!(out.contains("solved      pipes::child_to_parent"), "{out}");
-        assert!(out.contains("failing     pipes::ask_child"), "{out}");
+        assert!(out.contains("solved           pipes::child_to_parent"), "{out}");
+        assert!(out.contains("failing          pipes::ask_child"), "{out}");
         assert!(out.contains("HANG") && out.contains("timed out after"), "the hang is named:\n{out}");
-        assert!(out.contains("not started pipes::pipeline"), "{out}");
+        assert!(out.contains("not started      pipes::pipeline"), "{out}");
         assert!(out.contains("Hint 1 of 3 is waiting: cargo run -- hint pipes::ask_child"), "{out}");
         eprintln!("check pipes took {:.1}s", started.elapsed().as_secs_f64());
+    }
+
+    const BROKEN: &str = "katas/fifos/records.rs";
+
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn a_kata_that_does_not_compile_is_shown_with_its_first_error_and_every_other_kata_is_graded() {
+        solved_and_hung();
+        let stub_lines = stub(BROKEN).lines().count();
+        write_kata(BROKEN, &format!("{}\npub fn oops(x: u8 {{\n", stub(BROKEN)));
+        let (code, out) = run(&[]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("does not compile fifos::records"), "{out}");
+        assert!(out.contains("solved           pipes::child_to_parent"), "the others are graded:\n{out}");
+        assert!(out.contains("failing          pipes::ask_child"), "{out}");
+        assert!(out.contains("not started      fifos::make_fifo"), "{out}");
+        assert!(out.contains(&format!("at {BROKEN}:{}:", stub_lines + 2)), "the error's file and line:\n{out}");
+        let (code, out) = run(&["check", "fifos::records"]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains(&format!("--> {BROKEN}:{}:", stub_lines + 2)),
+            "the whole error, as rustc prints it:\n{out}"
+        );
+        assert!(out.contains("error"), "{out}");
+        let (code, out) = run(&["check", "pipes::child_to_parent"]);
+        assert_eq!(code, Some(0), "another kata is still graded: {out}");
+        for args in [&["hint", "fifos::records"][..], &["list"], &["solution", "fifos::records", "--reveal"]] {
+            let (code, out) = run(args);
+            assert_eq!(code, Some(0), "{args:?} works while a kata is broken:\n{out}");
+        }
+        let (code, out) = run(&["reset", "fifos::records", "--yes"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(std::fs::read_to_string(copy().join(BROKEN)).unwrap(), stub(BROKEN));
     }
 
     #[test]
@@ -256,7 +290,7 @@ mod in_a_copy_of_the_repository {
         assert_eq!(std::fs::read_to_string(copy().join(SOLVED)).unwrap(), stub(SOLVED));
         let (code, out) = run(&["check", "pipes::child_to_parent"]);
         assert_eq!(code, Some(1), "{out}");
-        assert!(out.contains("not started pipes::child_to_parent"), "{out}");
+        assert!(out.contains("not started      pipes::child_to_parent"), "{out}");
     }
 
     /// The CLI's output, line by line, as it comes.
@@ -316,7 +350,7 @@ mod in_a_copy_of_the_repository {
         let lines = lines_of(&mut watching.0);
         let mut seen = Vec::new();
         let build = Duration::from_secs(300); // the first grading may compile the copy
-        wait_for(&lines, &mut seen, "solved      pipes::child_to_parent", build);
+        wait_for(&lines, &mut seen, "solved           pipes::child_to_parent", build);
 
         // Saving the hung kata's file switches to it and grades it; a key is answered while
         // the attempt hangs, long before the grader's deadline ends the run.
@@ -326,12 +360,12 @@ mod in_a_copy_of_the_repository {
         writeln!(watching.0.stdin.as_mut().unwrap(), "h").unwrap();
         wait_for(&lines, &mut seen, "Hint 1 of 3", Duration::from_secs(60));
         assert!(
-            !seen.iter().any(|l| l.contains("failing     pipes::ask_child")),
+            !seen.iter().any(|l| l.contains("failing          pipes::ask_child")),
             "the hint came only after the hung run ended ({:?}):\n{}",
             asked.elapsed(),
             seen.join("\n")
         );
-        wait_for(&lines, &mut seen, "failing     pipes::ask_child", Duration::from_secs(60));
+        wait_for(&lines, &mut seen, "failing          pipes::ask_child", Duration::from_secs(60));
         wait_for(&lines, &mut seen, "timed out after", Duration::from_secs(5));
 
         writeln!(watching.0.stdin.as_mut().unwrap(), "q").unwrap();

@@ -135,3 +135,42 @@ fn every_question_includes_an_interview_kata_of_its_own() {
         );
     }
 }
+
+#[test]
+fn every_stub_says_how_to_grade_it_as_the_catalogue_does() {
+    for kata in katas() {
+        let line = format!("//! Grade it: `{}`", kata.test_command());
+        assert!(read(kata.file).lines().take(8).any(|l| l == line), "{}: its header must say {line}", kata.file);
+    }
+}
+
+#[test]
+fn the_graded_test_binary_declares_every_topic_and_the_trees_hold_no_stray_files() {
+    let graded = read("tests/graded.rs");
+    for topic in TOPICS {
+        assert!(graded.lines().any(|l| l == format!("mod {};", topic.id)), "tests/graded.rs lacks `mod {};`", topic.id);
+    }
+    for tree in ["katas", "solutions"] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(tree);
+        for entry in fs::read_dir(&root).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                name == "mod.rs" || topic(&name).is_some(),
+                "{tree}/{name} is neither mod.rs nor a topic of the catalogue"
+            );
+            if name == "mod.rs" {
+                continue;
+            }
+            for file in fs::read_dir(root.join(&name)).unwrap() {
+                let file = file.unwrap().file_name().into_string().unwrap();
+                let path = format!("katas/{name}/{file}");
+                let known = file == "mod.rs"
+                    || katas().any(|k| k.file == path)
+                    || (tree == "solutions"
+                        && file.ends_with(".md")
+                        && QUESTIONS.iter().any(|q| q.answer == format!("solutions/{name}/{file}")));
+                assert!(known, "{tree}/{name}/{file} is not in the catalogue");
+            }
+        }
+    }
+}

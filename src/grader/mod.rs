@@ -1,6 +1,6 @@
 //! The grader: every graded test body runs in a sandboxed child process, under a deadline, and
 //! ends in exactly one [`Outcome`], with a report that names the test, the phase and the likely
-//! mistake. The contract is `GRADER.md` in the shared docs; the shape of a graded test is:
+//! mistake. The contract is `docs/grading.md`; the shape of a graded test is:
 //!
 //! ```no_run
 //! use ipc_katas::grade;

@@ -1,7 +1,7 @@
 //! Property tests whose every case runs in its own sandbox, with bounded cases and shrinking.
 //!
 //! A hang makes every later case fail at once with the same report, so shrinking costs
-//! nothing and a property fails within one deadline (GRADER.md: proptest shrinking multiplies a
+//! nothing and a property fails within one deadline (docs/grading.md: proptest shrinking multiplies a
 //! hang). A `todo!()` does the same. Wrong answers and crashes are shrunk to a small input.
 
 use std::cell::RefCell;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::catalogue::Kata;
 
-/// What happened to one graded test: exactly one of the outcomes of GRADER.md.
+/// What happened to one graded test: exactly one of the outcomes of docs/grading.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Pass,
