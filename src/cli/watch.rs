@@ -256,6 +256,15 @@ pub fn watch(ui: &Ui, root: &Path, kata: Option<&'static Kata>, solutions: bool)
     let mut watch = Watch { ui, root, solutions, kata, running: None, again: false, quitting: false };
     watch.start_grading("starting")?;
     while !(watch.quitting && watch.running.is_none()) {
+        if super::interrupted() {
+            // SIGTERM, SIGHUP, or Ctrl-C when the terminal is not in raw mode: stop the run the
+            // way that lets the grader clean up, then leave.
+            if let Some((mut grading, _)) = watch.running.take() {
+                grading.stop();
+            }
+            println!("\nInterrupted: the run was stopped and cleaned up.");
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "watch interrupted"));
+        }
         let done = match &mut watch.running {
             Some((grading, since)) => {
                 let result = grading.wait_for(Duration::ZERO);
