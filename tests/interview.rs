@@ -1008,7 +1008,7 @@ mod q5_supervisor {
         let report = Report::new()?;
         let held = ["nothing", "the lock file", "the lock file and the semaphore", "all its locks"][phase as usize];
         s.phase("calling Supervisor::spawn");
-        let work = |w: &Worker| -> io::Result<()> {
+        let work = |w: &mut Worker| -> io::Result<()> {
             if phase >= 1 {
                 call(&report, "Worker::lock_file", w.lock_file())?;
             }
@@ -1016,7 +1016,8 @@ mod q5_supervisor {
                 call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
             }
             for (i, m) in messages.iter().enumerate() {
-                call(&report, &format!("Worker::commit of message {i}"), w.commit(m))?;
+                let mut state = call(&report, &format!("Worker::lock_state for message {i}"), w.lock_state())?;
+                call(&report, &format!("StateGuard::commit of message {i}"), state.commit(m))?;
             }
             let _guard = if phase >= 3 { Some(call(&report, "Worker::lock_state", w.lock_state())?) } else { None };
             report.send(&format!("R{}", std::process::id()));
@@ -1119,6 +1120,44 @@ mod q5_supervisor {
     }
 
     #[test]
+    fn a_worker_commits_several_messages_through_the_one_guard_it_holds_and_is_killed_holding_it() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            let messages: Vec<Vec<u8>> = (0..3).map(|i| message(11, i)).collect();
+            s.phase("calling Supervisor::spawn");
+            // Commit while holding the state lock: a commit that took the (non-recursive)
+            // mutex again would wait for itself for ever.
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                for (i, m) in messages.iter().enumerate() {
+                    call(&report, &format!("StateGuard::commit of message {i}"), state.commit(m))?;
+                }
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let dead = report.receive(
+                s,
+                "commit 3 messages while holding the state lock (stuck here: commit locks the mutex the \
+                 worker already holds; commit through the guard instead)",
+            )?;
+            s.phase("killing the worker (SIGKILL) holding the state lock after 3 commits");
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            s.phase("calling Supervisor::recover");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &messages.len(), &recovered.len())?;
+            for (i, (want, got)) in messages.iter().zip(&recovered).enumerate() {
+                s.expect_bytes(&format!("committed message {i}, as recover returned it from the queue"), want, got)?;
+            }
+            check_locks(s, &ids, &res.lock_file, dead)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
     fn commit_refuses_a_message_longer_than_max_message_and_keeps_empty_and_full_size_ones() {
         grade!().run(|s| {
             let res = resources(s);
@@ -1126,8 +1165,9 @@ mod q5_supervisor {
             let report = Report::new()?;
             let full = vec![0xa5u8; MAX_MESSAGE];
             s.phase("calling Supervisor::spawn");
-            let work = |w: &Worker| -> io::Result<()> {
-                match w.commit(&vec![1u8; MAX_MESSAGE + 1]) {
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                match state.commit(&vec![1u8; MAX_MESSAGE + 1]) {
                     Err(e) if e.kind() == ErrorKind::InvalidInput => {}
                     other => {
                         report.send(&format!(
@@ -1138,8 +1178,8 @@ mod q5_supervisor {
                         return Ok(());
                     }
                 }
-                call(&report, "Worker::commit of MAX_MESSAGE bytes", w.commit(&full))?;
-                call(&report, "Worker::commit of an empty message", w.commit(&[]))?;
+                call(&report, "StateGuard::commit of MAX_MESSAGE bytes", state.commit(&full))?;
+                call(&report, "StateGuard::commit of an empty message", state.commit(&[]))?;
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };

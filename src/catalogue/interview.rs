@@ -111,13 +111,16 @@ pub const TOPIC: Topic = Topic {
                 "SIGKILL runs no handler, no atexit, no Drop: everything the kernel does not release by \
                  itself (SysV objects, the pidfile's contents, a robust mutex's state) is the supervisor's \
                  job, in recover and remove.",
-                "Robust mutex: lock it in recover; EOWNERDEAD means you hold it and must call \
-                 pthread_mutex_consistent before unlocking. Semaphore: SEM_UNDO in the worker, and/or SETVAL 1 \
-                 in recover. Lock file: the worker must open it itself, or the supervisor's inherited \
-                 descriptor keeps the flock alive.",
-                "A message is committed once it is in the queue and counted under the mutex; recover drains \
-                 the queue with msgrcv(IPC_NOWAIT) until ENOMSG and keeps the first `committed`. remove: \
-                 IPC_RMID the segment, the queue and the semaphore, and unlink the lock file.",
+                "Robust mutex: lock it in recover; EOWNERDEAD means you hold it. Repair `committed` first, \
+                 then call pthread_mutex_consistent, then unlock: unlocked without it, the mutex turns \
+                 ENOTRECOVERABLE (then destroy it and init it again; the worker is dead, nobody else uses \
+                 it). Semaphore: SEM_UNDO in the worker, and/or SETVAL 1 in recover (semctl's fourth \
+                 argument is a union semun). Lock file: the worker must open it itself, or the supervisor's \
+                 inherited descriptor keeps the flock alive.",
+                "A message is committed once it is in the queue and counted under the mutex; StateGuard::commit \
+                 sends first, then counts, so a kill between the two leaves one uncounted message. recover \
+                 drains the queue with msgrcv(IPC_NOWAIT) until ENOMSG and keeps the first `committed`. \
+                 remove: IPC_RMID the segment, the queue and the semaphore, and unlink the lock file.",
             ],
         },
     ],
