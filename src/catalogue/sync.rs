@@ -55,8 +55,9 @@ pub const TOPIC: Topic = Topic {
             file: "katas/sync/undo_semaphore.rs",
             question: Some(5),
             hints: &[
-                "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, initial). libc has \
-                 them; nix does not.",
+                "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, arg) where arg is a \
+                 `union semun` you declare (#[repr(C)] union with val: c_int, buf and array pointers): glibc \
+                 reads the whole union, not an int. libc has the calls; nix does not.",
                 "semop with one sembuf { sem_num: 0, sem_op: -1 or +1, sem_flg: SEM_UNDO }: the kernel keeps \
                  an adjustment per process and applies it when the process dies.",
                 "Pass SEM_UNDO on release too, or the adjustments of a process that acquired and released \
