@@ -143,11 +143,21 @@ impl Ring for AtomicPc {
 
 // ---------------------------------------------------------------------------------------------
 
+/// The monitor's shared mapping. The pthread objects change under other processes at any
+/// time (a waiter in another process writes the condition variable's state), so they are
+/// only ever reached through raw pointers, never inside a `&` or `&mut`.
 #[repr(C)]
 struct MonitorRing {
     mutex: libc::pthread_mutex_t,
     not_full: libc::pthread_cond_t,
     not_empty: libc::pthread_cond_t,
+    slots: Slots,
+}
+
+/// The ring's plain data: touched only while holding the monitor's mutex, so a `&mut` to it
+/// lives only inside the critical section, as with `std::sync::Mutex`.
+#[repr(C)]
+struct Slots {
     buffer: [i32; SIZE],
     in_: usize,
     out: usize,
@@ -186,27 +196,31 @@ impl MutexPc {
         Ok(MutexPc { shared })
     }
 
-    /// Runs `f` on the ring while holding the mutex, after waiting on `cond` while `wait`
+    /// Runs `f` on the slots while holding the mutex, after waiting on `cond` while `wait`
     /// holds.
     fn with_lock<R>(
         &self,
-        wait: impl Fn(&MonitorRing) -> bool,
+        wait: impl Fn(&Slots) -> bool,
         cond: *mut libc::pthread_cond_t,
-        f: impl FnOnce(&mut MonitorRing) -> R,
+        f: impl FnOnce(&mut Slots) -> R,
     ) -> io::Result<R> {
         let ring = self.shared.get();
-        // SAFETY: the mutex and condition variables were initialised in new() and live as long
-        // as self; the ring's plain fields are only touched while the mutex is held.
+        // SAFETY: the mutex and condition variables were initialised in new(), live as long as
+        // self and are passed to pthread as raw pointers only. The slots are touched only while
+        // the mutex is held, so no other process reads or writes them while the references
+        // made below live: each lives within one critical section (pthread_cond_wait unlocks,
+        // so none is held across it).
         unsafe {
             let mutex = &raw mut (*ring).mutex;
+            let slots = &raw mut (*ring).slots;
             check(libc::pthread_mutex_lock(mutex))?;
-            while wait(&*ring) {
+            while wait(&*slots) {
                 if let Err(e) = check(libc::pthread_cond_wait(cond, mutex)) {
                     libc::pthread_mutex_unlock(mutex);
                     return Err(e);
                 }
             }
-            let result = f(&mut *ring);
+            let result = f(&mut *slots);
             check(libc::pthread_mutex_unlock(mutex))?;
             Ok(result)
         }
