@@ -127,6 +127,87 @@ mod q1_shm_vs_messages {
         });
     }
 
+    /// Counts the futex system calls this process made after [`trap_futex`].
+    static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    extern "C" fn count_futex_call(_: libc::c_int) {
+        FUTEX_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// In a single-threaded worker: from now on the kernel does not run a `futex` system call
+    /// of this process but sends it SIGSYS (`man 2 seccomp`, SECCOMP_RET_TRAP), which
+    /// [`FUTEX_CALLS`] counts. Every other system call runs as usual.
+    fn trap_futex() -> Result<(), Failure> {
+        let fail =
+            |what: &str| Failure::crash(format!("the test could not {what}: {}", std::io::Error::last_os_error()));
+        // SAFETY: a zeroed sigaction with a handler that only touches an atomic; no SA_SIGINFO.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = count_futex_call as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            if libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()) != 0 {
+                return Err(fail("catch SIGSYS"));
+            }
+        }
+        let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+        let mut filter = [
+            // The system call's number: offset 0 of struct seccomp_data.
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_futex as u32,
+            },
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
+        // SAFETY: prctl and seccomp with valid arguments; the program outlives the call (the
+        // kernel copies it). No new privileges lets an unprivileged process install a filter.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(fail("set no_new_privs"));
+            }
+            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const program) != 0 {
+                return Err(fail("install a seccomp filter"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_send_and_a_receive_that_never_wait_make_no_futex_system_call() {
+        grade!().run(|s| {
+            const ROUNDS: u8 = 100;
+            let mb = mailbox(s, 64)?;
+            let worker =
+                s.fork("the process that sends and receives with nobody waiting (futex calls trapped)", || {
+                    trap_futex()?;
+                    for i in 0..ROUNDS {
+                        mb.send(&[i; 8], PATIENCE)
+                            .map_err(|e| Failure::kata_error(&format!("ShmMailbox::send of payload {i}"), e))?;
+                        let got = mb
+                            .receive(PATIENCE)
+                            .map_err(|e| Failure::kata_error(&format!("ShmMailbox::receive of payload {i}"), e))?;
+                        if got != [i; 8] {
+                            return Err(Failure::wrong(format!("payload {i} came back as {got:?}")));
+                        }
+                    }
+                    match FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed) {
+                        0 => Ok(()),
+                        calls => Err(Failure::wrong(format!(
+                            "{ROUNDS} sends and receives in one process, none of which had to wait, made {calls} futex \
+                         system calls: a FUTEX_WAKE on every store costs a system call when nobody sleeps. Count \
+                         the sleepers in the header (add before FUTEX_WAIT, subtract after) and wake only when \
+                         the count is not 0, as producer_consumer::SpscRing does"
+                        ))),
+                    }
+                })?;
+            worker.join()?;
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
     #[test]
     fn a_full_mailbox_makes_send_wait_and_an_empty_one_makes_receive_wait_until_the_timeout() {
         grade!().run(|s| {

@@ -29,7 +29,9 @@ pub const TOPIC: Topic = Topic {
                  Claim the slot with compare_exchange (EMPTY -> WRITING, FULL -> READING), copy, then store \
                  the next state with Ordering::Release; the other side loads with Acquire. To wait, \
                  futex(FUTEX_WAIT) on that word (not FUTEX_PRIVATE_FLAG: the waker is another process), \
-                 with the time that is left; FUTEX_WAKE after every store.",
+                 with the time that is left. FUTEX_WAKE is a system call: count the sleepers in a second \
+                 header word (add before the wait, check the state again, subtract after) and wake only \
+                 when the count is not 0, with SeqCst on both sides.",
                 "Chunking: with the length first, receive_payload reads exactly len bytes of chunks and \
                  stops; an empty payload is just the length 0, and a payload of exactly 8192 or 16384 bytes \
                  needs no end marker. A rule like \"a short chunk ends the payload\" breaks on those sizes.",
