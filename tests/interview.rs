@@ -31,6 +31,54 @@ mod support {
         })
     }
 
+    /// Counts the futex system calls this process made after [`trap_futex`].
+    pub static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    extern "C" fn count_futex_call(_: libc::c_int) {
+        FUTEX_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// In a single-threaded worker: from now on the kernel does not run a `futex` system call
+    /// of this process but sends it SIGSYS (`man 2 seccomp`, SECCOMP_RET_TRAP), which
+    /// [`FUTEX_CALLS`] counts. Every other system call runs as usual.
+    pub fn trap_futex() -> Result<(), Failure> {
+        let fail =
+            |what: &str| Failure::crash(format!("the test could not {what}: {}", std::io::Error::last_os_error()));
+        // SAFETY: a zeroed sigaction with a handler that only touches an atomic; no SA_SIGINFO.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = count_futex_call as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            if libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()) != 0 {
+                return Err(fail("catch SIGSYS"));
+            }
+        }
+        let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+        let mut filter = [
+            // The system call's number: offset 0 of struct seccomp_data.
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_futex as u32,
+            },
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
+        // SAFETY: prctl and seccomp with valid arguments; the program outlives the call (the
+        // kernel copies it). No new privileges lets an unprivileged process install a filter.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(fail("set no_new_privs"));
+            }
+            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const program) != 0 {
+                return Err(fail("install a seccomp filter"));
+            }
+        }
+        Ok(())
+    }
+
     /// The descriptors of this process that link to `target` in /proc/self/fd.
     pub fn fds_linking_to(target: &str) -> Vec<i32> {
         let Ok(dir) = fs::read_dir("/proc/self/fd") else { return Vec::new() };
@@ -125,54 +173,6 @@ mod q1_shm_vs_messages {
             let payloads = vec![Payload::new(1 << 20, 7).bytes(), Vec::new(), Payload::new(1 << 20, 8).bytes()];
             both_ways(s, &payloads, 1 << 20)
         });
-    }
-
-    /// Counts the futex system calls this process made after [`trap_futex`].
-    static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-    extern "C" fn count_futex_call(_: libc::c_int) {
-        FUTEX_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// In a single-threaded worker: from now on the kernel does not run a `futex` system call
-    /// of this process but sends it SIGSYS (`man 2 seccomp`, SECCOMP_RET_TRAP), which
-    /// [`FUTEX_CALLS`] counts. Every other system call runs as usual.
-    fn trap_futex() -> Result<(), Failure> {
-        let fail =
-            |what: &str| Failure::crash(format!("the test could not {what}: {}", std::io::Error::last_os_error()));
-        // SAFETY: a zeroed sigaction with a handler that only touches an atomic; no SA_SIGINFO.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = count_futex_call as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            if libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()) != 0 {
-                return Err(fail("catch SIGSYS"));
-            }
-        }
-        let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
-        let mut filter = [
-            // The system call's number: offset 0 of struct seccomp_data.
-            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-            libc::sock_filter {
-                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-                jt: 0,
-                jf: 1,
-                k: libc::SYS_futex as u32,
-            },
-            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
-            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-        ];
-        let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
-        // SAFETY: prctl and seccomp with valid arguments; the program outlives the call (the
-        // kernel copies it). No new privileges lets an unprivileged process install a filter.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(fail("set no_new_privs"));
-            }
-            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const program) != 0 {
-                return Err(fail("install a seccomp filter"));
-            }
-        }
-        Ok(())
     }
 
     #[test]
@@ -759,6 +759,8 @@ mod q4_race_fixes {
     use ipc_katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
     use proptest::prelude::*;
 
+    use super::support::{FUTEX_CALLS, trap_futex};
+
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
     fn item(salt: u32, seq: u32) -> i32 {
@@ -835,6 +837,35 @@ mod q4_race_fixes {
             s.phase("calling AtomicPc::new");
             let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
             stream(s, "AtomicPc", &ring, count, salt)
+        });
+    }
+
+    #[test]
+    fn the_atomic_ring_makes_no_futex_system_call_when_nobody_waits() {
+        grade!().run(|s| {
+            const ROUNDS: i32 = 100;
+            s.phase("calling AtomicPc::new");
+            let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
+            let worker = s.fork("the process that produces and consumes in turn (futex calls trapped)", || {
+                trap_futex()?;
+                for i in 0..ROUNDS {
+                    ring.produce(i).map_err(|e| Failure::kata_error(&format!("produce of item {i}"), e))?;
+                    let got = ring.consume().map_err(|e| Failure::kata_error(&format!("consume of item {i}"), e))?;
+                    if got != i {
+                        return Err(Failure::wrong(format!("item {i} came back as {got}")));
+                    }
+                }
+                match FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => Ok(()),
+                    calls => Err(Failure::wrong(format!(
+                        "{ROUNDS} produces and consumes in turn, none of which had to wait, made {calls} futex \
+                         system calls: a FUTEX_WAKE after every update costs a system call when nobody sleeps. \
+                         Count the sleepers in the shared memory and wake only when one sleeps (SeqCst on the \
+                         update and on the check of the count), as producer_consumer::SpscRing does"
+                    ))),
+                }
+            })?;
+            worker.join()
         });
     }
 

@@ -96,9 +96,11 @@ pub const TOPIC: Topic = Topic {
             hints: &[
                 "Every fix makes the shared update indivisible: count.fetch_add / fetch_sub, or the whole \
                  update under a lock, or no shared count at all (two semaphores count the slots).",
-                "Atomics: store the slot, then fetch_add(1, Release); the other side loads count with \
-                 Acquire before it reads the slot. Mutex: PTHREAD_PROCESS_SHARED on the mutex AND on both \
-                 condition variables, and wait in a while loop.",
+                "Atomics: store the slot, then fetch_add(1) (Release at least; SeqCst if you then check \
+                 a sleepers count to decide whether to FUTEX_WAKE, as a sleeper adds itself and re-checks \
+                 the count with SeqCst); the other side loads count with Acquire before it reads the slot. \
+                 Mutex: PTHREAD_PROCESS_SHARED on the mutex AND on both condition variables, and wait in a \
+                 while loop.",
                 "Semaphores: sem_init(empty, 1, 10) and sem_init(full, 1, 0); produce = wait(empty), write, \
                  post(full); consume = wait(full), read, post(empty). One producer and one consumer each own \
                  their index, so no lock is needed.",
