@@ -348,12 +348,14 @@ impl Supervisor {
             // SAFETY: we locked it above.
             Held::Clean => check(unsafe { unlock(mutex) })?,
             Held::OwnerDied => {
-                if drained.is_ok() {
+                let consistent = match drained {
                     // SAFETY: we hold the mutex after EOWNERDEAD, and the state is repaired.
-                    check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-                }
-                // SAFETY: we hold it (EOWNERDEAD hands the lock over).
+                    Ok(()) => check(unsafe { libc::pthread_mutex_consistent(mutex) }),
+                    Err(_) => Ok(()),
+                };
+                // SAFETY: we hold it (EOWNERDEAD hands the lock over); unlocked on every path.
                 check(unsafe { unlock(mutex) })?;
+                consistent?;
             }
             Held::Unrecoverable => {
                 if drained.is_ok() {
