@@ -26,9 +26,8 @@ pub const TOPIC: Topic = Topic {
                  interleave. Use AtomicU64::fetch_add, or hold a lock around the whole `count += 1`.",
                 "The mutex needs pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED) before \
                  pthread_mutex_init, and the semaphore sem_init(sem, 1, 1): pshared 1. Without it a process \
-                 that sleeps on the lock is never woken by another process.",
-                "Drop runs in every process that drops a copy of the counter: remember getpid() in new, and \
-                 destroy the mutex or semaphore only in that process; munmap in every one.",
+                 that sleeps on the lock is never woken by another process. Drop runs in every process that \
+                 drops a copy: remember getpid() in new, and destroy the mutex or semaphore only there.",
             ],
         },
         Kata {
@@ -38,15 +37,14 @@ pub const TOPIC: Topic = Topic {
             question: Some(5),
             hints: &[
                 "pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) as well as PTHREAD_PROCESS_SHARED: a plain \
-                 mutex whose holder dies stays locked forever.",
+                 mutex whose holder dies stays locked forever. Drop of RobustMutex runs in every process \
+                 that holds a copy: record getpid() in new and call pthread_mutex_destroy only there.",
                 "pthread_mutex_lock returns EOWNERDEAD when the last holder died: you do hold the lock then. \
                  It is not an error for the caller; record it in the guard, and do not call \
                  pthread_mutex_consistent yet: the value is not repaired.",
                 "mark_consistent calls pthread_mutex_consistent, once, while the guard holds the lock after \
                  EOWNERDEAD. Unlocking without it is the safe failure: the mutex turns ENOTRECOVERABLE, so \
                  half-updated data is never passed on as clean.",
-                "Drop of RobustMutex runs in every process that holds a copy: record getpid() in new and \
-                 call pthread_mutex_destroy only in that process (munmap everywhere).",
             ],
         },
         Kata {
