@@ -215,7 +215,7 @@ mod pipeline {
         grade!().run(|s| {
             // With 0 and 1 closed, the first pipe the kata makes is (0, 1): the first stage's
             // input already sits on fd 0. dup2(0, 0) does nothing, and keeps O_CLOEXEC.
-            s.phase("closing this process's stdin and stdout (kept aside as high descriptors)");
+            s.phase("pipeline cat | tr a-z A-Z from a process whose stdin and stdout are closed");
             // SAFETY: fcntl and close on descriptors this process owns; both are put back below.
             let saved = unsafe {
                 let saved = [libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 100), libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 100)];
@@ -233,7 +233,6 @@ mod pipeline {
                     }
                 }
             }
-            s.phase("pipeline cat | tr a-z A-Z from a process whose stdin and stdout were closed");
             let out = s.ok(
                 "pipeline when the input pipe's read end is already fd 0 (dup2(fd, fd) does nothing and leaves \
                  O_CLOEXEC set, so exec closes the stage's stdin: clear FD_CLOEXEC with fcntl instead)",
