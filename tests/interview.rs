@@ -1270,6 +1270,92 @@ mod q5_supervisor {
     }
 
     #[test]
+    fn a_holder_killed_between_sending_and_counting_leaves_a_message_that_recover_does_not_return() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            let first = message(5, 0);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                {
+                    // The guard unlocks at the end of this block.
+                    let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                    call(&report, "StateGuard::commit of message 0", state.commit(&first))?;
+                }
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let dead = report.receive(s, "commit one message")?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            // A commit cut in half: a process of the test's own locks the state mutex through the
+            // segment's public layout, sends a message, and is killed before it counts it.
+            let (ready, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Failure::crash(format!("the test could not make a pipe: {e}")))?;
+            let half =
+                s.fork("the test's process that sends a message under the lock and dies before counting it", || {
+                    // SAFETY: attaching the supervisor's segment by id; the process dies attached.
+                    let addr = unsafe { libc::shmat(ids.segment, std::ptr::null(), 0) };
+                    if addr as isize == -1 {
+                        return Err(Failure::crash(format!(
+                            "could not attach the segment: {}",
+                            io::Error::last_os_error()
+                        )));
+                    }
+                    let state = addr.cast::<SegmentState>();
+                    // SAFETY: the segment starts with the SegmentState whose mutex create initialised.
+                    let code = unsafe { libc::pthread_mutex_lock(&raw mut (*state).mutex) };
+                    if code != 0 {
+                        return Err(Failure::wrong(format!(
+                            "the state mutex could not be locked after a clean worker exit: {}",
+                            io::Error::from_raw_os_error(code)
+                        )));
+                    }
+                    #[repr(C)]
+                    struct Buf {
+                        mtype: libc::c_long,
+                        text: [u8; 9],
+                    }
+                    let buf = Buf { mtype: 1, text: *b"uncounted" };
+                    // SAFETY: buf holds a type and 9 bytes after it.
+                    if unsafe { libc::msgsnd(ids.queue, (&raw const buf).cast(), 9, 0) } != 0 {
+                        return Err(Failure::crash(format!("could not send: {}", io::Error::last_os_error())));
+                    }
+                    let _ = nix::unistd::write(&ready_w, b"!");
+                    hold_until_killed()
+                })?;
+            s.phase("waiting for the test's process to send a message it does not count");
+            let mut byte = [0u8; 1];
+            let got = loop {
+                match nix::unistd::read(&ready, &mut byte) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            if got != Ok(1) {
+                half.join()?;
+                return Err(Failure::crash("the test's process ended before it sent its message"));
+            }
+            s.phase("killing the test's process while it holds the state mutex");
+            half.kill();
+            s.phase("calling Supervisor::recover after a holder died between sending and counting");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect(recovered.len() == 1, || {
+                format!(
+                    "one message was committed and one more was sent but never counted (its sender died first), and \
+                     recover returned {} messages: keep the first `committed` of the queue and drop the rest",
+                    recovered.len()
+                )
+            })?;
+            s.expect_bytes("the committed message", &first, &recovered[0])?;
+            check_locks(s, &ids, &res.lock_file, dead)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
     fn commit_refuses_a_message_longer_than_max_message_and_keeps_empty_and_full_size_ones() {
         grade!().run(|s| {
             let res = resources(s);
