@@ -211,8 +211,8 @@ impl Drop for SemaphoreCounter {
     fn drop(&mut self) {
         if self.shared.made_here() {
             // SAFETY: initialised in new(), in this process; its maker drops it last, when no
-            // other process waits on it (`man 3 sem_destroy`: destroying a semaphore that
-            // others use is undefined).
+            // other process waits on it (`man 3 sem_destroy`: destroying a semaphore others
+            // are blocked on is undefined behaviour, and so is using one after it).
             unsafe { libc::sem_destroy(&raw mut (*self.shared.get()).lock) };
         }
     }
