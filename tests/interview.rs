@@ -31,6 +31,54 @@ mod support {
         })
     }
 
+    /// Counts the futex system calls this process made after [`trap_futex`].
+    pub static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    extern "C" fn count_futex_call(_: libc::c_int) {
+        FUTEX_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// In a single-threaded worker: from now on the kernel does not run a `futex` system call
+    /// of this process but sends it SIGSYS (`man 2 seccomp`, SECCOMP_RET_TRAP), which
+    /// [`FUTEX_CALLS`] counts. Every other system call runs as usual.
+    pub fn trap_futex() -> Result<(), Failure> {
+        let fail =
+            |what: &str| Failure::crash(format!("the test could not {what}: {}", std::io::Error::last_os_error()));
+        // SAFETY: a zeroed sigaction with a handler that only touches an atomic; no SA_SIGINFO.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = count_futex_call as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            if libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()) != 0 {
+                return Err(fail("catch SIGSYS"));
+            }
+        }
+        let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+        let mut filter = [
+            // The system call's number: offset 0 of struct seccomp_data.
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_futex as u32,
+            },
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
+        // SAFETY: prctl and seccomp with valid arguments; the program outlives the call (the
+        // kernel copies it). No new privileges lets an unprivileged process install a filter.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(fail("set no_new_privs"));
+            }
+            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &raw const program) != 0 {
+                return Err(fail("install a seccomp filter"));
+            }
+        }
+        Ok(())
+    }
+
     /// The descriptors of this process that link to `target` in /proc/self/fd.
     pub fn fds_linking_to(target: &str) -> Vec<i32> {
         let Ok(dir) = fs::read_dir("/proc/self/fd") else { return Vec::new() };
@@ -124,6 +172,39 @@ mod q1_shm_vs_messages {
         grade!().run(|s| {
             let payloads = vec![Payload::new(1 << 20, 7).bytes(), Vec::new(), Payload::new(1 << 20, 8).bytes()];
             both_ways(s, &payloads, 1 << 20)
+        });
+    }
+
+    #[test]
+    fn a_send_and_a_receive_that_never_wait_make_no_futex_system_call() {
+        grade!().run(|s| {
+            const ROUNDS: u8 = 100;
+            let mb = mailbox(s, 64)?;
+            let worker =
+                s.fork("the process that sends and receives with nobody waiting (futex calls trapped)", || {
+                    trap_futex()?;
+                    for i in 0..ROUNDS {
+                        mb.send(&[i; 8], PATIENCE)
+                            .map_err(|e| Failure::kata_error(&format!("ShmMailbox::send of payload {i}"), e))?;
+                        let got = mb
+                            .receive(PATIENCE)
+                            .map_err(|e| Failure::kata_error(&format!("ShmMailbox::receive of payload {i}"), e))?;
+                        if got != [i; 8] {
+                            return Err(Failure::wrong(format!("payload {i} came back as {got:?}")));
+                        }
+                    }
+                    match FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed) {
+                        0 => Ok(()),
+                        calls => Err(Failure::wrong(format!(
+                            "{ROUNDS} sends and receives in one process, none of which had to wait, made {calls} futex \
+                         system calls: a FUTEX_WAKE on every store costs a system call when nobody sleeps. Count \
+                         the sleepers in the header (add before FUTEX_WAIT, subtract after) and wake only when \
+                         the count is not 0, as producer_consumer::SpscRing does"
+                        ))),
+                    }
+                })?;
+            worker.join()?;
+            s.ok("ShmMailbox::remove", mb.remove())
         });
     }
 
@@ -678,6 +759,8 @@ mod q4_race_fixes {
     use katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
     use proptest::prelude::*;
 
+    use super::support::{FUTEX_CALLS, trap_futex};
+
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
     fn item(salt: u32, seq: u32) -> i32 {
@@ -754,6 +837,35 @@ mod q4_race_fixes {
             s.phase("calling AtomicPc::new");
             let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
             stream(s, "AtomicPc", &ring, count, salt)
+        });
+    }
+
+    #[test]
+    fn the_atomic_ring_makes_no_futex_system_call_when_nobody_waits() {
+        grade!().run(|s| {
+            const ROUNDS: i32 = 100;
+            s.phase("calling AtomicPc::new");
+            let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
+            let worker = s.fork("the process that produces and consumes in turn (futex calls trapped)", || {
+                trap_futex()?;
+                for i in 0..ROUNDS {
+                    ring.produce(i).map_err(|e| Failure::kata_error(&format!("produce of item {i}"), e))?;
+                    let got = ring.consume().map_err(|e| Failure::kata_error(&format!("consume of item {i}"), e))?;
+                    if got != i {
+                        return Err(Failure::wrong(format!("item {i} came back as {got}")));
+                    }
+                }
+                match FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => Ok(()),
+                    calls => Err(Failure::wrong(format!(
+                        "{ROUNDS} produces and consumes in turn, none of which had to wait, made {calls} futex \
+                         system calls: a FUTEX_WAKE after every update costs a system call when nobody sleeps. \
+                         Count the sleepers in the shared memory and wake only when one sleeps (SeqCst on the \
+                         update and on the check of the count), as producer_consumer::SpscRing does"
+                    ))),
+                }
+            })?;
+            worker.join()
         });
     }
 
@@ -1008,7 +1120,7 @@ mod q5_supervisor {
         let report = Report::new()?;
         let held = ["nothing", "the lock file", "the lock file and the semaphore", "all its locks"][phase as usize];
         s.phase("calling Supervisor::spawn");
-        let work = |w: &Worker| -> io::Result<()> {
+        let work = |w: &mut Worker| -> io::Result<()> {
             if phase >= 1 {
                 call(&report, "Worker::lock_file", w.lock_file())?;
             }
@@ -1016,7 +1128,8 @@ mod q5_supervisor {
                 call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
             }
             for (i, m) in messages.iter().enumerate() {
-                call(&report, &format!("Worker::commit of message {i}"), w.commit(m))?;
+                let mut state = call(&report, &format!("Worker::lock_state for message {i}"), w.lock_state())?;
+                call(&report, &format!("StateGuard::commit of message {i}"), state.commit(m))?;
             }
             let _guard = if phase >= 3 { Some(call(&report, "Worker::lock_state", w.lock_state())?) } else { None };
             report.send(&format!("R{}", std::process::id()));
@@ -1119,6 +1232,130 @@ mod q5_supervisor {
     }
 
     #[test]
+    fn a_worker_commits_several_messages_through_the_one_guard_it_holds_and_is_killed_holding_it() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            let messages: Vec<Vec<u8>> = (0..3).map(|i| message(11, i)).collect();
+            s.phase("calling Supervisor::spawn");
+            // Commit while holding the state lock: a commit that took the (non-recursive)
+            // mutex again would wait for itself for ever.
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                for (i, m) in messages.iter().enumerate() {
+                    call(&report, &format!("StateGuard::commit of message {i}"), state.commit(m))?;
+                }
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let dead = report.receive(
+                s,
+                "commit 3 messages while holding the state lock (stuck here: commit locks the mutex the \
+                 worker already holds; commit through the guard instead)",
+            )?;
+            s.phase("killing the worker (SIGKILL) holding the state lock after 3 commits");
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            s.phase("calling Supervisor::recover");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &messages.len(), &recovered.len())?;
+            for (i, (want, got)) in messages.iter().zip(&recovered).enumerate() {
+                s.expect_bytes(&format!("committed message {i}, as recover returned it from the queue"), want, got)?;
+            }
+            check_locks(s, &ids, &res.lock_file, dead)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
+    fn a_holder_killed_between_sending_and_counting_leaves_a_message_that_recover_does_not_return() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            let first = message(5, 0);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                {
+                    // The guard unlocks at the end of this block.
+                    let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                    call(&report, "StateGuard::commit of message 0", state.commit(&first))?;
+                }
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let dead = report.receive(s, "commit one message")?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            // A commit cut in half: a process of the test's own locks the state mutex through the
+            // segment's public layout, sends a message, and is killed before it counts it.
+            let (ready, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Failure::crash(format!("the test could not make a pipe: {e}")))?;
+            let half =
+                s.fork("the test's process that sends a message under the lock and dies before counting it", || {
+                    // SAFETY: attaching the supervisor's segment by id; the process dies attached.
+                    let addr = unsafe { libc::shmat(ids.segment, std::ptr::null(), 0) };
+                    if addr as isize == -1 {
+                        return Err(Failure::crash(format!(
+                            "could not attach the segment: {}",
+                            io::Error::last_os_error()
+                        )));
+                    }
+                    let state = addr.cast::<SegmentState>();
+                    // SAFETY: the segment starts with the SegmentState whose mutex create initialised.
+                    let code = unsafe { libc::pthread_mutex_lock(&raw mut (*state).mutex) };
+                    if code != 0 {
+                        return Err(Failure::wrong(format!(
+                            "the state mutex could not be locked after a clean worker exit: {}",
+                            io::Error::from_raw_os_error(code)
+                        )));
+                    }
+                    #[repr(C)]
+                    struct Buf {
+                        mtype: libc::c_long,
+                        text: [u8; 9],
+                    }
+                    let buf = Buf { mtype: 1, text: *b"uncounted" };
+                    // SAFETY: buf holds a type and 9 bytes after it.
+                    if unsafe { libc::msgsnd(ids.queue, (&raw const buf).cast(), 9, 0) } != 0 {
+                        return Err(Failure::crash(format!("could not send: {}", io::Error::last_os_error())));
+                    }
+                    let _ = nix::unistd::write(&ready_w, b"!");
+                    hold_until_killed()
+                })?;
+            s.phase("waiting for the test's process to send a message it does not count");
+            let mut byte = [0u8; 1];
+            let got = loop {
+                match nix::unistd::read(&ready, &mut byte) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            if got != Ok(1) {
+                half.join()?;
+                return Err(Failure::crash("the test's process ended before it sent its message"));
+            }
+            s.phase("killing the test's process while it holds the state mutex");
+            half.kill();
+            s.phase("calling Supervisor::recover after a holder died between sending and counting");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect(recovered.len() == 1, || {
+                format!(
+                    "one message was committed and one more was sent but never counted (its sender died first), and \
+                     recover returned {} messages: keep the first `committed` of the queue and drop the rest",
+                    recovered.len()
+                )
+            })?;
+            s.expect_bytes("the committed message", &first, &recovered[0])?;
+            check_locks(s, &ids, &res.lock_file, dead)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
     fn commit_refuses_a_message_longer_than_max_message_and_keeps_empty_and_full_size_ones() {
         grade!().run(|s| {
             let res = resources(s);
@@ -1126,8 +1363,9 @@ mod q5_supervisor {
             let report = Report::new()?;
             let full = vec![0xa5u8; MAX_MESSAGE];
             s.phase("calling Supervisor::spawn");
-            let work = |w: &Worker| -> io::Result<()> {
-                match w.commit(&vec![1u8; MAX_MESSAGE + 1]) {
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                match state.commit(&vec![1u8; MAX_MESSAGE + 1]) {
                     Err(e) if e.kind() == ErrorKind::InvalidInput => {}
                     other => {
                         report.send(&format!(
@@ -1138,8 +1376,8 @@ mod q5_supervisor {
                         return Ok(());
                     }
                 }
-                call(&report, "Worker::commit of MAX_MESSAGE bytes", w.commit(&full))?;
-                call(&report, "Worker::commit of an empty message", w.commit(&[]))?;
+                call(&report, "StateGuard::commit of MAX_MESSAGE bytes", state.commit(&full))?;
+                call(&report, "StateGuard::commit of an empty message", state.commit(&[]))?;
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };

@@ -211,6 +211,87 @@ mod pipeline {
     }
 
     #[test]
+    fn a_caller_whose_stdin_and_stdout_are_closed_still_gets_the_output() {
+        grade!().run(|s| {
+            // With 0 and 1 closed, the first pipe the kata makes is (0, 1): the first stage's
+            // input already sits on fd 0. dup2(0, 0) does nothing, and keeps O_CLOEXEC.
+            s.phase("pipeline cat | tr a-z A-Z from a process whose stdin and stdout are closed");
+            // SAFETY: fcntl and close on descriptors this process owns; both are put back below.
+            let saved = unsafe {
+                let saved = [libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 100), libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 100)];
+                libc::close(0);
+                libc::close(1);
+                saved
+            };
+            let result = pipes::pipeline(&[&["cat"], &["tr", "a-z", "A-Z"]], b"no fd 0 here\n");
+            // SAFETY: as above: the saved copies go back on 0 and 1.
+            unsafe {
+                for (fd, copy) in saved.into_iter().enumerate() {
+                    if copy >= 0 {
+                        libc::dup2(copy, fd as libc::c_int);
+                        libc::close(copy);
+                    }
+                }
+            }
+            let out = s.ok(
+                "pipeline when the input pipe's read end is already fd 0 (dup2(fd, fd) does nothing and leaves \
+                 O_CLOEXEC set, so exec closes the stage's stdin: clear FD_CLOEXEC with fcntl instead)",
+                result,
+            )?;
+            s.expect_bytes("the output of cat | tr a-z A-Z", b"NO FD 0 HERE\n", &out)
+        });
+    }
+
+    extern "C" fn ignore_alarm(_: libc::c_int) {}
+
+    /// Sets SIGALRM to a handler installed without SA_RESTART and a timer that fires every
+    /// `every`, so a blocking call in progress returns EINTR (`man 7 signal`). `None` stops it
+    /// and restores the default action.
+    fn alarm_every(every: Option<Duration>) {
+        let period = every.map_or(libc::timeval { tv_sec: 0, tv_usec: 0 }, |d| libc::timeval {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_usec: d.subsec_micros() as libc::suseconds_t,
+        });
+        let timer = libc::itimerval { it_interval: period, it_value: period };
+        // SAFETY: a zeroed sigaction with a handler that does nothing, or SIG_DFL; the timer
+        // structure is valid for the call.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = if every.is_some() {
+                ignore_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t
+            } else {
+                libc::SIG_DFL
+            };
+            if every.is_none() {
+                libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+            }
+            libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+            if every.is_some() {
+                libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+            }
+        }
+    }
+
+    #[test]
+    fn signals_caught_while_the_pipeline_waits_for_a_stage_do_not_fail_it() {
+        grade!().run(|s| {
+            // The stage closes its stdout and then lives 300 ms more: the kata has its output
+            // and waits in waitpid, while SIGALRM arrives every 10 ms.
+            let stages: &[&[&str]] = &[&["sh", "-c", "cat; exec >&-; sleep 0.3"]];
+            s.phase("pipeline of a stage that closes its stdout and exits 300 ms later, under SIGALRM every 10 ms");
+            alarm_every(Some(Duration::from_millis(10)));
+            let result = pipes::pipeline(stages, b"interrupted?\n");
+            alarm_every(None);
+            let out = s.ok(
+                "pipeline under a stream of caught signals (EINTR: a waitpid or read that a signal handler \
+                 interrupted must be retried, or the stage is left a zombie)",
+                result,
+            )?;
+            s.expect_bytes("the output of the stage", b"interrupted?\n", &out)
+        });
+    }
+
+    #[test]
     fn a_missing_program_is_not_found() {
         grade!().run(|s| {
             // A path with a slash: execvp does no PATH search, whose answer depends on the machine

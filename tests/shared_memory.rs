@@ -334,6 +334,33 @@ mod posix_shm {
     }
 
     #[test]
+    fn a_name_of_255_bytes_after_the_slash_is_accepted_and_one_of_256_is_invalid_input() {
+        grade!().run(|s| {
+            let base = s.posix_name("shm");
+            // '/' and NAME_MAX (255) bytes: the longest name Linux takes (`man 3 shm_open`).
+            let longest = format!("{base}{}", "n".repeat(256 - base.len()));
+            s.track(Tracked::PosixName(longest.clone()));
+            s.phase("calling PosixShm::create with a name of 255 bytes after the '/'");
+            let shm = s.ok(
+                "PosixShm::create with 255 bytes after the '/' (NAME_MAX: Linux accepts it, and refuses 256 with \
+                 ENAMETOOLONG)",
+                PosixShm::create(&longest, 4096),
+            )?;
+            drop(shm);
+            s.phase("calling PosixShm::unlink on the 255-byte name");
+            s.ok("PosixShm::unlink", PosixShm::unlink(&longest))?;
+            let too_long = format!("{longest}n");
+            s.phase("calling PosixShm::create with a name of 256 bytes after the '/'");
+            s.expect_err(
+                "PosixShm::create with 256 bytes after the '/'",
+                PosixShm::create(&too_long, 4096),
+                ErrorKind::InvalidInput,
+            )?;
+            expect_no_object(s, &too_long, "a refused create")
+        });
+    }
+
+    #[test]
     fn the_object_is_owner_only_and_a_taken_name_is_already_exists() {
         grade!().run(|s| {
             let name = s.posix_name("shm");

@@ -987,6 +987,49 @@ mod shutdown {
         });
     }
 
+    /// Whether this thread blocks `signal`.
+    fn blocked(signal: libc::c_int) -> bool {
+        // SAFETY: a zeroed sigset is valid; pthread_sigmask only fills it.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            libc::sigismember(&mask, signal) == 1
+        }
+    }
+
+    /// What the test's `ready()` panics with, to tell it from any other panic.
+    const READY_PANICS: &str = "the caller's ready() panicked";
+
+    #[test]
+    fn a_ready_that_panics_leaves_no_object_and_the_signal_mask_as_it_was() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            let name = s.posix_name("shutdown");
+            s.phase("calling serve_until_signalled with a ready() that panics");
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                signals::serve_until_signalled(key, &name, || std::panic::panic_any(READY_PANICS))
+            }));
+            match result {
+                Err(payload) if payload.downcast_ref::<&str>() == Some(&READY_PANICS) => {}
+                // Any other panic (a todo!() included) is the kata's own.
+                Err(payload) => std::panic::resume_unwind(payload),
+                Ok(returned) => {
+                    return Err(Failure::wrong(format!(
+                        "ready() panicked, and serve_until_signalled returned {returned:?}: let the caller's panic \
+                         go on to the caller"
+                    )));
+                }
+            }
+            s.expect(!blocked(libc::SIGTERM) && !blocked(libc::SIGINT), || {
+                "after a panic in ready() went through serve_until_signalled, SIGTERM or SIGINT is still blocked in \
+                 this thread: restore the old mask on every way out, unwinding included (an RAII guard whose Drop \
+                 restores it)"
+                    .into()
+            })?;
+            expect_no_objects(s, key, &name, "after a panic in ready() went through serve_until_signalled")
+        });
+    }
+
     /// In `ready()` of a call that should have failed: stop it, so the test is not left waiting.
     fn should_not_be_ready() {
         send(me(), libc::SIGTERM);

@@ -9,6 +9,7 @@
 // have no Drop yet, which clippy would otherwise call a useless drop.
 #![allow(clippy::drop_non_drop)]
 
+use std::cell::RefCell;
 use std::io::{self, ErrorKind};
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker};
-use katas::sync::{AtomicCounter, MutexCounter, RobustMutex, SemaphoreCounter, UndoSemaphore};
+use katas::sync::{AtomicCounter, MutexCounter, RobustGuard, RobustMutex, SemaphoreCounter, UndoSemaphore};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 /// The deadline of the tests that make 4 processes race: enough for 4,000,000 locked increments
@@ -183,6 +184,62 @@ mod shared_counter {
         })
     }
 
+    /// A child takes its own copy of the counter out of a cell and drops it (Drop runs in the
+    /// child only); the parent and a second child must still count through it.
+    fn survives_a_child_dropping_its_copy<C>(
+        s: &Sandbox,
+        kind: &str,
+        counter: C,
+        increment: impl Fn(&C) -> io::Result<()>,
+        get: impl Fn(&C) -> io::Result<u64>,
+    ) -> Result<(), Failure> {
+        let slot = RefCell::new(Some(counter));
+        let child = s.fork(&format!("the child that increments its copy of the {kind} and drops it"), || {
+            let counter = slot.borrow_mut().take().expect("the child's copy is in the cell");
+            increment(&counter).map_err(Failure::kata(&format!("{kind}::increment in the child")))?;
+            drop(counter);
+            Ok(())
+        })?;
+        child.join()?;
+        let counter = slot.into_inner().expect("the parent's copy is still in the cell");
+        s.phase(format!("incrementing the {kind} in the parent after a child dropped its copy"));
+        let call = format!(
+            "{kind}::increment in the parent after a child dropped its copy (EINVAL: the child's Drop destroyed the \
+             shared lock; only the process that made it may destroy it)"
+        );
+        s.ok(&call, increment(&counter))?;
+        let second = s.fork(&format!("a second child that increments the {kind}"), || {
+            increment(&counter).map_err(Failure::kata(&format!("{kind}::increment in the second child")))
+        })?;
+        second.join()?;
+        let total = s.ok(&format!("{kind}::get"), get(&counter))?;
+        s.expect_eq(&format!("the {kind} after 3 increments in 3 processes, one of which dropped its copy"), &3, &total)
+    }
+
+    #[test]
+    fn a_child_that_drops_its_copy_of_the_mutex_counter_leaves_it_working_for_the_others() {
+        grade!().run(|s| {
+            s.phase("calling MutexCounter::new");
+            let counter = s.ok("MutexCounter::new", MutexCounter::new())?;
+            survives_a_child_dropping_its_copy(s, "MutexCounter", counter, MutexCounter::increment, MutexCounter::get)
+        });
+    }
+
+    #[test]
+    fn a_child_that_drops_its_copy_of_the_semaphore_counter_leaves_it_working_for_the_others() {
+        grade!().run(|s| {
+            s.phase("calling SemaphoreCounter::new");
+            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            survives_a_child_dropping_its_copy(
+                s,
+                "SemaphoreCounter",
+                counter,
+                SemaphoreCounter::increment,
+                SemaphoreCounter::get,
+            )
+        });
+    }
+
     #[test]
     fn four_processes_adding_a_million_each_through_the_atomic_counter_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
@@ -244,12 +301,15 @@ mod robust_mutex {
                     .to_string()
             })?;
             s.expect_eq("the value the killed holder left (it set 11 before it died)", &11, &guard.get())?;
+            // The repair, then the promise that the value is clean again.
             guard.set(12);
+            s.phase("calling mark_consistent on the guard after the repair");
+            s.ok("mark_consistent after EOWNERDEAD and a repair", guard.mark_consistent())?;
             drop(guard);
             s.phase("locking again after the recovered lock was unlocked");
             let guard = s.ok(
-                "the lock after a recovered one (ENOTRECOVERABLE means pthread_mutex_consistent was not called before \
-                 unlocking)",
+                "the lock after a repaired one (ENOTRECOVERABLE means mark_consistent did not call \
+                 pthread_mutex_consistent before the guard unlocked)",
                 mutex.lock(),
             )?;
             s.expect(!guard.previous_owner_died(), || {
@@ -258,6 +318,100 @@ mod robust_mutex {
                     .to_string()
             })?;
             s.expect_eq("the value after the repair", &12, &guard.get())?;
+            drop(guard);
+            drop(mutex);
+            Ok(())
+        });
+    }
+
+    /// Kills a holder that locked the mutex and set 11, then locks it: the guard after the
+    /// death, which the caller must check.
+    fn after_a_killed_holder<'m>(s: &Sandbox, mutex: &'m RobustMutex) -> Result<RobustGuard<'m>, Failure> {
+        let (ready, write) = Ready::new()?;
+        let holder = s.fork("the holder", || {
+            let mut guard = mutex.lock().map_err(Failure::kata("lock in the holder"))?;
+            guard.set(11);
+            Ready::signal(&write)?;
+            hold_until_killed()
+        })?;
+        drop(write);
+        let holder = ready.wait(s, holder, "the holder to lock the mutex and set the value to 11")?;
+        s.phase("killing the holder with SIGKILL while it holds the lock");
+        holder.kill();
+        s.phase(LOST_LOCK);
+        let guard = s.ok("lock after the holder died holding it (EOWNERDEAD means you hold the lock)", mutex.lock())?;
+        s.expect(guard.previous_owner_died(), || {
+            "the lock came back after its holder was killed, but previous_owner_died() is false: \
+             pthread_mutex_lock returned EOWNERDEAD"
+                .to_string()
+        })?;
+        Ok(guard)
+    }
+
+    #[test]
+    fn a_guard_dropped_after_a_death_without_mark_consistent_leaves_the_lock_not_recoverable() {
+        grade!().run(|s| {
+            s.phase("calling RobustMutex::new(10)");
+            let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
+            let guard = after_a_killed_holder(s, &mutex)?;
+            // A repair abandoned half way (a `?` or a panic): the guard drops without
+            // mark_consistent, and the suspect value must not be handed on as clean.
+            s.phase("dropping the guard after the death without calling mark_consistent");
+            drop(guard);
+            s.phase("locking after a guard was dropped inconsistent");
+            match mutex.lock() {
+                Err(e) if e.raw_os_error() == Some(libc::ENOTRECOVERABLE) => {}
+                Err(e) => {
+                    return Err(Failure::wrong(format!(
+                        "lock after an unrepaired guard was dropped failed with {e}, expected ENOTRECOVERABLE: return \
+                         pthread_mutex_lock's error number"
+                    )));
+                }
+                Ok(guard) => {
+                    let (died, value) = (guard.previous_owner_died(), guard.get());
+                    return Err(Failure::wrong(format!(
+                        "a guard got after EOWNERDEAD was dropped without mark_consistent, and the next lock \
+                         succeeded (previous_owner_died() {died}, value {value}): the half-updated value is passed \
+                         on as clean. Call pthread_mutex_consistent only in mark_consistent, after the caller's \
+                         repair, never in lock; unlocking an inconsistent robust mutex makes it ENOTRECOVERABLE"
+                    )));
+                }
+            }
+            drop(mutex);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_child_that_drops_its_copy_of_the_mutex_leaves_it_working_for_the_parent() {
+        grade!().run(|s| {
+            s.phase("calling RobustMutex::new(3)");
+            let slot = RefCell::new(Some(s.ok("RobustMutex::new", RobustMutex::new(3))?));
+            // The child owns its own copy of the RobustMutex value (fork copied the parent's
+            // memory); taking it out of the cell and dropping it runs Drop in the child only.
+            let child = s.fork("the child that drops its copy of the RobustMutex", || {
+                drop(slot.borrow_mut().take());
+                Ok(())
+            })?;
+            child.join()?;
+            let mutex = slot.into_inner().expect("the parent's copy is still in the cell");
+            s.phase("locking in the parent after a child dropped its copy");
+            let mut guard = s.ok(
+                "lock in the parent after a child dropped its copy (EINVAL: the child's Drop called \
+                 pthread_mutex_destroy; only the process that made the mutex may destroy it)",
+                mutex.lock(),
+            )?;
+            s.expect_eq("the value after a child dropped its copy", &3, &guard.get())?;
+            guard.set(4);
+            drop(guard);
+            let worker = s.fork("a second child that locks and sets 5", || {
+                let mut guard = mutex.lock().map_err(Failure::kata("lock in the second child"))?;
+                guard.set(guard.get() + 1);
+                Ok(())
+            })?;
+            worker.join()?;
+            let guard = s.ok("lock in the parent after the second child", mutex.lock())?;
+            s.expect_eq("the value the second child set under the lock", &5, &guard.get())?;
             drop(guard);
             drop(mutex);
             Ok(())

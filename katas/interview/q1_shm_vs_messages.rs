@@ -27,7 +27,9 @@
 //! another process (a property); payloads of 0 bytes and of whole multiples of [`MAX_BODY`]
 //! keep their boundaries, and nothing is left in the queue afterwards; a megabyte crosses both;
 //! a full mailbox makes `send` wait and an empty one makes `receive` wait, each up to its
-//! timeout and then `TimedOut`; a payload larger than the mailbox is `InvalidInput` and nothing
+//! timeout and then `TimedOut`; a send and a receive that never have to wait make no `futex`
+//! system call (the test traps them with seccomp: wake only a process that sleeps); a payload
+//! larger than the mailbox is `InvalidInput` and nothing
 //! of it is sent; the segment is mode 0600, made exclusively, and gone after `remove` and the
 //! last detach; a removed queue is an error for both ends, not a hang.
 

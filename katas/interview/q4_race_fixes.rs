@@ -12,8 +12,10 @@
 //! - [`AtomicPc`]: keep the source's shape, but `count` changes by one atomic read-modify-write
 //!   (`fetch_add`, `fetch_sub`) with release/acquire ordering, so that the slot's contents are
 //!   published with the count; a waiting side must not hog the CPU: spin a little, then sleep on
-//!   the count with a futex (`FUTEX_WAIT` on the value you saw, `FUTEX_WAKE` after each update; a
-//!   loop that only yields starves when the machine is busy, and the grader runs on busy ones);
+//!   the count with a futex (`FUTEX_WAIT` on the value you saw; a loop that only yields starves
+//!   when the machine is busy, and the grader runs on busy ones), and after an update make the
+//!   `FUTEX_WAKE` system call only if the other side said it sleeps (the grader traps futex
+//!   calls with seccomp while nobody waits);
 //! - [`MutexPc`]: a `pthread_mutex_t` and two `pthread_cond_t` (not full, not empty), all made
 //!   `PTHREAD_PROCESS_SHARED`, the classic monitor;
 //! - [`SemaphorePc`]: POSIX semaphores (`sem_init` with pshared 1): one counting free slots, one

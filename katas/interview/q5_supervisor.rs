@@ -10,7 +10,9 @@
 //! semaphore, commits messages (each one sent on the queue and counted under the mutex) and may
 //! hold the mutex. Then the worker is SIGKILLed at any point: no signal handler, no `atexit`,
 //! no `Drop` runs. Afterwards the supervisor must:
-//! - take every lock back: the robust mutex (`EOWNERDEAD` → `pthread_mutex_consistent`), the
+//! - take every lock back: the robust mutex (`EOWNERDEAD`: repair `committed` against the queue
+//!   first, then `pthread_mutex_consistent`; a mutex left `ENOTRECOVERABLE` can only be
+//!   destroyed and made again), the
 //!   semaphore (`SEM_UNDO` when the worker took it, or a repair), the lock file (the kernel drops
 //!   a dead process's `flock`, but only if no other process holds the same open file
 //!   description), and the stale pidfile (it must no longer name the dead worker);
@@ -35,7 +37,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
-/// The largest message [`Worker::commit`] accepts, in bytes.
+/// The largest message [`StateGuard::commit`] accepts, in bytes.
 pub const MAX_MESSAGE: usize = 1024;
 
 /// Where the worker's resources live: keys for the three SysV objects and a path for the lock
@@ -76,9 +78,11 @@ pub struct Worker {
 }
 
 /// The robust mutex, held by the worker until the guard is dropped (or the worker is killed).
+/// Commits go through it, and it borrows the [`Worker`] mutably: a worker holding it cannot
+/// lock the mutex again (the mutex is not recursive: a second lock would wait for ever).
 pub struct StateGuard<'a> {
-    // Your fields; keep the lifetime, e.g. with PhantomData<&'a Worker>.
-    _worker: PhantomData<&'a Worker>,
+    // Your fields; keep the lifetime, e.g. with PhantomData<&'a mut Worker>.
+    _worker: PhantomData<&'a mut Worker>,
 }
 
 impl Supervisor {
@@ -99,7 +103,7 @@ impl Supervisor {
 
     /// Forks the worker: the child runs `work` with its [`Worker`] and exits (`_exit`, status 0
     /// if `work` returned `Ok`), never returning into the caller. One worker at a time.
-    pub fn spawn(&mut self, work: impl FnOnce(&Worker) -> io::Result<()>) -> io::Result<()> {
+    pub fn spawn(&mut self, work: impl FnOnce(&mut Worker) -> io::Result<()>) -> io::Result<()> {
         let _ = work;
         todo!("fork the worker")
     }
@@ -134,16 +138,19 @@ impl Worker {
         todo!("acquire the semaphore")
     }
 
-    /// Locks the robust mutex and holds it until the guard is dropped.
-    pub fn lock_state(&self) -> io::Result<StateGuard<'_>> {
+    /// Locks the robust mutex and holds it until the guard is dropped. If a previous holder
+    /// died holding it, the worker cannot repair `committed`: an error (only `recover` can).
+    pub fn lock_state(&mut self) -> io::Result<StateGuard<'_>> {
         todo!("lock the robust mutex")
     }
+}
 
-    /// Commits one message: sends it on the queue and counts it in `committed`, under the mutex.
-    /// Once this returns, the message must survive the worker's death.
+impl StateGuard<'_> {
+    /// Commits one message: sends it on the queue and counts it in `committed`, under the mutex
+    /// this guard holds. Once this returns, the message must survive the worker's death.
     ///
     /// Errors: longer than [`MAX_MESSAGE`] → `InvalidInput`, nothing sent.
-    pub fn commit(&self, message: &[u8]) -> io::Result<()> {
+    pub fn commit(&mut self, message: &[u8]) -> io::Result<()> {
         todo!("commit a message of {} bytes", message.len())
     }
 }

@@ -28,7 +28,7 @@ impl PosixShm {
     /// Creates the object `name` owner read and write only (0600) and exclusively, sizes it to
     /// `size` bytes and maps it shared, read and write.
     ///
-    /// Errors: `name` not `/` followed by 1 to 254 bytes without `/` → `InvalidInput` (glibc
+    /// Errors: `name` not `/` followed by 1 to 255 (NAME_MAX) bytes without `/` → `InvalidInput` (glibc
     /// accepts a name without the `/`: refuse it yourself); `size` 0 → `InvalidInput`; the name
     /// exists → `AlreadyExists`. Leave no name behind when you fail.
     pub fn create(name: &str, size: usize) -> io::Result<PosixShm> {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use nix::sys::wait::WaitStatus;
 
 /// Learns of child exits through SIGCHLD (a handler, a self-pipe or a `signalfd`: your choice)
-/// and reaps them. Dropping it restores SIGCHLD's disposition and the signal mask.
+/// and reaps them. Dropping it restores SIGCHLD's disposition and the signal mask. A signal
+/// mask is per thread (`man 2 sigprocmask`): if you block SIGCHLD, know where a SIGCHLD goes in
+/// a process whose other threads do not block it.
 ///
 /// Read first: `man 7 signal` (a standard signal is pending or not: it does not count),
 /// `man 2 waitpid` (WNOHANG), `man 2 sigaction` (SA_RESTART), `man 2 signalfd`.

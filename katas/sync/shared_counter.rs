@@ -9,7 +9,9 @@
 //!
 //! Read first: `man 2 mmap` (MAP_SHARED, MAP_ANONYMOUS), `std::sync::atomic`,
 //! `man 3 pthread_mutexattr_setpshared`, `man 3 pthread_mutex_lock`, `man 3 sem_init`,
-//! `man 3 sem_wait`. Every unsafe block gets a `// SAFETY:` comment; Drop unmaps.
+//! `man 3 sem_wait`. Every unsafe block gets a `// SAFETY:` comment; Drop unmaps. Drop runs in
+//! every process that drops its copy: only the process that made a mutex or semaphore may
+//! destroy it (a child destroying it breaks it for the parent), and the grader checks that.
 
 use std::io;
 

@@ -19,17 +19,21 @@ const FULL: u32 = 2;
 /// A receiver has claimed the full slot and is copying the payload out.
 const READING: u32 = 3;
 
-/// The header before the payload: the state word (u32, padded) and the length (u64).
+/// The header before the payload: the state word (u32), the number of processes asleep on it
+/// (u32), and the length (u64).
 const HEADER: usize = 16;
+const WAITERS_AT: usize = 4;
 const LEN_AT: usize = 8;
 
 /// `shmget(2)` permission bits: owner read and write only.
 const MODE: libc::c_int = 0o600;
 
 /// A one-slot mailbox in a SysV shared memory segment (`man 7 sysvipc`). Layout: a state word
-/// that processes wait on with `futex(2)`, the payload's length, then the payload. The state
-/// word is the only synchronisation: a payload is published by the Release store of `FULL`
-/// after it is written, and read after the Acquire load that sees `FULL`.
+/// that processes wait on with `futex(2)`, a count of the processes asleep on it, the
+/// payload's length, then the payload. The state word is the only synchronisation: a payload
+/// is published by the store of `FULL` after it is written, and read after the Acquire load
+/// that sees `FULL`. A publish makes a `FUTEX_WAKE` system call only when someone sleeps, so
+/// a sender and receiver that never wait make no system call at all.
 #[derive(Debug)]
 pub struct ShmMailbox {
     id: i32,
@@ -78,6 +82,11 @@ impl ShmMailbox {
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().cast::<u32>()) }
     }
 
+    fn waiters(&self) -> &AtomicU32 {
+        // SAFETY: as in state: the second word of the header, only ever accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(WAITERS_AT).cast::<u32>()) }
+    }
+
     /// Moves the state from `from` to `to`, waiting (on the futex) at most until `deadline`.
     fn claim(&self, from: u32, to: u32, deadline: Option<Instant>) -> io::Result<()> {
         loop {
@@ -89,16 +98,30 @@ impl ShmMailbox {
                         None => Some(Duration::from_secs(1)),
                     };
                     let Some(left) = left else { return Err(io::Error::from(io::ErrorKind::TimedOut)) };
-                    futex_wait(self.state(), now, left)?;
+                    // Announce the sleep, then check again: pairs with publish's SeqCst store
+                    // and load, so either publish sees us and wakes us, or we see its state
+                    // (and FUTEX_WAIT, which compares the word in the kernel, returns at once).
+                    self.waiters().fetch_add(1, Ordering::SeqCst);
+                    let slept = if self.state().load(Ordering::SeqCst) == now {
+                        futex_wait(self.state(), now, left)
+                    } else {
+                        Ok(())
+                    };
+                    self.waiters().fetch_sub(1, Ordering::SeqCst);
+                    slept?;
                 }
             }
         }
     }
 
-    /// Publishes `state` and wakes every waiter (senders and receivers wait on the same word).
+    /// Publishes `state` and, if anyone sleeps on the word, wakes them all: senders and
+    /// receivers sleep on the same word, so waking one might wake the wrong kind. A waiter
+    /// killed in its sleep leaves the count high, which only costs wake-ups that find nobody.
     fn publish(&self, state: u32) {
-        self.state().store(state, Ordering::Release);
-        futex_wake_all(self.state());
+        self.state().store(state, Ordering::SeqCst);
+        if self.waiters().load(Ordering::SeqCst) != 0 {
+            futex_wake_all(self.state());
+        }
     }
 
     /// Waits for `EMPTY`, claims the slot, copies the payload and its length in, then `FULL`.

@@ -20,7 +20,10 @@ const UNKNOWN_ERRNO: i32 = 255;
 /// turns that errno back into an `io::Error`. `man 3 mkfifo`: EEXIST for a taken path, so the
 /// call is exclusive by itself; umask is cleared in the child so the mode is exactly 0600.
 pub fn create_fifo_in_child(path: &Path) -> io::Result<i32> {
-    // SAFETY: the child only calls umask and mkfifo (async-signal-safe) and leaves with _exit.
+    // SAFETY: the child only calls umask and mkfifo (async-signal-safe, `man 7 signal-safety`)
+    // and leaves with _exit. nix builds the path's C string on the stack below 1024 bytes and
+    // allocates for a longer one: sound here because the caller is single-threaded (fork(2):
+    // in a multithreaded program the child may only make async-signal-safe calls).
     match unsafe { fork() }? {
         ForkResult::Child => {
             nix::sys::stat::umask(Mode::empty());
@@ -32,7 +35,7 @@ pub fn create_fifo_in_child(path: &Path) -> io::Result<i32> {
             // SAFETY: _exit ends the child at once, without returning into the caller's code.
             unsafe { libc::_exit(code) }
         }
-        ForkResult::Parent { child } => match waitpid(child, None)? {
+        ForkResult::Parent { child } => match wait_for(child)? {
             WaitStatus::Exited(_, 0) => Ok(child.as_raw()),
             WaitStatus::Exited(_, UNKNOWN_ERRNO) => Err(io::Error::other("mkfifo failed in the child")),
             WaitStatus::Exited(_, errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -115,4 +118,15 @@ pub fn gather(writers: usize, record: &[u8]) -> io::Result<Vec<u8>> {
         return Err(io::Error::other("a writing child did not finish cleanly"));
     }
     Ok(data)
+}
+
+/// `waitpid` for this one child, again when a caught signal interrupts it (EINTR, `man 2
+/// waitpid`): a wait given up on would leave the child a zombie.
+fn wait_for(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
 }

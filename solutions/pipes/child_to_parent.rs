@@ -3,8 +3,9 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 
+use nix::errno::Errno;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork, pipe};
+use nix::unistd::{ForkResult, Pid, fork, pipe};
 
 /// Forks a child that writes `data` into a pipe and exits; the parent reads to end-of-file,
 /// reaps the child and returns the bytes. See `man 2 pipe`, `man 2 fork`, `man 2 waitpid`.
@@ -27,12 +28,23 @@ pub fn child_to_parent(data: &[u8]) -> io::Result<Vec<u8>> {
             // Drain first, reap second: a child writing more than the pipe holds cannot exit
             // until we have read.
             let read = File::from(read_end).read_to_end(&mut received);
-            let status = waitpid(child, None)?;
+            let status = wait_for(child)?;
             read?;
             match status {
                 WaitStatus::Exited(_, 0) => Ok(received),
                 other => Err(io::Error::other(format!("the writing child did not finish cleanly: {other:?}"))),
             }
+        }
+    }
+}
+
+/// `waitpid` for this one child, again when a caught signal interrupts it (EINTR, `man 2
+/// waitpid`): a wait given up on would leave the child a zombie.
+fn wait_for(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
         }
     }
 }

@@ -6,10 +6,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::raw::c_char;
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, dup2_stdin, dup2_stdout, fork, pipe2};
+use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 /// Runs `stages` as a pipeline: `input` goes to the first stage's stdin, each stage's stdout to
 /// the next one's stdin, and the last stage's stdout is returned. Fails if the pipeline is
@@ -90,11 +91,14 @@ impl Program {
         let mut argv: Vec<*const c_char> = self.args.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let (error_rx, error_tx) = pipe2(OFlag::O_CLOEXEC)?;
-        // SAFETY: the child makes only async-signal-safe calls (dup2, execvp, write, _exit) on
-        // memory prepared before the fork.
+        // SAFETY: the child makes only async-signal-safe calls (fcntl, dup2, write, _exit;
+        // `man 7 signal-safety`) and execvp, on memory prepared before the fork. execvp is not
+        // on that list (it may allocate to search PATH), which is sound here only because the
+        // caller is single-threaded when it forks (the input feeder thread starts after every
+        // fork): no other thread can hold the allocator's lock in the child.
         match unsafe { fork() }? {
             ForkResult::Child => {
-                let errno = match dup2_stdin(stdin).and_then(|()| dup2_stdout(stdout)) {
+                let errno = match stdio_onto(stdin.as_raw_fd(), stdout.as_raw_fd()) {
                     // SAFETY: argv is a NULL-terminated array of pointers to live C strings.
                     Ok(()) => unsafe {
                         libc::execvp(argv[0], argv.as_ptr());
@@ -128,6 +132,40 @@ impl Program {
     }
 }
 
+/// In the child: puts `stdin` on fd 0 and `stdout` on fd 1, without O_CLOEXEC there.
+/// `dup2(fd, fd)` does nothing, so an end that already is fd 0 or 1 would keep its
+/// O_CLOEXEC and exec would close it (`man 2 dup2`): clear the flag on it instead. An
+/// output end on fd 0 is moved away first, or installing stdin would close it. Only
+/// async-signal-safe calls.
+fn stdio_onto(stdin: libc::c_int, mut stdout: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: fcntl and dup2 on descriptors this process holds; nothing else is touched.
+    unsafe {
+        if stdout == 0 {
+            stdout = Errno::result(libc::fcntl(stdout, libc::F_DUPFD_CLOEXEC, 3))?;
+        }
+        for (fd, target) in [(stdin, 0), (stdout, 1)] {
+            if fd == target {
+                Errno::result(libc::fcntl(fd, libc::F_SETFD, 0))?;
+            } else {
+                // The copy dup2 makes does not have FD_CLOEXEC set.
+                Errno::result(libc::dup2(fd, target))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `waitpid` for one child, retried when a signal handler interrupts it (EINTR): given up on,
+/// the child would stay a zombie.
+fn wait_for(pid: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
 /// A started stage. Dropped without `wait` (an error elsewhere), it is killed and reaped, so no
 /// zombie or stray process outlives the pipeline.
 struct Stage {
@@ -139,7 +177,7 @@ struct Stage {
 impl Stage {
     fn wait(mut self) -> io::Result<()> {
         let Some(pid) = self.pid.take() else { return Ok(()) };
-        match waitpid(pid, None)? {
+        match wait_for(pid)? {
             WaitStatus::Exited(_, 0) => Ok(()),
             WaitStatus::Exited(_, code) => {
                 Err(io::Error::other(format!("stage {} (`{}`) exited with status {code}", self.number, self.name)))
@@ -156,7 +194,7 @@ impl Drop for Stage {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+            let _ = wait_for(pid);
         }
     }
 }

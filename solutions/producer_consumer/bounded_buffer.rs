@@ -152,9 +152,10 @@ impl BoundedBuffer {
             return Err(e);
         }
         // SAFETY: we hold the lock, so we alone touch the indices; `free` said the slot at
-        // next_in is empty, and next_in < capacity keeps it in the mapping.
+        // next_in is empty. The index comes from memory every process can write: reduced
+        // modulo capacity here, a corrupt one cannot send the write outside the mapping.
         unsafe {
-            let at = *h.next_in.get();
+            let at = *h.next_in.get() % self.capacity;
             self.slot(at).write(item);
             *h.next_in.get() = (at + 1) % self.capacity;
         }
@@ -169,9 +170,10 @@ impl BoundedBuffer {
             h.filled.post()?;
             return Err(e);
         }
-        // SAFETY: we hold the lock; `filled` said the slot at next_out holds an item.
+        // SAFETY: we hold the lock; `filled` said the slot at next_out holds an item; the
+        // index is reduced as in push_until, so the read stays in the mapping.
         let item = unsafe {
-            let at = *h.next_out.get();
+            let at = *h.next_out.get() % self.capacity;
             *h.next_out.get() = (at + 1) % self.capacity;
             self.slot(at).read()
         };
@@ -187,7 +189,9 @@ impl BoundedBuffer {
     }
 
     fn slot(&self, index: usize) -> *mut Item {
-        // SAFETY: the slots follow the header; callers pass index < capacity.
+        debug_assert!(index < self.capacity);
+        // SAFETY: the slots follow the header; callers pass index < capacity (reduced from the
+        // shared indices), so the pointer stays within the mapping.
         unsafe { self.map.as_ptr().add(size_of::<Header>()).cast::<Item>().add(index) }
     }
 }

@@ -24,7 +24,7 @@ impl PosixShm {
     /// `size` bytes (`ftruncate`: a new object has 0 bytes, and touching a page past its end is
     /// SIGBUS) and maps it shared.
     ///
-    /// Errors: a name that is not `/` and then 1 to 254 bytes without `/` or NUL, or `size` 0,
+    /// Errors: a name that is not `/` and then 1 to 255 bytes without `/` or NUL, or `size` 0,
     /// is `InvalidInput`; a name that exists is `AlreadyExists`. If sizing or mapping fails,
     /// the name is unlinked again.
     pub fn create(name: &str, size: usize) -> io::Result<PosixShm> {
@@ -111,12 +111,18 @@ impl PosixShm {
     }
 }
 
-/// A portable POSIX shared memory name: `/`, then 1 to 254 bytes with no `/` and no NUL
-/// (`man 3 shm_open`). glibc quietly accepts a name without the `/`; other systems do not.
+/// The longest name after the `/`: NAME_MAX, 255 (`man 3 shm_open`: "up to NAME_MAX (i.e.,
+/// 255) characters"). The same rule as `message_queues::PosixQueue` (`man 7 mq_overview`);
+/// measured on Linux 6.18 with glibc 2.36, both accept 255 bytes and refuse 256 with
+/// ENAMETOOLONG.
+const NAME_MAX: usize = 255;
+
+/// A portable POSIX shared memory name: `/`, then 1 to [`NAME_MAX`] bytes with no `/` and no
+/// NUL (`man 3 shm_open`). glibc quietly accepts a name without the `/`; other systems do not.
 fn check_name(name: &str) -> io::Result<()> {
     let rest = name.strip_prefix('/').ok_or_else(|| invalid_name(name, "it must start with '/'"))?;
-    if rest.is_empty() || rest.len() > 254 {
-        return Err(invalid_name(name, "it needs 1 to 254 bytes after the '/'"));
+    if rest.is_empty() || rest.len() > NAME_MAX {
+        return Err(invalid_name(name, &format!("it needs 1 to {NAME_MAX} bytes after the '/'")));
     }
     if rest.contains(['/', '\0']) {
         return Err(invalid_name(name, "only its first byte may be '/', and it may not hold a NUL"));

@@ -15,9 +15,13 @@ struct Slot {
     installed: AtomicBool,
     /// The next value's index: taken with fetch_add, so two threads never take the same one.
     next: AtomicUsize,
-    /// Deliveries whose value is stored.
+    /// Deliveries whose handler has finished.
     count: AtomicUsize,
     values: [AtomicI32; MAX_VALUES],
+    /// Whether `values[i]` is stored. Handlers in two threads may finish out of order: the one
+    /// that took index 1 can be done while the one that took index 0 has not stored yet, so a
+    /// count of 1 does not say that `values[0]` holds a value. Each slot says it itself.
+    stored: [AtomicBool; MAX_VALUES],
 }
 
 const NSIG: usize = 65;
@@ -28,6 +32,7 @@ static SLOTS: [Slot; NSIG] = [const {
         next: AtomicUsize::new(0),
         count: AtomicUsize::new(0),
         values: [const { AtomicI32::new(0) }; MAX_VALUES],
+        stored: [const { AtomicBool::new(false) }; MAX_VALUES],
     }
 }; NSIG];
 
@@ -40,8 +45,9 @@ extern "C" fn record(signal: libc::c_int, info: *mut libc::siginfo_t, _context: 
     let n = slot.next.fetch_add(1, Ordering::Relaxed);
     if n < MAX_VALUES {
         slot.values[n].store(value, Ordering::Relaxed);
+        // Release: a reader that sees the flag sees the value.
+        slot.stored[n].store(true, Ordering::Release);
     }
-    // Counted after the value is stored, so a reader that sees the count sees the value.
     slot.count.fetch_add(1, Ordering::Release);
 }
 
@@ -65,6 +71,9 @@ impl SignalCounter {
         let slot = &SLOTS[signal as usize];
         if slot.installed.swap(true, Ordering::AcqRel) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("signal {signal} is counted already")));
+        }
+        for stored in &slot.stored {
+            stored.store(false, Ordering::Relaxed);
         }
         slot.next.store(0, Ordering::Relaxed);
         slot.count.store(0, Ordering::Release);
@@ -98,11 +107,14 @@ impl SignalCounter {
     }
 
     /// The value each delivery carried (`si_value.sival_int`; 0 for a signal sent by `kill`),
-    /// in delivery order: the first [`MAX_VALUES`] deliveries.
+    /// in delivery order: the first [`MAX_VALUES`] deliveries, up to the first whose handler
+    /// (in another thread) has not stored its value yet.
     pub fn values(&self) -> Vec<i32> {
         let slot = &SLOTS[self.signal as usize];
-        let n = slot.count.load(Ordering::Acquire).min(MAX_VALUES);
-        slot.values[..n].iter().map(|v| v.load(Ordering::Relaxed)).collect()
+        let n = slot.next.load(Ordering::Acquire).min(MAX_VALUES);
+        (0..n)
+            .map_while(|i| slot.stored[i].load(Ordering::Acquire).then(|| slot.values[i].load(Ordering::Relaxed)))
+            .collect()
     }
 }
 

@@ -14,6 +14,12 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 /// SIGCHLD is blocked in the calling thread while it lives (a signalfd only sees blocked
 /// signals), so no handler runs and no blocking call of the program is interrupted. Dropping
 /// it restores the mask.
+///
+/// Only the calling thread's mask changes (`man 2 sigprocmask`: each thread has its own). In a
+/// process with other threads that do not block SIGCHLD, the kernel may deliver it to one of
+/// them instead (its disposition runs there, and the signalfd never sees it): block SIGCHLD
+/// before creating threads, so they inherit the mask. Whichever thread is told, the
+/// `waitpid(-1, WNOHANG)` loop still reaps every exited child on the next wake-up.
 #[derive(Debug)]
 pub struct ChildReaper {
     fd: SignalFd,

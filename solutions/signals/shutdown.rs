@@ -15,8 +15,15 @@ use nix::sys::stat::Mode;
 /// SIGTERM and SIGINT are blocked before anything is created, so a request to stop that comes
 /// at any moment (even during `ready()`) stays pending until `sigwait` takes it: no lost
 /// wake-up, and no death by a signal's default action with the objects still there. Cleanup is
-/// RAII: each object removes itself when dropped, on the way out of every path.
-/// See `man 2 sigprocmask`, `man 3 sigwait`, `man 2 msgget`, `man 3 shm_open`.
+/// RAII: each object removes itself when dropped, and the old mask comes back, on the way out
+/// of every path, a panic in `ready()` included.
+///
+/// The mask is per thread (`man 2 sigprocmask`: in a multithreaded process it is
+/// `pthread_sigmask`, and each thread has its own). A SIGTERM sent to the process goes to any
+/// thread that does not block it, and its default action there kills the whole process before
+/// any cleanup. So in a program with other threads, block SIGTERM and SIGINT before creating
+/// them (threads inherit the mask), or call this before any other thread exists.
+/// See `man 2 sigprocmask`, `man 3 sigwait`, `man 7 signal`, `man 2 msgget`, `man 3 shm_open`.
 pub fn serve_until_signalled(sysv_key: i32, shm_name: &str, ready: impl FnOnce()) -> io::Result<Signal> {
     if !shm_name.starts_with('/') || shm_name.len() < 2 || shm_name[1..].contains('/') {
         return Err(io::Error::new(
@@ -27,16 +34,40 @@ pub fn serve_until_signalled(sysv_key: i32, shm_name: &str, ready: impl FnOnce()
     let mut stop = SigSet::empty();
     stop.add(Signal::SIGTERM);
     stop.add(Signal::SIGINT);
-    let mut old_mask = SigSet::empty();
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop), Some(&mut old_mask))?;
-    let served = serve(sysv_key, shm_name, &stop, ready);
-    // sigwait took the stop signal; a second request that came meanwhile is answered by this
-    // return too, so take it rather than let it kill the process when the mask comes back.
-    let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid set and timeout; a null siginfo is allowed.
-    while unsafe { libc::sigtimedwait(stop.as_ref(), std::ptr::null_mut(), &now) } > 0 {}
-    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
-    served
+    let blocked = Blocked::new(stop)?;
+    // Declared after `blocked`, the objects are dropped (removed) before the mask comes back.
+    serve(sysv_key, shm_name, &blocked.stop, ready)
+}
+
+/// The stop signals blocked in this thread; dropping it (on return or while unwinding) takes
+/// any stop request still pending and restores the mask that was there before.
+struct Blocked {
+    stop: SigSet,
+    old_mask: SigSet,
+}
+
+impl Blocked {
+    fn new(stop: SigSet) -> io::Result<Blocked> {
+        let mut old_mask = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop), Some(&mut old_mask))?;
+        Ok(Blocked { stop, old_mask })
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // sigwait took the stop signal; a second request that came meanwhile is answered by
+        // this return too, so take it rather than let it kill the process when the mask comes
+        // back. A stop signal the caller had blocked already stays blocked, and is left to it.
+        let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ours = SigSet::empty();
+        for signal in self.stop.iter().filter(|signal| !self.old_mask.contains(*signal)) {
+            ours.add(signal);
+        }
+        // SAFETY: a valid set and timeout; a null siginfo is allowed.
+        while unsafe { libc::sigtimedwait(ours.as_ref(), std::ptr::null_mut(), &now) } > 0 {}
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
 }
 
 fn serve(sysv_key: i32, shm_name: &str, stop: &SigSet, ready: impl FnOnce()) -> io::Result<Signal> {

@@ -3,6 +3,7 @@
 use std::io;
 use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getpid};
@@ -30,7 +31,7 @@ pub fn wait_for_child_signal(meanwhile: impl FnOnce(Pid)) -> io::Result<Pid> {
     };
     meanwhile(child);
     let sender = take_signal_from(&usr1, child);
-    let status = waitpid(child, None)?;
+    let status = wait_for(child)?;
     let sender = sender?;
     match status {
         WaitStatus::Exited(_, 0) => Ok(sender),
@@ -106,5 +107,16 @@ impl Drop for Blocked {
     fn drop(&mut self) {
         // Restoring a mask we read cannot fail.
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+/// `waitpid` for this one child, again when a caught signal interrupts it (EINTR, `man 2
+/// waitpid`): a wait given up on would leave the child a zombie.
+fn wait_for(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
     }
 }

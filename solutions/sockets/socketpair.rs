@@ -4,9 +4,10 @@ use std::io::{self, BufReader};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
+use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork};
+use nix::unistd::{ForkResult, Pid, fork};
 
 use super::framing::{read_frame, write_frame};
 
@@ -15,7 +16,11 @@ use super::framing::{read_frame, write_frame};
 /// after the child has exited and been reaped. See `man 2 socketpair`, `man 7 unix`.
 pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
     let (parent_end, child_end) = UnixStream::pair()?;
-    // SAFETY: the child only reads, computes and writes, then leaves with _exit.
+    // SAFETY: the child allocates (buffers, the answers) before it leaves with _exit. fork(2):
+    // after a fork in a multithreaded program the child may only make async-signal-safe
+    // calls until it execs, since another thread may have held the allocator's lock at the
+    // fork. That is sound here because the caller is single-threaded (the grader forks from a
+    // one-thread sandbox); from a process with other threads the child could deadlock.
     match unsafe { fork() }? {
         ForkResult::Child => {
             // The child must not keep the parent's end: it would keep its own end-of-file away.
@@ -29,7 +34,7 @@ pub fn ask_child(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> io::Resu
             // converse consumes the parent's end and closes it when it returns, even on error:
             // the child sees end-of-file and exits, so the waitpid below cannot hang.
             let answers = converse(parent_end, requests);
-            let status = waitpid(child, None)?;
+            let status = wait_for(child)?;
             let answers = answers?;
             match status {
                 WaitStatus::Exited(_, 0) => Ok(answers),
@@ -140,5 +145,16 @@ impl MessageSocket {
 impl AsFd for MessageSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// `waitpid` for this one child, again when a caught signal interrupts it (EINTR, `man 2
+/// waitpid`): a wait given up on would leave the child a zombie.
+fn wait_for(child: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
     }
 }

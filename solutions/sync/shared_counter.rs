@@ -10,8 +10,13 @@ use nix::sys::mman::{self, MapFlags, ProtFlags};
 /// Memory for one `T`, shared with every child forked after it was made (`MAP_SHARED |
 /// MAP_ANONYMOUS`, `man 2 mmap`), zero-filled. A `MAP_PRIVATE` mapping would be copied on
 /// write: each process would count in its own copy.
+///
+/// Each process unmaps its own copy when it drops it; only the process that made the memory
+/// may destroy the lock in it ([`Shared::made_here`]): `pthread_mutex_destroy` in a child that
+/// drops its copy would break the mutex for every other process.
 struct Shared<T> {
     ptr: NonNull<T>,
+    creator: libc::pid_t,
 }
 
 impl<T> Shared<T> {
@@ -21,11 +26,17 @@ impl<T> Shared<T> {
         let ptr = unsafe {
             mman::mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)?
         };
-        Ok(Shared { ptr: ptr.cast() })
+        Ok(Shared { ptr: ptr.cast(), creator: nix::unistd::getpid().as_raw() })
     }
 
+    /// The shared value, as a raw pointer: other processes write it, so no `&mut` to it is made.
     fn get(&self) -> *mut T {
         self.ptr.as_ptr()
+    }
+
+    /// Whether this process made the mapping (rather than inheriting it through fork).
+    fn made_here(&self) -> bool {
+        nix::unistd::getpid().as_raw() == self.creator
     }
 }
 
@@ -131,8 +142,11 @@ impl MutexCounter {
 
 impl Drop for MutexCounter {
     fn drop(&mut self) {
-        // SAFETY: the mutex was initialised in new(); the owner drops it when no process uses it.
-        unsafe { libc::pthread_mutex_destroy(&raw mut (*self.shared.get()).lock) };
+        if self.shared.made_here() {
+            // SAFETY: the mutex was initialised in new(), in this process; its maker drops it
+            // last, when no other process uses it.
+            unsafe { libc::pthread_mutex_destroy(&raw mut (*self.shared.get()).lock) };
+        }
     }
 }
 
@@ -195,7 +209,11 @@ impl SemaphoreCounter {
 
 impl Drop for SemaphoreCounter {
     fn drop(&mut self) {
-        // SAFETY: initialised in new(); the owner drops it when no process uses it.
-        unsafe { libc::sem_destroy(&raw mut (*self.shared.get()).lock) };
+        if self.shared.made_here() {
+            // SAFETY: initialised in new(), in this process; its maker drops it last, when no
+            // other process waits on it (`man 3 sem_destroy`: destroying a semaphore others
+            // are blocked on is undefined behaviour, and so is using one after it).
+            unsafe { libc::sem_destroy(&raw mut (*self.shared.get()).lock) };
+        }
     }
 }

@@ -14,6 +14,15 @@ pub struct UndoSemaphore {
     id: i32,
 }
 
+/// The argument of `semctl` (`man 2 semctl`: the calling program must define it).
+#[repr(C)]
+#[allow(dead_code, reason = "only val is used; the pointers give the union its size and alignment")]
+union Semun {
+    val: libc::c_int,
+    buf: *mut libc::semid_ds,
+    array: *mut libc::c_ushort,
+}
+
 impl UndoSemaphore {
     /// Creates a set of one semaphore, owner read and write only (0600), exclusively
     /// (`IPC_CREAT | IPC_EXCL`), with the value `initial` (`semctl(SETVAL)`). `key` `None` is
@@ -34,8 +43,12 @@ impl UndoSemaphore {
             return Err(io::Error::last_os_error());
         }
         let sem = UndoSemaphore { id };
-        // SAFETY: SETVAL takes its value as the int member of union semun, passed as an int.
-        if unsafe { libc::semctl(id, 0, libc::SETVAL, initial) } < 0 {
+        // semctl's fourth argument is a `union semun` (`man 2 semctl`; the caller defines it),
+        // which glibc reads with va_arg as the whole pointer-sized union: pass one, not a bare
+        // int, which only reads right where the int sits in the union's first bytes.
+        let arg = Semun { val: initial };
+        // SAFETY: SETVAL reads arg.val from the union passed by value; no pointer is used.
+        if unsafe { libc::semctl(id, 0, libc::SETVAL, arg) } < 0 {
             let e = io::Error::last_os_error();
             let _ = sem.remove();
             return Err(e);

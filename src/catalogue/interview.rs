@@ -29,7 +29,9 @@ pub const TOPIC: Topic = Topic {
                  Claim the slot with compare_exchange (EMPTY -> WRITING, FULL -> READING), copy, then store \
                  the next state with Ordering::Release; the other side loads with Acquire. To wait, \
                  futex(FUTEX_WAIT) on that word (not FUTEX_PRIVATE_FLAG: the waker is another process), \
-                 with the time that is left; FUTEX_WAKE after every store.",
+                 with the time that is left. FUTEX_WAKE is a system call: count the sleepers in a second \
+                 header word (add before the wait, check the state again, subtract after) and wake only \
+                 when the count is not 0, with SeqCst on both sides.",
                 "Chunking: with the length first, receive_payload reads exactly len bytes of chunks and \
                  stops; an empty payload is just the length 0, and a payload of exactly 8192 or 16384 bytes \
                  needs no end marker. A rule like \"a short chunk ends the payload\" breaks on those sizes.",
@@ -94,9 +96,11 @@ pub const TOPIC: Topic = Topic {
             hints: &[
                 "Every fix makes the shared update indivisible: count.fetch_add / fetch_sub, or the whole \
                  update under a lock, or no shared count at all (two semaphores count the slots).",
-                "Atomics: store the slot, then fetch_add(1, Release); the other side loads count with \
-                 Acquire before it reads the slot. Mutex: PTHREAD_PROCESS_SHARED on the mutex AND on both \
-                 condition variables, and wait in a while loop.",
+                "Atomics: store the slot, then fetch_add(1) (Release at least; SeqCst if you then check \
+                 a sleepers count to decide whether to FUTEX_WAKE, as a sleeper adds itself and re-checks \
+                 the count with SeqCst); the other side loads count with Acquire before it reads the slot. \
+                 Mutex: PTHREAD_PROCESS_SHARED on the mutex AND on both condition variables, and wait in a \
+                 while loop.",
                 "Semaphores: sem_init(empty, 1, 10) and sem_init(full, 1, 0); produce = wait(empty), write, \
                  post(full); consume = wait(full), read, post(empty). One producer and one consumer each own \
                  their index, so no lock is needed.",
@@ -111,13 +115,16 @@ pub const TOPIC: Topic = Topic {
                 "SIGKILL runs no handler, no atexit, no Drop: everything the kernel does not release by \
                  itself (SysV objects, the pidfile's contents, a robust mutex's state) is the supervisor's \
                  job, in recover and remove.",
-                "Robust mutex: lock it in recover; EOWNERDEAD means you hold it and must call \
-                 pthread_mutex_consistent before unlocking. Semaphore: SEM_UNDO in the worker, and/or SETVAL 1 \
-                 in recover. Lock file: the worker must open it itself, or the supervisor's inherited \
-                 descriptor keeps the flock alive.",
-                "A message is committed once it is in the queue and counted under the mutex; recover drains \
-                 the queue with msgrcv(IPC_NOWAIT) until ENOMSG and keeps the first `committed`. remove: \
-                 IPC_RMID the segment, the queue and the semaphore, and unlink the lock file.",
+                "Robust mutex: lock it in recover; EOWNERDEAD means you hold it. Repair `committed` first, \
+                 then call pthread_mutex_consistent, then unlock: unlocked without it, the mutex turns \
+                 ENOTRECOVERABLE (then destroy it and init it again; the worker is dead, nobody else uses \
+                 it). Semaphore: SEM_UNDO in the worker, and/or SETVAL 1 in recover (semctl's fourth \
+                 argument is a union semun). Lock file: the worker must open it itself, or the supervisor's \
+                 inherited descriptor keeps the flock alive.",
+                "A message is committed once it is in the queue and counted under the mutex; StateGuard::commit \
+                 sends first, then counts, so a kill between the two leaves one uncounted message. recover \
+                 drains the queue with msgrcv(IPC_NOWAIT) until ENOMSG and keeps the first `committed`. \
+                 remove: IPC_RMID the segment, the queue and the semaphore, and unlink the lock file.",
             ],
         },
     ],

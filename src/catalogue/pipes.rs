@@ -56,14 +56,16 @@ pub const TOPIC: Topic = Topic {
             question: None,
             hints: &[
                 "One pipe between each pair of neighbours, plus one to feed the first stage and one \
-                 to collect the last. In each child, dup2 the right ends onto 0 and 1, then execvp.",
+                 to collect the last. In each child, dup2 the right ends onto 0 and 1, then execvp. If an \
+                 end already is fd 0 or 1 (the caller had closed its stdin), dup2(fd, fd) does nothing and \
+                 keeps O_CLOEXEC: clear it with fcntl(fd, F_SETFD, 0) instead.",
                 "Every process must close every pipe end it does not use, the parent included, or a \
                  stage never sees end-of-file and the pipeline hangs. Use O_CLOEXEC (pipe2) so exec \
                  drops the leftovers for you.",
                 "Feed the input and collect the output at the same time (a writer thread, or a \
                  forked feeder), or a large input and a large output block each other. Report exec \
                  failures through a CLOEXEC pipe, as std::process::Command does; then waitpid every \
-                 stage and fail if any exited non-zero.",
+                 stage (again on EINTR: a caught signal interrupts it) and fail if any exited non-zero.",
             ],
         },
         Kata {
@@ -73,7 +75,8 @@ pub const TOPIC: Topic = Topic {
             question: None,
             hints: &[
                 "A write to a pipe with no reader raises SIGPIPE, whose default action kills the \
-                 process; only if the signal is ignored or blocked does write return EPIPE.",
+                 process; write returns EPIPE only if the program catches, blocks or ignores the signal \
+                 (man 2 write, EPIPE).",
                 "Ignoring SIGPIPE for the whole process changes every other part of the program. A \
                  library should block it in the calling thread (pthread_sigmask), write, and restore \
                  the mask.",

@@ -38,8 +38,8 @@ pub const TOPIC: Topic = Topic {
             hints: &[
                 "nix::sys::mman has shm_open, mmap and shm_unlink; nix::unistd::ftruncate sizes the object. \
                  A new object has 0 bytes: touching a mapping past its end is SIGBUS.",
-                "Check the name before calling anything: it must be '/' then 1 to 254 bytes without '/'. \
-                 glibc would accept \"name\" without the slash, other systems do not, so refuse it with \
+                "Check the name before calling anything: it must be '/' then 1 to 255 bytes (NAME_MAX, as \
+                 for mq_open) without '/'. glibc would accept \"name\" without the slash, other systems do not, so refuse it with \
                  InvalidInput. Create with O_CREAT | O_EXCL | O_RDWR and mode 0600.",
                 "After mmap the descriptor can be closed: the mapping keeps the object alive. open() takes the \
                  size from fstat. Drop only munmaps; unlink(name) is shm_unlink, which removes \

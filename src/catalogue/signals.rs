@@ -84,9 +84,10 @@ pub const TOPIC: Topic = Topic {
                 "Block SIGTERM and SIGINT first (pthread_sigmask), then create the objects, call \
                  ready(), and take the signal with sigwait (SigSet::wait): a signal that came \
                  during ready() is pending, so it is not lost.",
-                "Wrap each object in a type whose Drop removes it (msgctl(IPC_RMID), shm_unlink), so \
-                 every way out of the function, errors included, cleans up. Create with \
-                 IPC_CREAT | IPC_EXCL | 0o600 and O_CREAT | O_EXCL, mode 0600.",
+                "Wrap each object in a type whose Drop removes it (msgctl(IPC_RMID), shm_unlink), and the \
+                 blocked mask in one whose Drop restores it, so every way out of the function, errors and \
+                 a panic in ready() included, cleans up. Create with IPC_CREAT | IPC_EXCL | 0o600 and \
+                 O_CREAT | O_EXCL, mode 0600.",
             ],
         },
     ],

@@ -26,7 +26,8 @@ pub const TOPIC: Topic = Topic {
                  interleave. Use AtomicU64::fetch_add, or hold a lock around the whole `count += 1`.",
                 "The mutex needs pthread_mutexattr_setpshared(PTHREAD_PROCESS_SHARED) before \
                  pthread_mutex_init, and the semaphore sem_init(sem, 1, 1): pshared 1. Without it a process \
-                 that sleeps on the lock is never woken by another process.",
+                 that sleeps on the lock is never woken by another process. Drop runs in every process that \
+                 drops a copy: remember getpid() in new, and destroy the mutex or semaphore only there.",
             ],
         },
         Kata {
@@ -36,11 +37,14 @@ pub const TOPIC: Topic = Topic {
             question: Some(5),
             hints: &[
                 "pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) as well as PTHREAD_PROCESS_SHARED: a plain \
-                 mutex whose holder dies stays locked forever.",
+                 mutex whose holder dies stays locked forever. Drop of RobustMutex runs in every process \
+                 that holds a copy: record getpid() in new and call pthread_mutex_destroy only there.",
                 "pthread_mutex_lock returns EOWNERDEAD when the last holder died: you do hold the lock then. \
-                 It is not an error for the caller; record it in the guard.",
-                "Call pthread_mutex_consistent before unlocking after EOWNERDEAD, or every later lock fails \
-                 with ENOTRECOVERABLE.",
+                 It is not an error for the caller; record it in the guard, and do not call \
+                 pthread_mutex_consistent yet: the value is not repaired.",
+                "mark_consistent calls pthread_mutex_consistent, once, while the guard holds the lock after \
+                 EOWNERDEAD. Unlocking without it is the safe failure: the mutex turns ENOTRECOVERABLE, so \
+                 half-updated data is never passed on as clean.",
             ],
         },
         Kata {
@@ -49,8 +53,9 @@ pub const TOPIC: Topic = Topic {
             file: "katas/sync/undo_semaphore.rs",
             question: Some(5),
             hints: &[
-                "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, initial). libc has \
-                 them; nix does not.",
+                "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, arg) where arg is a \
+                 `union semun` you declare (#[repr(C)] union with val: c_int, buf and array pointers): glibc \
+                 reads the whole union, not an int. libc has the calls; nix does not.",
                 "semop with one sembuf { sem_num: 0, sem_op: -1 or +1, sem_flg: SEM_UNDO }: the kernel keeps \
                  an adjustment per process and applies it when the process dies.",
                 "Pass SEM_UNDO on release too, or the adjustments of a process that acquired and released \

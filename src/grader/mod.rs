@@ -10,7 +10,7 @@
 //!     grade!().run(|s| {
 //!         let data = vec![7u8; 1 << 20];
 //!         s.phase("calling child_to_parent with 1 MiB");
-//!         let got = s.ok("child_to_parent", ipc_katas::pipes::child_to_parent(&data))?;
+//!         let got = s.ok("child_to_parent", katas::pipes::child_to_parent(&data))?;
 //!         s.expect_bytes("the bytes the parent read", &data, &got)
 //!     });
 //! }
