@@ -43,7 +43,8 @@ pub fn main(args: Vec<String>) -> i32 {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Panics are reported through the exit status; the default hook would only add noise.
-    std::panic::set_hook(Box::new(|_| {}));
+    // The hook only keeps where the panic happened, for the report below.
+    std::panic::set_hook(Box::new(|info| super::remember_panic_location(info)));
     let result = catch_unwind(AssertUnwindSafe(|| run(&args)));
     match result {
         Ok(Ok(())) => OK,
@@ -52,12 +53,15 @@ pub fn main(args: Vec<String>) -> i32 {
             code
         }
         Err(payload) => {
-            let text = super::panic_text(payload.as_ref());
-            eprintln!("{text}");
-            if matches!(super::panic_outcome(&text), super::Outcome::NotImplemented(_)) {
-                NOT_IMPLEMENTED
-            } else {
-                PANICKED
+            match super::caught_panic(payload.as_ref()) {
+                super::Outcome::NotImplemented(_) => {
+                    eprintln!("{}", super::panic_text(payload.as_ref()));
+                    NOT_IMPLEMENTED
+                }
+                crash => {
+                    eprintln!("{}", crash.text());
+                    PANICKED
+                }
             }
         }
     }
