@@ -326,15 +326,17 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
         Err(payload) => caught_panic(payload.as_ref()),
     };
     let leaks = audit::audit(&before, &sandbox.tracked, &sandbox.dir);
+    let list = |leaks: &[String]| leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n");
     let outcome = match outcome {
-        Outcome::Pass if !leaks.is_empty() => Outcome::Leak(format!(
+        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => Outcome::Leak(format!(
             "the answer was right, but it left things behind:\n{}",
-            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
+            list(&[&leaks.held[..], &leaks.outliving[..]].concat())
         )),
-        Outcome::WrongAnswer(text) if !leaks.is_empty() => Outcome::WrongAnswer(format!(
-            "{text}\nIt also left behind:\n{}",
-            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
-        )),
+        // The test stopped at the failure, before its own remove or unlink calls: only what the
+        // process still holds is the code's doing.
+        Outcome::WrongAnswer(text) if !leaks.held.is_empty() => {
+            Outcome::WrongAnswer(format!("{text}\nIt also left behind:\n{}", list(&leaks.held)))
+        }
         other => other,
     };
     let mut verdict = vec![outcome.code()];
