@@ -15,7 +15,18 @@ use proptest::prelude::*;
 fn round_trip(s: &Sandbox, sent: &[u8]) -> Result<(), Failure> {
     s.phase(format!("child_to_parent({}): the parent reads what the child writes", size(sent.len())));
     let got = s.ok("child_to_parent", pipes::child_to_parent(sent))?;
-    s.expect_bytes("the bytes the parent read", sent, &got)
+    s.expect_bytes("the bytes the parent read", sent, &got).map_err(|failure| {
+        if got.len() < sent.len() && sent.starts_with(&got) {
+            Failure::wrong(format!(
+                "{}\nOne side stopped early: either the parent read less than end-of-file (one read returns at \
+                 most what the pipe holds, up to 64 KiB: read until it returns 0, read_to_end), or the child wrote \
+                 only part (write returns how many bytes it took: write_all)",
+                failure.outcome().text()
+            ))
+        } else {
+            failure
+        }
+    })
 }
 
 mod child_to_parent {

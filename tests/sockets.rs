@@ -135,11 +135,25 @@ fn ignore_sigpipe() {
 }
 
 /// The body's result, unless a worker running kata code failed in a way that explains it better
-/// (a todo!(), a crash, a wrong answer) than the SIGPIPE it got after the body gave up reading.
+/// (a todo!(), a crash, a wrong answer) than the SIGPIPE or EPIPE (`Broken pipe`) it got because
+/// the body stopped reading at its own failure: then the body's failure is the cause, and the
+/// worker's end is said as what followed from it.
 fn prefer_worker(body: Result<(), Failure>, worker: Result<(), Failure>) -> Result<(), Failure> {
+    let after_the_reader_stopped = |text: &str| text.contains("SIGPIPE") || text.contains("kind BrokenPipe");
     match (body, worker) {
         (Ok(()), worker) => worker,
-        (Err(_), Err(worker)) if !worker.outcome().text().contains("SIGPIPE") => Err(worker),
+        (Err(body), Err(worker)) if after_the_reader_stopped(worker.outcome().text()) => {
+            let text = format!(
+                "{}\n(Then the test stopped reading and closed its end, so the other process's write failed: {})",
+                body.outcome().text(),
+                worker.outcome().text().lines().next().unwrap_or("")
+            );
+            Err(match body.outcome() {
+                ipc_katas::grader::Outcome::WrongAnswer(_) => Failure::wrong(text),
+                _ => body,
+            })
+        }
+        (Err(_), Err(worker)) => Err(worker),
         (Err(body), _) => Err(body),
     }
 }
@@ -236,6 +250,41 @@ mod framing {
     const HINT: &str = "one read is not one message: read the 4 length bytes until you have all 4, then exactly \
                         that many bytes (read_exact); retry Interrupted";
 
+    /// What a wrong result of read_frame on the test's transport says when the same bytes read
+    /// in one piece (a slice gives all that is asked) come out right: the fault is in how
+    /// read_frame takes short reads or Interrupted, not in the check the test is about.
+    const SHORT_READS: &str = "it mishandles short reads. This transport gives 1 to n-1 of the n bytes asked for \
+                               per read, and every fifth read fails with Interrupted, as a socket may. Read the 4 \
+                               length bytes until you have all 4, then exactly that many bytes (read_exact); retry \
+                               Interrupted";
+
+    /// Expects read_frame on `stream`, given through the test's transport, to fail with `kind`.
+    fn expect_read_err(s: &Sandbox, what: &str, stream: &[u8], seed: u64, kind: ErrorKind) -> Result<(), Failure> {
+        let result = sockets::read_frame(&mut Transport::reading(stream.to_vec(), seed));
+        let Err(failure) = s.expect_err(what, result, kind) else { return Ok(()) };
+        let mut whole = stream;
+        match sockets::read_frame(&mut whole) {
+            Err(e) if e.kind() == kind => Err(Failure::wrong(format!(
+                "{} when its bytes came in pieces.\nWith the same bytes available in one read, read_frame does \
+                     fail with {kind:?}: {SHORT_READS}",
+                failure.outcome().text()
+            ))),
+            _ => Err(failure),
+        }
+    }
+
+    /// Explains a wrong stream that write_frame wrote through the transport that takes part of
+    /// each write: what it wrote, and that each write may take less than it was given.
+    fn short_writes(expected: &[u8], got: &[u8]) -> Option<String> {
+        let diff = data::diff_bytes(expected, got)?;
+        Some(format!(
+            "the stream write_frame wrote differs from the frames (u32 big-endian length, then the bytes, per \
+             frame):\n{diff}\nThis transport takes only 1 to n-1 of the n bytes of each write (write returns how \
+             many) and fails every fifth write with Interrupted, as a socket may: write until every byte is taken \
+             (write_all, or a loop on write's count) and retry Interrupted"
+        ))
+    }
+
     /// Reads frames with the kata until it returns None, then checks them against `sent`.
     fn read_all(s: &Sandbox, from: &mut impl Read, sent: &[Vec<u8>], how: &str) -> Result<(), Failure> {
         for (i, expected) in sent.iter().enumerate() {
@@ -299,11 +348,9 @@ mod framing {
                 ));
                 s.ok("write_frame (on short writes and Interrupted)", sockets::write_frame(&mut transport, m))?;
             }
-            s.expect_bytes(
-                "the stream write_frame wrote through short writes (u32 big-endian length, then the bytes, per frame)",
-                &framed(&messages),
-                &transport.bytes,
-            )?;
+            if let Some(why) = short_writes(&framed(&messages), &transport.bytes) {
+                return Err(Failure::wrong(why));
+            }
             read_all(s, &mut transport, &messages, "through short reads and Interrupted")
         });
     }
@@ -346,12 +393,8 @@ mod framing {
             ];
             for (what, stream) in cases {
                 s.phase(format!("calling read_frame on a stream that ends after {what}"));
-                let result = sockets::read_frame(&mut Transport::reading(stream, 6));
-                s.expect_err(
-                    &format!("read_frame on a stream that ends after {what}"),
-                    result,
-                    ErrorKind::UnexpectedEof,
-                )?;
+                let call = format!("read_frame on a stream that ends after {what}");
+                expect_read_err(s, &call, &stream, 6, ErrorKind::UnexpectedEof)?;
             }
             s.phase("calling read_frame twice on a whole frame followed by 2 length bytes");
             let mut transport = Transport::reading([&whole[..], &[0, 0]].concat(), 7);
@@ -368,13 +411,13 @@ mod framing {
             // A 4 GiB length followed by nothing: a reader that trusts it and allocates ends in
             // UnexpectedEof (or worse), not InvalidData.
             s.phase("calling read_frame on a frame that announces 4 GiB - 1");
-            let result = sockets::read_frame(&mut Transport::reading(vec![0xff; 4], 8));
-            s.expect_err("read_frame on a frame announcing 4 GiB - 1 bytes", result, ErrorKind::InvalidData)?;
+            let call = "read_frame on a frame announcing 4 GiB - 1 bytes";
+            expect_read_err(s, call, &[0xff; 4], 8, ErrorKind::InvalidData)?;
             let over = sockets::MAX_FRAME + 1;
             let stream = [&(over as u32).to_be_bytes()[..], &vec![9; over]].concat();
             s.phase("calling read_frame on a whole frame of MAX_FRAME + 1 bytes");
-            let result = sockets::read_frame(&mut Transport::reading(stream, 9));
-            s.expect_err("read_frame on a frame of MAX_FRAME + 1 bytes", result, ErrorKind::InvalidData)?;
+            let call = "read_frame on a frame of MAX_FRAME + 1 bytes";
+            expect_read_err(s, call, &stream, 9, ErrorKind::InvalidData)?;
             let max = vec![Payload::new(sockets::MAX_FRAME, 10).bytes()];
             read_all(s, &mut Transport::reading(framed(&max), 10), &max, "with one frame of exactly MAX_FRAME bytes")
         });

@@ -52,18 +52,16 @@ pub fn main(args: Vec<String>) -> i32 {
             eprintln!("{why}");
             code
         }
-        Err(payload) => {
-            match super::caught_panic(payload.as_ref()) {
-                super::Outcome::NotImplemented(_) => {
-                    eprintln!("{}", super::panic_text(payload.as_ref()));
-                    NOT_IMPLEMENTED
-                }
-                crash => {
-                    eprintln!("{}", crash.text());
-                    PANICKED
-                }
+        Err(payload) => match super::caught_panic(payload.as_ref()) {
+            super::Outcome::NotImplemented(_) => {
+                eprintln!("{}", super::panic_text(payload.as_ref()));
+                NOT_IMPLEMENTED
             }
-        }
+            crash => {
+                eprintln!("{}", crash.text());
+                PANICKED
+            }
+        },
     }
 }
 
