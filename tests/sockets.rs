@@ -247,8 +247,19 @@ mod framing {
         }
     }
 
-    const HINT: &str = "one read is not one message: read the 4 length bytes until you have all 4, then exactly \
-                        that many bytes (read_exact); retry Interrupted";
+    /// What the reader of each test does to read_frame, and what that asks of it: the hint of a
+    /// wrong frame names the reader it came from, not every way a read can go wrong.
+    const IN_PIECES: &str = "this transport gives 1 to n-1 of the n bytes asked for per read, and every fifth read \
+                             fails with Interrupted: read the 4 length bytes until you have all 4, then exactly that \
+                             many bytes (read_exact); retry Interrupted";
+    const ONE_BYTE: &str = "this transport gives one byte per read: read the 4 length bytes until you have all 4, \
+                            then exactly that many bytes (read_exact)";
+    const ALL_AT_ONCE: &str = "this reader gives all that is asked for, so a read with a large buffer also takes \
+                               the next frames' bytes, and what read_frame does not return is lost: read exactly the \
+                               4 length bytes, then exactly that many (read_exact), never more";
+    const A_SOCKET: &str = "a socket's read returns what has arrived: part of a frame, or the end of one and the \
+                            start of the next. Read exactly the 4 length bytes, then exactly that many \
+                            (read_exact), never more";
 
     /// What a wrong result of read_frame on the test's transport says when the same bytes read
     /// in one piece (a slice gives all that is asked) come out right: the fault is in how
@@ -286,19 +297,27 @@ mod framing {
     }
 
     /// Reads frames with the kata until it returns None, then checks them against `sent`.
-    fn read_all(s: &Sandbox, from: &mut impl Read, sent: &[Vec<u8>], how: &str) -> Result<(), Failure> {
+    /// `hint`: what the reader `from` does, for the report of a wrong frame.
+    fn read_all(s: &Sandbox, from: &mut impl Read, sent: &[Vec<u8>], how: &str, hint: &str) -> Result<(), Failure> {
         for (i, expected) in sent.iter().enumerate() {
             s.phase(format!("calling read_frame for frame {i} of {} {how}", sent.len()));
-            let got = s.ok(&format!("read_frame (frame {i} of {}, {how})", sent.len()), sockets::read_frame(from))?;
+            let got = s.ok(&format!("read_frame (frame {i} of {}, {how})", sent.len()), sockets::read_frame(from));
+            let got = got.map_err(|failure| {
+                Failure::wrong(format!(
+                    "{}\nThe stream holds only well-formed frames{}. Hint: {hint}",
+                    failure.outcome().text(),
+                    if i > 0 { format!(", and frames 0 to {} came out right", i - 1) } else { String::new() }
+                ))
+            })?;
             let Some(got) = got else {
                 return Err(Failure::wrong(format!(
-                    "read_frame returned None (end of stream) at frame {i} of {}, {how}\nHint: {HINT}",
+                    "read_frame returned None (end of stream) at frame {i} of {}, {how}\nHint: {hint}",
                     sent.len()
                 )));
             };
             if let Some(diff) = data::diff_bytes(expected, &got) {
                 return Err(Failure::wrong(format!(
-                    "frame {i} of {} read {how} is wrong:\n{diff}\nHint: {HINT}",
+                    "frame {i} of {} read {how} is wrong:\n{diff}\nHint: {hint}",
                     sent.len()
                 )));
             }
@@ -351,7 +370,7 @@ mod framing {
             if let Some(why) = short_writes(&framed(&messages), &transport.bytes) {
                 return Err(Failure::wrong(why));
             }
-            read_all(s, &mut transport, &messages, "through short reads and Interrupted")
+            read_all(s, &mut transport, &messages, "through short reads and Interrupted", IN_PIECES)
         });
     }
 
@@ -362,7 +381,7 @@ mod framing {
             let stream = framed(&messages);
             // A slice returns as much as asked for: a read with a large buffer gets several frames.
             let mut from: &[u8] = &stream;
-            read_all(s, &mut from, &messages, "from frames back to back in one buffer")
+            read_all(s, &mut from, &messages, "from frames back to back in one buffer", ALL_AT_ONCE)
         });
     }
 
@@ -373,7 +392,7 @@ mod framing {
             let mut transport = Transport::reading(framed(&messages), 4);
             transport.interrupts = false;
             transport.max_read = 1;
-            read_all(s, &mut transport, &messages, "one byte per read")
+            read_all(s, &mut transport, &messages, "one byte per read", ONE_BYTE)
         });
     }
 
@@ -400,6 +419,15 @@ mod framing {
             let mut transport = Transport::reading([&whole[..], &[0, 0]].concat(), 7);
             let first = s.ok("read_frame on a whole frame", sockets::read_frame(&mut transport))?;
             s.expect_eq("the first frame", &Some(b"whole".to_vec()), &first)?;
+            s.expect(transport.at == whole.len(), || {
+                format!(
+                    "read_frame returned the first frame but took {} from the stream, {} past its end: the next \
+                     frame's bytes are gone, so the next call cannot see them. Read exactly the 4 length bytes, \
+                     then exactly that many (read_exact), never more",
+                    size(transport.at),
+                    size(transport.at.saturating_sub(whole.len()))
+                )
+            })?;
             let second = sockets::read_frame(&mut transport);
             s.expect_err("read_frame on 2 length bytes after a whole frame", second, ErrorKind::UnexpectedEof).map(drop)
         });
@@ -419,7 +447,13 @@ mod framing {
             let call = "read_frame on a frame of MAX_FRAME + 1 bytes";
             expect_read_err(s, call, &stream, 9, ErrorKind::InvalidData)?;
             let max = vec![Payload::new(sockets::MAX_FRAME, 10).bytes()];
-            read_all(s, &mut Transport::reading(framed(&max), 10), &max, "with one frame of exactly MAX_FRAME bytes")
+            read_all(
+                s,
+                &mut Transport::reading(framed(&max), 10),
+                &max,
+                "with one frame of exactly MAX_FRAME bytes",
+                IN_PIECES,
+            )
         });
     }
 
@@ -462,7 +496,7 @@ mod framing {
                 Ok(())
             })?;
             drop(theirs);
-            let result = read_all(s, &mut ours, &messages, "from a socket another process writes to");
+            let result = read_all(s, &mut ours, &messages, "from a socket another process writes to", A_SOCKET);
             drop(ours);
             prefer_worker(result, writer.join())
         });

@@ -98,8 +98,12 @@ fn explain(ui: &Ui, kata: &Kata, tests: &[&TestResult], next_hint: NextHint) {
 }
 
 /// The lines of a grader report that `check` shows: up to the kata's footer (`kata: …`).
-fn body(report: &str) -> impl Iterator<Item = &str> {
-    report.lines().take_while(|l| !l.trim_start().starts_with("kata:"))
+fn body(report: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = report.lines().take_while(|l| !l.trim_start().starts_with("kata:")).collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines
 }
 
 /// The test's name inside its kata, as the list above the reports shows it.
@@ -125,11 +129,11 @@ fn specificity(test: &TestResult) -> u8 {
 /// (the test's name and time) and the phase a hang happened in. Two reports with the same cause
 /// have the same text here.
 fn cause(report: &str) -> String {
-    let mut lines = body(report);
-    let header = lines.next().unwrap_or("");
+    let lines = body(report);
+    let header = lines.first().copied().unwrap_or("");
     let label = header.rsplit_once(": ").map_or("", |(_, l)| l.rsplit_once(" (").map_or(l, |(l, _)| l));
     let mut text = label.to_string();
-    for line in lines {
+    for line in lines.iter().skip(1) {
         let line = line.trim();
         // `timed out after 5.0 s while <phase>.`: the phase is the test's own step.
         if line.starts_with("timed out after ") {
