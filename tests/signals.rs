@@ -311,9 +311,15 @@ mod wait_for_child_signal {
                 }
             });
             set_mask(&old);
-            let result = f();
-            done.store(true, Ordering::Relaxed);
-            result
+            // Set on the way out even when `f` panics (a todo!()): the scope waits for the watcher.
+            struct Done<'a>(&'a AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _done = Done(&done);
+            f()
         })
     }
 
