@@ -44,7 +44,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Panics are reported through the exit status; the default hook would only add noise.
     // The hook only keeps where the panic happened, for the report below.
-    std::panic::set_hook(Box::new(|info| super::remember_panic_location(info)));
+    std::panic::set_hook(Box::new(super::remember_panic_location));
     let result = catch_unwind(AssertUnwindSafe(|| run(&args)));
     match result {
         Ok(Ok(())) => OK,
