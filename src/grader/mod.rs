@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod data;
+mod evidence;
 mod frames;
 pub mod peer;
 mod property;

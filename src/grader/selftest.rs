@@ -118,6 +118,19 @@ fn a_hang_with_evidence_says_it_in_place_of_the_usual_causes() {
 }
 
 #[test]
+fn a_watched_read_that_never_ends_names_the_write_end_still_open() {
+    let outcome = grade().deadline(Duration::from_millis(1500)).outcome(|s| {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        s.phase("reading a pipe whose write end the reader keeps");
+        s.watched(|| nix::unistd::read(&r, &mut [0u8; 1]).map(drop)).unwrap();
+        Ok(())
+    });
+    let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    assert!(text.contains("asleep in read on fd"), "{text}");
+    assert!(text.contains("the write end of that pipe is still open in the calling process as fd"), "{text}");
+}
+
+#[test]
 fn a_spinning_body_times_out() {
     let outcome = short().outcome(|_| {
         loop {
