@@ -248,7 +248,13 @@ fn describe(main: libc::c_long) -> Option<String> {
     match (is_io(call.number), waited) {
         (Some(false), Some(fd)) if fd.target.starts_with("pipe:") || !fd.target.contains(':') => {
             let writers = holders(&fd.target, true);
-            if !writers.is_empty() {
+            if fd.writes {
+                text.push_str(&format!(
+                    ", which it opened for reading and writing (O_RDWR): as long as it holds fd {} it is a writer \
+                     itself, so its read never sees end-of-file. Open it for reading only",
+                    fd.fd
+                ));
+            } else if !writers.is_empty() {
                 text.push_str(&format!(
                     ", and the write end of that pipe is still open in {}. A read sees end-of-file only once every \
                      write end is closed, in every process",

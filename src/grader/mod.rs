@@ -336,7 +336,16 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
         // The test stopped at the failure, before its own remove or unlink calls: only what the
         // process still holds is the code's doing.
         Outcome::WrongAnswer(text) if !leaks.held.is_empty() => {
-            Outcome::WrongAnswer(format!("{text}\nIt also left behind:\n{}", list(&leaks.held)))
+            // A thread the test started for a call of the graded code that it stopped waiting for
+            // (the call hung) may still hold what is listed.
+            let running = std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count()) > 1;
+            let note = if running {
+                " (a call of your code that the test stopped waiting for is still running in another thread, and may \
+                 hold these)"
+            } else {
+                ""
+            };
+            Outcome::WrongAnswer(format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held)))
         }
         other => other,
     };
