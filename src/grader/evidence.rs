@@ -82,7 +82,7 @@ fn syscall_line(path: &str) -> Option<String> {
 #[derive(Clone, Copy)]
 struct Call {
     number: libc::c_long,
-    args: [u64; 3],
+    args: [u64; 5],
 }
 
 fn call_of(path: &str) -> Option<Call> {
@@ -90,7 +90,7 @@ fn call_of(path: &str) -> Option<Call> {
     let mut words = line.split_whitespace();
     let number = words.next()?.parse().ok()?;
     let mut arg = || u64::from_str_radix(words.next()?.trim_start_matches("0x"), 16).ok();
-    Some(Call { number, args: [arg()?, arg()?, arg()?] })
+    Some(Call { number, args: [arg()?, arg()?, arg()?, arg()?, arg()?] })
 }
 
 /// One open descriptor: its number, what it points to, and whether it was opened for writing.
@@ -211,6 +211,29 @@ fn doing(p: &Proc) -> String {
     }
 }
 
+/// What a msgrcv the caller sleeps in asks for (`man 2 msgrcv`: msqid, msgp, msgsz, msgtyp,
+/// msgflg), and how many messages its queue holds (/proc/sysvipc/msg), none of which matches.
+fn msgrcv_story(call: Call) -> String {
+    let (id, wanted, flags) = (call.args[0] as i32, call.args[3] as i64, call.args[4] as i32);
+    let meaning = match wanted {
+        _ if flags & libc::MSG_EXCEPT != 0 => format!("the first message of any type but {wanted} (MSG_EXCEPT)"),
+        0 => "the first message of any type".to_string(),
+        t if t > 0 => format!("the first message of type {t} exactly"),
+        t => format!("the first message of the lowest type ≤ {}", -t),
+    };
+    let held = fs::read_to_string("/proc/sysvipc/msg").ok().and_then(|text| {
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.len() > 4 && cols[1].parse::<i32>().ok()? == id).then(|| cols[4].parse::<u64>().ok())?
+        })
+    });
+    let held = match held {
+        Some(n) => format!(", and the queue holds {n} message(s), none of which matches"),
+        None => ", and no queue with that id exists".to_string(),
+    };
+    format!(" on queue id {id} with msgtyp {wanted}: it waits for {meaning}{held}")
+}
+
 /// Reads the sandbox's processes and says what keeps the watched thread asleep.
 fn describe(main: libc::c_long) -> Option<String> {
     let me = std::process::id() as i32;
@@ -277,6 +300,9 @@ fn describe(main: libc::c_long) -> Option<String> {
             ));
         }
         _ => {}
+    }
+    if call.number == libc::SYS_msgrcv {
+        text.push_str(&msgrcv_story(call));
     }
     text.push('.');
     for p in &others {
