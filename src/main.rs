@@ -295,7 +295,11 @@ fn hint(ui: &Ui, root: &Path, kata: &Kata, level: Option<usize>) -> io::Result<b
     if shown < kata.hints.len() {
         println!("{}", ui.dim(&format!("Run it again for hint {}.", shown + 1)));
     } else {
-        println!("{}", ui.dim("That was the last hint. Still stuck? The man pages in the kata's doc comment, then: cargo run -- solution <kata> --reveal"));
+        let text = format!(
+            "That was the last hint. Still stuck? The man pages in the kata's doc comment, then: cargo run -- solution {} --reveal",
+            kata.id
+        );
+        println!("{}", ui.dim(&text));
     }
     let most = shown.max(state.hints_shown(kata.id));
     state.set_hints_shown(kata.id, most)?;

@@ -400,7 +400,7 @@ mod send_receive {
         fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
         let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
         s.phase(format!("calling receive while a writer program sends {} and closes", size(data.len())));
-        let got = s.ok("receive", fifos::receive(&fifo.path))?;
+        let got = s.ok("receive", s.watched(|| fifos::receive(&fifo.path)))?;
         // Check first: a receive that returned too early leaves the writer waiting for a reader.
         s.expect_bytes("the bytes receive returned", data, &got)?;
         writer.join_writer_after(s, "receive").map(drop)
@@ -578,7 +578,7 @@ mod send_receive {
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase("calling receive while a writer program sends a short message");
-            let got = s.ok("receive", fifos::receive(&fifo.path))?;
+            let got = s.ok("receive", s.watched(|| fifos::receive(&fifo.path)))?;
             s.expect_bytes("the bytes receive returned", b"a short message", &got)?;
             writer.join_writer_after(s, "receive")?;
             let after = fs::symlink_metadata(&fifo.path);
@@ -1024,7 +1024,7 @@ mod records {
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
             s.phase(format!("calling receive_records while a writer program sends {} records", records.len()));
-            let got = s.ok("receive_records", fifos::receive_records(&fifo.path))?;
+            let got = s.ok("receive_records", s.watched(|| fifos::receive_records(&fifo.path)))?;
             expect_records(s, &records, &got)?;
             writer.join_writer_after(s, "receive_records").map(drop)
         });

@@ -411,6 +411,9 @@ mod sysv_queue {
 
     const WAITING_CALLS: &[libc::c_long] = &[libc::SYS_msgrcv];
 
+    const SELECTOR_HINT: &str = "the message picked is the selector's doing: pass the selector to msgrcv as \
+                                 msgtyp unchanged (the kernel gives 0, > 0 and < 0 their meaning), with IPC_NOWAIT \
+                                 for try_receive, whose ENOMSG is Ok(None)";
     const SIZE_HINT: &str = "the size given to msgsnd and msgrcv counts only the body (mtext), never the \
         long type field before it: the C sample's sizeof(struct message) is 8 bytes too many; and return \
         only as many bytes as msgrcv says it received";
@@ -660,7 +663,8 @@ mod sysv_queue {
                         let call = if *wait && expected.is_some() { "receive" } else { "try_receive" };
                         s.phase(format!("step {i}: {call}({selector})"));
                         let got = if call == "receive" {
-                            Some(s.ok(&format!("step {i}: receive({selector})"), kata.receive(*selector))?)
+                            let got = s.watched(|| kata.receive(*selector));
+                            Some(s.ok(&format!("step {i}: receive({selector})"), got)?)
                         } else {
                             s.ok(&format!("step {i}: try_receive({selector})"), kata.try_receive(*selector))?
                         };
@@ -670,17 +674,20 @@ mod sysv_queue {
                                 Some((t, b)) => format!("type {t} with {}", size(b.len())),
                                 None => "no message".to_string(),
                             };
+                            // The right type with other bytes is a size or copy mistake; another
+                            // message, or none, is the selector's.
+                            let (diff, hint) = match (&got, &expected) {
+                                (Some(g), Some(e)) if g.0 == e.0 => {
+                                    (ipc_katas::grader::diff_bytes(&e.1, &g.1).unwrap_or_default() + "\n", SIZE_HINT)
+                                }
+                                _ => (String::new(), SELECTOR_HINT),
+                            };
                             return Err(Failure::wrong(format!(
                                 "step {i}: {call}({selector}) returned {}, expected {} (each type's messages in the \
                                  order sent; 0 the first, > 0 that type, < 0 the lowest type ≤ |selector|).\n\
-                                 {}Hint: {SIZE_HINT}",
+                                 {diff}Hint: {hint}",
                                 show(&got),
                                 show(&expected),
-                                match (&got, &expected) {
-                                    (Some(g), Some(e)) if g.0 == e.0 =>
-                                        ipc_katas::grader::diff_bytes(&e.1, &g.1).unwrap_or_default() + "\n",
-                                    _ => String::new(),
-                                }
                             )));
                         }
                     }

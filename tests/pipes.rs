@@ -14,8 +14,19 @@ use proptest::prelude::*;
 /// Calls `child_to_parent` and checks that exactly `sent` came back.
 fn round_trip(s: &Sandbox, sent: &[u8]) -> Result<(), Failure> {
     s.phase(format!("child_to_parent({}): the parent reads what the child writes", size(sent.len())));
-    let got = s.ok("child_to_parent", pipes::child_to_parent(sent))?;
-    s.expect_bytes("the bytes the parent read", sent, &got)
+    let got = s.ok("child_to_parent", s.watched(|| pipes::child_to_parent(sent)))?;
+    s.expect_bytes("the bytes the parent read", sent, &got).map_err(|failure| {
+        if got.len() < sent.len() && sent.starts_with(&got) {
+            Failure::wrong(format!(
+                "{}\nOne side stopped early: either the parent read less than end-of-file (one read returns at \
+                 most what the pipe holds, up to 64 KiB: read until it returns 0, read_to_end), or the child wrote \
+                 only part (write returns how many bytes it took: write_all)",
+                failure.outcome().text()
+            ))
+        } else {
+            failure
+        }
+    })
 }
 
 mod child_to_parent {
@@ -80,7 +91,7 @@ mod ask_child {
     fn check(s: &Sandbox, requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> Result<(), Failure> {
         let total: usize = requests.iter().map(Vec::len).sum();
         s.phase(format!("ask_child with {} requests, {} in all", requests.len(), size(total)));
-        let answers = s.ok("ask_child", pipes::ask_child(requests, answer))?;
+        let answers = s.ok("ask_child", s.watched(|| pipes::ask_child(requests, answer)))?;
         s.expect(answers.len() == requests.len(), || {
             format!("{} requests got {} answers: one answer per request, in order", requests.len(), answers.len())
         })?;
@@ -121,7 +132,7 @@ mod ask_child {
                 [pid.to_le_bytes(), ppid.to_le_bytes()].concat()
             }
             let requests = vec![b"who are you?".to_vec(); 3];
-            let answers = s.ok("ask_child", pipes::ask_child(&requests, who_answers))?;
+            let answers = s.ok("ask_child", s.watched(|| pipes::ask_child(&requests, who_answers)))?;
             let me = std::process::id() as i32;
             for answer in &answers {
                 let pid = i32::from_le_bytes(answer.get(..4).unwrap_or(&[0; 4]).try_into().unwrap());
@@ -154,7 +165,7 @@ mod pipeline {
 
     fn run(s: &Sandbox, stages: &[&[&str]], input: &[u8]) -> Result<Vec<u8>, Failure> {
         s.phase(format!("pipeline {stages:?} on {} of input", size(input.len())));
-        s.ok("pipeline", pipes::pipeline(stages, input))
+        s.ok("pipeline", s.watched(|| pipes::pipeline(stages, input)))
     }
 
     #[test]

@@ -47,6 +47,8 @@ mod sysv_segment {
     struct Row {
         key: i32,
         mode: u32,
+        /// Marked for removal (IPC_RMID): SHM_DEST (01000) in the perms column.
+        marked: bool,
         size: u64,
         nattch: u64,
         uid: u32,
@@ -62,6 +64,7 @@ mod sysv_segment {
             Some(Row {
                 key: cols[0].parse::<i64>().ok()? as i32,
                 mode: u32::from_str_radix(cols[2], 8).ok()? & 0o777,
+                marked: u32::from_str_radix(cols[2], 8).ok()? & 0o1000 != 0,
                 size: cols[3].parse().ok()?,
                 nattch: cols[6].parse().ok()?,
                 uid: cols[7].parse().ok()?,
@@ -82,6 +85,27 @@ mod sysv_segment {
             )
         })?;
         Ok(seg)
+    }
+
+    /// Why segment `id` is still there once every value of it was dropped: marked by remove()
+    /// but still attached (Drop did not detach), or never marked (remove did not IPC_RMID).
+    fn still_there_after_every_drop(id: i32, after: &str) -> Option<String> {
+        let row = row(id)?;
+        Some(if row.marked {
+            format!(
+                "shared memory segment {id} is still in /proc/sysvipc/shm after {after}: remove() marked it \
+                 (IPC_RMID), but it still has {} attachment(s), so the kernel cannot free it. Drop must detach \
+                 with shmdt(the address shmat returned); the last detach frees a removed segment",
+                row.nattch
+            )
+        } else {
+            format!(
+                "shared memory segment {id} is still in /proc/sysvipc/shm (key {:#x}, {} attachments) after \
+                 {after}, and it is not marked for removal: it leaks until reboot. remove must call \
+                 shmctl(id, IPC_RMID, null); the kernel then frees the segment at the last shmdt",
+                row.key, row.nattch
+            )
+        })
     }
 
     fn attach_count(id: i32, when: &str) -> Result<u64, Failure> {
@@ -169,15 +193,10 @@ mod sysv_segment {
             s.expect_bytes("the bytes of a removed segment that is still attached", b"still here", &got)?;
             s.phase("dropping the last attachment");
             drop(second);
-            if let Some(row) = row(id) {
-                return Err(Failure::wrong(format!(
-                    "shared memory segment {id} is still in /proc/sysvipc/shm (key {:#x}, {} attachments) after \
-                     remove() and the last detach: it leaks until reboot. remove must call shmctl(id, IPC_RMID, \
-                     null); the kernel then frees the segment at the last shmdt",
-                    row.key, row.nattch
-                )));
+            match still_there_after_every_drop(id, "remove() and dropping both SysvSegment values") {
+                Some(why) => Err(Failure::wrong(why)),
+                None => Ok(()),
             }
-            Ok(())
         });
     }
 
@@ -203,9 +222,10 @@ mod sysv_segment {
             })?;
             s.ok("remove", first.remove())?;
             drop(first);
-            s.expect(row(id).is_none(), || {
-                format!("segment {id} is still in /proc/sysvipc/shm after remove and dropping every attachment")
-            })
+            match still_there_after_every_drop(id, "remove() and dropping every SysvSegment value") {
+                Some(why) => Err(Failure::wrong(why)),
+                None => Ok(()),
+            }
         });
     }
 
@@ -233,6 +253,9 @@ mod sysv_segment {
             s.phase("calling remove, then dropping the only attachment");
             s.ok("remove", seg.remove())?;
             drop(seg);
+            if let Some(why) = still_there_after_every_drop(id, "remove() and dropping its only SysvSegment") {
+                return Err(Failure::wrong(why));
+            }
             s.phase(format!("calling SysvSegment::attach({id}) on the removed segment"));
             match SysvSegment::attach(id) {
                 Err(_) => Ok(()),

@@ -136,11 +136,25 @@ fn ignore_sigpipe() {
 }
 
 /// The body's result, unless a worker running kata code failed in a way that explains it better
-/// (a todo!(), a crash, a wrong answer) than the SIGPIPE it got after the body gave up reading.
+/// (a todo!(), a crash, a wrong answer) than the SIGPIPE or EPIPE (`Broken pipe`) it got because
+/// the body stopped reading at its own failure: then the body's failure is the cause, and the
+/// worker's end is said as what followed from it.
 fn prefer_worker(body: Result<(), Failure>, worker: Result<(), Failure>) -> Result<(), Failure> {
+    let after_the_reader_stopped = |text: &str| text.contains("SIGPIPE") || text.contains("kind BrokenPipe");
     match (body, worker) {
         (Ok(()), worker) => worker,
-        (Err(_), Err(worker)) if !worker.outcome().text().contains("SIGPIPE") => Err(worker),
+        (Err(body), Err(worker)) if after_the_reader_stopped(worker.outcome().text()) => {
+            let text = format!(
+                "{}\n(Then the test stopped reading and closed its end, so the other process's write failed: {})",
+                body.outcome().text(),
+                worker.outcome().text().lines().next().unwrap_or("")
+            );
+            Err(match body.outcome() {
+                ipc_katas::grader::Outcome::WrongAnswer(_) => Failure::wrong(text),
+                _ => body,
+            })
+        }
+        (Err(_), Err(worker)) => Err(worker),
         (Err(body), _) => Err(body),
     }
 }
@@ -234,23 +248,77 @@ mod framing {
         }
     }
 
-    const HINT: &str = "one read is not one message: read the 4 length bytes until you have all 4, then exactly \
-                        that many bytes (read_exact); retry Interrupted";
+    /// What the reader of each test does to read_frame, and what that asks of it: the hint of a
+    /// wrong frame names the reader it came from, not every way a read can go wrong.
+    const IN_PIECES: &str = "this transport gives 1 to n-1 of the n bytes asked for per read, and every fifth read \
+                             fails with Interrupted: read the 4 length bytes until you have all 4, then exactly that \
+                             many bytes (read_exact); retry Interrupted";
+    const ONE_BYTE: &str = "this transport gives one byte per read: read the 4 length bytes until you have all 4, \
+                            then exactly that many bytes (read_exact)";
+    const ALL_AT_ONCE: &str = "this reader gives all that is asked for, so a read with a large buffer also takes \
+                               the next frames' bytes, and what read_frame does not return is lost: read exactly the \
+                               4 length bytes, then exactly that many (read_exact), never more";
+    const A_SOCKET: &str = "a socket's read returns what has arrived: part of a frame, or the end of one and the \
+                            start of the next. Read exactly the 4 length bytes, then exactly that many \
+                            (read_exact), never more";
+
+    /// What a wrong result of read_frame on the test's transport says when the same bytes read
+    /// in one piece (a slice gives all that is asked) come out right: the fault is in how
+    /// read_frame takes short reads or Interrupted, not in the check the test is about.
+    const SHORT_READS: &str = "it mishandles short reads. This transport gives 1 to n-1 of the n bytes asked for \
+                               per read, and every fifth read fails with Interrupted, as a socket may. Read the 4 \
+                               length bytes until you have all 4, then exactly that many bytes (read_exact); retry \
+                               Interrupted";
+
+    /// Expects read_frame on `stream`, given through the test's transport, to fail with `kind`.
+    fn expect_read_err(s: &Sandbox, what: &str, stream: &[u8], seed: u64, kind: ErrorKind) -> Result<(), Failure> {
+        let result = sockets::read_frame(&mut Transport::reading(stream.to_vec(), seed));
+        let Err(failure) = s.expect_err(what, result, kind) else { return Ok(()) };
+        let mut whole = stream;
+        match sockets::read_frame(&mut whole) {
+            Err(e) if e.kind() == kind => Err(Failure::wrong(format!(
+                "{} when its bytes came in pieces.\nWith the same bytes available in one read, read_frame does \
+                     fail with {kind:?}: {SHORT_READS}",
+                failure.outcome().text()
+            ))),
+            _ => Err(failure),
+        }
+    }
+
+    /// Explains a wrong stream that write_frame wrote through the transport that takes part of
+    /// each write: what it wrote, and that each write may take less than it was given.
+    fn short_writes(expected: &[u8], got: &[u8]) -> Option<String> {
+        let diff = data::diff_bytes(expected, got)?;
+        Some(format!(
+            "the stream write_frame wrote differs from the frames (u32 big-endian length, then the bytes, per \
+             frame):\n{diff}\nThis transport takes only 1 to n-1 of the n bytes of each write (write returns how \
+             many) and fails every fifth write with Interrupted, as a socket may: write until every byte is taken \
+             (write_all, or a loop on write's count) and retry Interrupted"
+        ))
+    }
 
     /// Reads frames with the kata until it returns None, then checks them against `sent`.
-    fn read_all(s: &Sandbox, from: &mut impl Read, sent: &[Vec<u8>], how: &str) -> Result<(), Failure> {
+    /// `hint`: what the reader `from` does, for the report of a wrong frame.
+    fn read_all(s: &Sandbox, from: &mut impl Read, sent: &[Vec<u8>], how: &str, hint: &str) -> Result<(), Failure> {
         for (i, expected) in sent.iter().enumerate() {
             s.phase(format!("calling read_frame for frame {i} of {} {how}", sent.len()));
-            let got = s.ok(&format!("read_frame (frame {i} of {}, {how})", sent.len()), sockets::read_frame(from))?;
+            let got = s.ok(&format!("read_frame (frame {i} of {}, {how})", sent.len()), sockets::read_frame(from));
+            let got = got.map_err(|failure| {
+                Failure::wrong(format!(
+                    "{}\nThe stream holds only well-formed frames{}. Hint: {hint}",
+                    failure.outcome().text(),
+                    if i > 0 { format!(", and frames 0 to {} came out right", i - 1) } else { String::new() }
+                ))
+            })?;
             let Some(got) = got else {
                 return Err(Failure::wrong(format!(
-                    "read_frame returned None (end of stream) at frame {i} of {}, {how}\nHint: {HINT}",
+                    "read_frame returned None (end of stream) at frame {i} of {}, {how}\nHint: {hint}",
                     sent.len()
                 )));
             };
             if let Some(diff) = data::diff_bytes(expected, &got) {
                 return Err(Failure::wrong(format!(
-                    "frame {i} of {} read {how} is wrong:\n{diff}\nHint: {HINT}",
+                    "frame {i} of {} read {how} is wrong:\n{diff}\nHint: {hint}",
                     sent.len()
                 )));
             }
@@ -300,12 +368,10 @@ mod framing {
                 ));
                 s.ok("write_frame (on short writes and Interrupted)", sockets::write_frame(&mut transport, m))?;
             }
-            s.expect_bytes(
-                "the stream write_frame wrote through short writes (u32 big-endian length, then the bytes, per frame)",
-                &framed(&messages),
-                &transport.bytes,
-            )?;
-            read_all(s, &mut transport, &messages, "through short reads and Interrupted")
+            if let Some(why) = short_writes(&framed(&messages), &transport.bytes) {
+                return Err(Failure::wrong(why));
+            }
+            read_all(s, &mut transport, &messages, "through short reads and Interrupted", IN_PIECES)
         });
     }
 
@@ -316,7 +382,7 @@ mod framing {
             let stream = framed(&messages);
             // A slice returns as much as asked for: a read with a large buffer gets several frames.
             let mut from: &[u8] = &stream;
-            read_all(s, &mut from, &messages, "from frames back to back in one buffer")
+            read_all(s, &mut from, &messages, "from frames back to back in one buffer", ALL_AT_ONCE)
         });
     }
 
@@ -327,7 +393,7 @@ mod framing {
             let mut transport = Transport::reading(framed(&messages), 4);
             transport.interrupts = false;
             transport.max_read = 1;
-            read_all(s, &mut transport, &messages, "one byte per read")
+            read_all(s, &mut transport, &messages, "one byte per read", ONE_BYTE)
         });
     }
 
@@ -347,17 +413,22 @@ mod framing {
             ];
             for (what, stream) in cases {
                 s.phase(format!("calling read_frame on a stream that ends after {what}"));
-                let result = sockets::read_frame(&mut Transport::reading(stream, 6));
-                s.expect_err(
-                    &format!("read_frame on a stream that ends after {what}"),
-                    result,
-                    ErrorKind::UnexpectedEof,
-                )?;
+                let call = format!("read_frame on a stream that ends after {what}");
+                expect_read_err(s, &call, &stream, 6, ErrorKind::UnexpectedEof)?;
             }
             s.phase("calling read_frame twice on a whole frame followed by 2 length bytes");
             let mut transport = Transport::reading([&whole[..], &[0, 0]].concat(), 7);
             let first = s.ok("read_frame on a whole frame", sockets::read_frame(&mut transport))?;
             s.expect_eq("the first frame", &Some(b"whole".to_vec()), &first)?;
+            s.expect(transport.at == whole.len(), || {
+                format!(
+                    "read_frame returned the first frame but took {} from the stream, {} past its end: the next \
+                     frame's bytes are gone, so the next call cannot see them. Read exactly the 4 length bytes, \
+                     then exactly that many (read_exact), never more",
+                    size(transport.at),
+                    size(transport.at.saturating_sub(whole.len()))
+                )
+            })?;
             let second = sockets::read_frame(&mut transport);
             s.expect_err("read_frame on 2 length bytes after a whole frame", second, ErrorKind::UnexpectedEof).map(drop)
         });
@@ -369,15 +440,21 @@ mod framing {
             // A 4 GiB length followed by nothing: a reader that trusts it and allocates ends in
             // UnexpectedEof (or worse), not InvalidData.
             s.phase("calling read_frame on a frame that announces 4 GiB - 1");
-            let result = sockets::read_frame(&mut Transport::reading(vec![0xff; 4], 8));
-            s.expect_err("read_frame on a frame announcing 4 GiB - 1 bytes", result, ErrorKind::InvalidData)?;
+            let call = "read_frame on a frame announcing 4 GiB - 1 bytes";
+            expect_read_err(s, call, &[0xff; 4], 8, ErrorKind::InvalidData)?;
             let over = sockets::MAX_FRAME + 1;
             let stream = [&(over as u32).to_be_bytes()[..], &vec![9; over]].concat();
             s.phase("calling read_frame on a whole frame of MAX_FRAME + 1 bytes");
-            let result = sockets::read_frame(&mut Transport::reading(stream, 9));
-            s.expect_err("read_frame on a frame of MAX_FRAME + 1 bytes", result, ErrorKind::InvalidData)?;
+            let call = "read_frame on a frame of MAX_FRAME + 1 bytes";
+            expect_read_err(s, call, &stream, 9, ErrorKind::InvalidData)?;
             let max = vec![Payload::new(sockets::MAX_FRAME, 10).bytes()];
-            read_all(s, &mut Transport::reading(framed(&max), 10), &max, "with one frame of exactly MAX_FRAME bytes")
+            read_all(
+                s,
+                &mut Transport::reading(framed(&max), 10),
+                &max,
+                "with one frame of exactly MAX_FRAME bytes",
+                IN_PIECES,
+            )
         });
     }
 
@@ -420,7 +497,7 @@ mod framing {
                 Ok(())
             })?;
             drop(theirs);
-            let result = read_all(s, &mut ours, &messages, "from a socket another process writes to");
+            let result = read_all(s, &mut ours, &messages, "from a socket another process writes to", A_SOCKET);
             drop(ours);
             prefer_worker(result, writer.join())
         });

@@ -32,19 +32,35 @@ fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The pair for `seed`, from `question` if one is given.
-pub fn pick(seed: u64, question: Option<u8>) -> io::Result<Pick> {
+/// The pair for `seed`, from `question` if one is given, among the katas `done` says are not
+/// done yet (the learner's solved or started katas make a poor interview), or among all of them
+/// when every one is done. The same seed and the same progress pick the same pair.
+pub fn pick(seed: u64, question: Option<u8>, done: &dyn Fn(&Kata) -> bool) -> io::Result<Pick> {
     let first = mix(seed);
+    let fresh = |q: &Question| -> Vec<&'static str> {
+        q.katas.iter().copied().filter(|id| catalogue::kata(id).is_some_and(|k| !done(k))).collect()
+    };
     let question = match question {
         Some(n) => catalogue::question(n).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("there is no question {n}: the questions are 1 to 5"))
         })?,
-        None => &QUESTIONS[(first % QUESTIONS.len() as u64) as usize],
+        None => {
+            let open: Vec<&'static Question> = QUESTIONS.iter().filter(|q| !fresh(q).is_empty()).collect();
+            let from: Vec<&'static Question> = if open.is_empty() { QUESTIONS.iter().collect() } else { open };
+            from[(first % from.len() as u64) as usize]
+        }
     };
-    let id = question.katas[(mix(first) % question.katas.len() as u64) as usize];
+    let open = fresh(question);
+    let ids: &[&str] = if open.is_empty() { question.katas } else { &open };
+    let id = ids[(mix(first) % ids.len() as u64) as usize];
     let kata =
         catalogue::kata(id).ok_or_else(|| io::Error::other(format!("Q{} names {id}, not a kata", question.number)))?;
     Ok(Pick { question, kata })
+}
+
+/// Whether the learner has already worked on `kata` (its file is no longer the stub).
+fn done(root: &Path) -> impl Fn(&Kata) -> bool + '_ {
+    move |kata| super::repo::has_an_attempt(root, kata)
 }
 
 fn now() -> u64 {
@@ -94,9 +110,13 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { String::new() } else { format!("  {l}") }).collect::<Vec<_>>().join("\n")
 }
 
-/// The kata's brief: the doc comment of each public item in its file, with the item's first line.
+/// The kata's brief: the doc comment of each public item in its original stub (from git; the
+/// learner's file only if git has none), with the item's first line.
 fn brief(root: &Path, kata: &Kata) -> io::Result<String> {
-    let text = std::fs::read_to_string(root.join(kata.file))?;
+    let text = match super::repo::original_stub(root, kata) {
+        Ok(stub) => stub,
+        Err(_) => std::fs::read_to_string(root.join(kata.file))?,
+    };
     let mut out = Vec::new();
     let mut in_doc = false;
     for line in text.lines() {
@@ -136,7 +156,7 @@ pub fn start(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>, minu
         return Ok(false);
     }
     let seed = seed.unwrap_or_else(|| mix(now() ^ u64::from(std::process::id())) % 10_000);
-    let pick = pick(seed, question)?;
+    let pick = pick(seed, question, &done(root))?;
     let doc = model_answer(root, pick.question)?;
     let started = now();
     state.set_mock(Some(MockRound {
@@ -217,7 +237,7 @@ pub fn interviewer(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>
         }
         _ => {
             let seed = seed.unwrap_or_else(|| mix(now()) % 10_000);
-            let pick = pick(seed, question)?;
+            let pick = pick(seed, question, &done(root))?;
             let note = format!(
                 "The candidate starts the same round with: cargo run -- mock --seed {seed}{}",
                 match question {
@@ -288,22 +308,34 @@ mod tests {
 
     #[test]
     fn the_same_seed_picks_the_same_round_and_seeds_reach_every_question() {
-        let a = pick(42, None).unwrap();
-        let b = pick(42, None).unwrap();
+        let a = pick(42, None, &|_| false).unwrap();
+        let b = pick(42, None, &|_| false).unwrap();
         assert_eq!((a.question.number, a.kata.id), (b.question.number, b.kata.id));
         let numbers: std::collections::BTreeSet<u8> =
-            (0..200).map(|s| pick(s, None).unwrap().question.number).collect();
+            (0..200).map(|s| pick(s, None, &|_| false).unwrap().question.number).collect();
         assert_eq!(numbers.len(), QUESTIONS.len());
         for seed in 0..50 {
-            let p = pick(seed, Some(3)).unwrap();
+            let p = pick(seed, Some(3), &|_| false).unwrap();
             assert_eq!(p.question.number, 3);
             assert!(p.question.katas.contains(&p.kata.id));
         }
     }
 
     #[test]
+    fn a_round_skips_the_katas_already_worked_on_while_any_is_left() {
+        let q1 = catalogue::question(1).unwrap();
+        let keep = q1.katas[0];
+        for seed in 0..50 {
+            let p = pick(seed, None, &|k: &Kata| k.id != keep).unwrap();
+            assert_eq!((p.question.number, p.kata.id), (1, keep), "seed {seed}");
+            let all = pick(seed, Some(2), &|_| true).unwrap();
+            assert!(all.question.katas.contains(&all.kata.id));
+        }
+    }
+
+    #[test]
     fn a_question_out_of_range_is_a_clear_error() {
-        let err = pick(1, Some(6)).unwrap_err();
+        let err = pick(1, Some(6), &|_| false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("1 to 5"), "{err}");
     }

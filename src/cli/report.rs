@@ -87,18 +87,37 @@ pub fn kata_report(ui: &Ui, kata: &Kata, run: &Run, next_hint: NextHint) -> Stat
     state
 }
 
-/// The reports of the failed tests (the first three in full) and the next hint to read.
+/// The reports of the failed tests, the most specific diagnosis first (see [`specificity`]),
+/// each distinct cause once: a report whose cause was already shown (three tests that hang the
+/// same way) is one line naming the test. At most three causes in full; then the next hint.
 fn explain(ui: &Ui, kata: &Kata, tests: &[&TestResult], next_hint: NextHint) {
-    let failed: Vec<_> =
-        tests.iter().filter(|t| !t.passed && t.label.as_deref() != Some("NOT YET IMPLEMENTED")).collect();
-    for test in failed.iter().take(3) {
-        println!();
-        for line in test.report.lines().take_while(|l| !l.trim_start().starts_with("kata:")) {
-            println!("  {line}");
+    let mut failed: Vec<&TestResult> =
+        tests.iter().copied().filter(|t| !t.passed && t.label.as_deref() != Some("NOT YET IMPLEMENTED")).collect();
+    // A stable sort: tests of the same specificity stay in name order.
+    failed.sort_by_key(|t| specificity(t));
+    let mut causes: Vec<(String, &TestResult)> = Vec::new();
+    let mut same: Vec<(&TestResult, usize)> = Vec::new();
+    for test in &failed {
+        let key = cause(&test.report);
+        match causes.iter().position(|(k, _)| *k == key) {
+            Some(i) => same.push((test, i)),
+            None => causes.push((key, test)),
         }
     }
-    if failed.len() > 3 {
-        println!("\n  {} more failing; all of them: {}", failed.len() - 3, kata.test_command());
+    for (i, (_, test)) in causes.iter().take(3).enumerate() {
+        println!();
+        for line in body(&test.report) {
+            println!("  {line}");
+        }
+        for (other, _) in same.iter().filter(|(_, c)| *c == i) {
+            let label = other.label.as_deref().unwrap_or("FAILED");
+            println!("  {}", ui.dim(&format!("also {label}, for the same cause: {}", short_name(other))));
+        }
+    }
+    if causes.len() > 3 {
+        let more = causes.len() - 3;
+        let tests: usize = more + same.iter().filter(|(_, c)| *c >= 3).count();
+        println!("\n  {more} more causes in {tests} more failing tests; all of them: {}", kata.test_command());
     }
     match next_hint {
         NextHint::Level(shown) if shown < kata.hints.len() => {
@@ -108,6 +127,83 @@ fn explain(ui: &Ui, kata: &Kata, tests: &[&TestResult], next_hint: NextHint) {
         NextHint::Level(_) => {}
         NextHint::Hidden => println!("\n  {}", ui.dim("Hints are hidden during a mock interview.")),
     }
+}
+
+/// The lines of a grader report that `check` shows: up to the kata's footer (`kata: …`).
+fn body(report: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = report.lines().take_while(|l| !l.trim_start().starts_with("kata:")).collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// The test's name inside its kata, as the list above the reports shows it.
+fn short_name(test: &TestResult) -> &str {
+    // `topic::kata::test` without `topic::kata::`.
+    let parts: Vec<&str> = test.name.splitn(3, "::").collect();
+    parts.last().copied().unwrap_or(&test.name)
+}
+
+/// How specific a failure's diagnosis is, most specific first: a wrong answer or a crash names
+/// what the attempt returned or where it died; a leak names what was left; a hang whose report
+/// says what the processes were doing comes before one that only lists the usual causes.
+fn specificity(test: &TestResult) -> u8 {
+    let generic_hang = test.report.contains("Usual causes:");
+    match test.label.as_deref() {
+        Some("WRONG ANSWER") | Some("CRASH") => 0,
+        Some("LEAK") => 1,
+        Some("HANG") if !generic_hang => 2,
+        Some("HANG") => 3,
+        _ => 4,
+    }
+}
+
+/// What a report says about the cause, without what differs from test to test: the header line
+/// (the test's name and time) and the phase a hang happened in. Two reports with the same cause
+/// have the same text here.
+fn cause(report: &str) -> String {
+    let lines = body(report);
+    let header = lines.first().copied().unwrap_or("");
+    let label = header.rsplit_once(": ").map_or("", |(_, l)| l.rsplit_once(" (").map_or(l, |(l, _)| l));
+    let mut text = label.to_string();
+    for line in lines.iter().skip(1) {
+        let line = line.trim();
+        // `timed out after 5.0 s while <phase>.`: the phase is the test's own step.
+        // `with input …:`: the input a property failed on, which differs from case to case.
+        if line.starts_with("timed out after ") || line.starts_with("with input ") {
+            continue;
+        }
+        text.push('\n');
+        text.push_str(&without_numbers(line));
+    }
+    text
+}
+
+/// `line` with what differs from run to run made alike: every number (pids, descriptors, pipe
+/// inodes, ids, sizes) and the random part of the grader's temporary directories.
+fn without_numbers(line: &str) -> String {
+    const TEMP: &str = "/tmp/ipc-katas-";
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find(TEMP) {
+        out.push_str(&rest[..at + TEMP.len()]);
+        rest = &rest[at + TEMP.len()..];
+        rest = &rest[rest.find(['/', ' ', ')']).unwrap_or(rest.len())..];
+        out.push('…');
+    }
+    out.push_str(rest);
+    let mut alike = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c.is_ascii_digit() {
+            if !alike.ends_with('#') {
+                alike.push('#');
+            }
+        } else {
+            alike.push(c);
+        }
+    }
+    alike
 }
 
 /// A kata whose file does not compile: the compiler's first error in full, and where.
@@ -125,4 +221,38 @@ fn does_not_compile(kata: &Kata, broken: &Broken) {
          place (your file is untouched). Fix the error, then: cargo run -- check {}",
         kata.id
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, label: &str, text: &str) -> TestResult {
+        TestResult {
+            name: format!("wait::{name}"),
+            passed: false,
+            label: Some(label.to_string()),
+            report: format!("signals::wait::{name}: {label} (5.0s)\n    {text}\n\n    kata:  signals::wait"),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_diagnosis_comes_first_and_a_cause_is_told_once() {
+        let hang = "timed out after 5.0 s while round {n}.\n    Usual causes:\n      - a missed wake-up";
+        let tests = [
+            result("a", "HANG", &hang.replace("{n}", "1")),
+            result("b", "HANG", &hang.replace("{n}", "2")),
+            result("c", "HANG", &hang.replace("{n}", "3")),
+            result("d", "WRONG ANSWER", "the parent waited in pause()"),
+        ];
+        let mut sorted: Vec<&TestResult> = tests.iter().collect();
+        sorted.sort_by_key(|t| specificity(t));
+        assert_eq!(sorted[0].name, "wait::d");
+        assert_eq!(cause(&tests[0].report), cause(&tests[1].report));
+        assert_ne!(cause(&tests[0].report), cause(&tests[3].report));
+        assert_eq!(short_name(&tests[2]), "c");
+        let a = result("e", "HANG", "timed out\n    the caller (pid 12) reads fd 3 (/tmp/ipc-katas-AbC1/fifo)");
+        let b = result("f", "HANG", "timed out\n    the caller (pid 345) reads fd 4 (/tmp/ipc-katas-x9Yz/fifo)");
+        assert_eq!(cause(&a.report), cause(&b.report));
+    }
 }

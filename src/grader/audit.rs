@@ -69,9 +69,21 @@ fn open_fds() -> BTreeMap<i32, String> {
         .collect()
 }
 
-/// Everything the graded code left behind, one line each, with where it should have gone.
-pub(crate) fn audit(before: &Snapshot, tracked: &[Tracked], dir: &Path) -> Vec<String> {
+/// What the graded code left behind, one line each, with where it should have gone.
+pub(crate) struct Leaks {
+    /// What the process still holds: descriptors, children, mappings and attachments. Values the
+    /// test held were dropped when its body returned, early or not, so these are the code's.
+    pub held: Vec<String>,
+    /// Objects that outlive a process (SysV objects, POSIX names, FIFO and socket files) until
+    /// an explicit remove or unlink. A test that stopped early never made its own remove call,
+    /// so these count only against a test that ran to its end.
+    pub outliving: Vec<String>,
+}
+
+/// Everything the graded code left behind, with where it should have gone.
+pub(crate) fn audit(before: &Snapshot, tracked: &[Tracked], dir: &Path) -> Leaks {
     let mut leaks = Vec::new();
+    let mut outliving = Vec::new();
     for (fd, target) in open_fds() {
         if before.fds.get(&fd) != Some(&target) {
             leaks.push(format!("file descriptor {fd} ({target}) is still open: {}", fd_advice(&target)));
@@ -89,17 +101,30 @@ pub(crate) fn audit(before: &Snapshot, tracked: &[Tracked], dir: &Path) -> Vec<S
         }
     }
     for object in tracked {
-        if let Some(what) = still_there(object) {
+        if let Some(what) = still_mapped(object) {
             leaks.push(what);
+        }
+        if let Some(what) = attached(object) {
+            leaks.push(what);
+        } else if let Some(what) = still_there(object) {
+            outliving.push(what);
         }
     }
     for path in ipc_files(dir) {
-        leaks.push(format!(
+        outliving.push(format!(
             "{} is still there: unlink FIFOs and socket files when you are done with them (std::fs::remove_file)",
             path.display()
         ));
     }
-    leaks
+    Leaks { held: leaks, outliving }
+}
+
+/// A segment marked for removal but still attached: what is missing is a detach.
+fn attached(object: &Tracked) -> Option<String> {
+    match object {
+        Tracked::SysvId { kind: "shm", id } => marked_but_attached(*id),
+        _ => None,
+    }
 }
 
 fn fd_advice(target: &str) -> &'static str {
@@ -165,6 +190,53 @@ fn still_there(object: &Tracked) -> Option<String> {
             })
         }),
     }
+}
+
+/// The mode bit of a segment marked for removal (`SHM_DEST` in <linux/shm.h>; libc does not
+/// export it for Linux).
+pub(crate) const SHM_DEST: u32 = 0o1000;
+
+/// A segment that remove() marked (IPC_RMID) but that is still attached: the missing step is a
+/// detach, not a removal. (`man 5 proc`: the perms column holds SHM_DEST, 01000, once marked.)
+fn marked_but_attached(id: i32) -> Option<String> {
+    let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
+    let (mode, nattch) = text.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.len() > 6 && cols[1].parse::<i32>().ok()? == id)
+            .then(|| Some((u32::from_str_radix(cols[2], 8).ok()?, cols[6].parse::<u64>().ok()?)))?
+    })?;
+    (mode & SHM_DEST != 0 && nattch > 0).then(|| {
+        format!(
+            "SysV shared memory segment id {id} is marked for removal (IPC_RMID was called) but is still attached \
+             {nattch} time(s) after your code returned: detach every attachment with shmdt (in Drop); the kernel \
+             frees a removed segment at its last detach"
+        )
+    })
+}
+
+/// A POSIX shared memory object this process still maps after the graded code returned, from
+/// /proc/self/maps (`man 5 proc`): the name may be unlinked, but the memory is only freed once
+/// the last mapping goes.
+fn still_mapped(object: &Tracked) -> Option<String> {
+    let Tracked::PosixName(name) = object else { return None };
+    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    let ranges: Vec<&str> = maps
+        .lines()
+        .filter_map(|line| {
+            let mut cols = line.splitn(6, char::is_whitespace);
+            let range = cols.next()?;
+            let file = cols.nth(4)?.trim_start();
+            (file == path || file.strip_prefix(path.as_str()) == Some(" (deleted)")).then_some(range)
+        })
+        .collect();
+    (!ranges.is_empty()).then(|| {
+        format!(
+            "POSIX shared memory {name} is still mapped in this process ({}) after your code returned: munmap \
+             the mapping when its value is dropped (in Drop); unlinking the name does not unmap it",
+            ranges.join(", ")
+        )
+    })
 }
 
 fn sysv_noun(kind: &str) -> &'static str {

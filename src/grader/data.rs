@@ -67,7 +67,7 @@ pub fn diff_bytes(expected: &[u8], actual: &[u8]) -> Option<String> {
     let mut text = format!("  expected {}, got {}", size(expected.len()), size(actual.len()));
     if actual.len() < expected.len() && first == actual.len() {
         text.push_str(&format!(
-            "\n  what arrived is a prefix of what was sent: the last {} are missing (a single read, or stopping before end-of-file?)",
+            "\n  what arrived is a prefix of what was sent: the last {} are missing",
             size(expected.len() - actual.len())
         ));
     } else if actual.len() > expected.len() && first == expected.len() {

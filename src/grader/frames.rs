@@ -28,11 +28,17 @@ pub(crate) enum Tag {
     Ended = b'E' as isize,
     /// An IPC object the test may create, one per frame, for the audit and the clean-up.
     Track = b'T' as isize,
+    /// What the test saw the graded code doing while it waited (the system call it sleeps in,
+    /// its signal mask): a hang report says it in place of the usual causes. One frame, the
+    /// last one counts; an empty one takes it back.
+    Evidence = b'D' as isize,
 }
 
 impl Tag {
     fn from_byte(b: u8) -> Option<Tag> {
-        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track].into_iter().find(|t| *t as u8 == b)
+        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Evidence]
+            .into_iter()
+            .find(|t| *t as u8 == b)
     }
 }
 
@@ -61,7 +67,7 @@ pub(crate) fn send_to(fd: RawFd, tag: Tag, text: &[u8]) {
     // SAFETY: getpid has no preconditions and cannot fail.
     let pid = unsafe { libc::getpid() } as u32;
     let mut buf = [0u8; FRAME_MAX];
-    if tag == Tag::Phase {
+    if tag == Tag::Phase || tag == Tag::Evidence {
         // A phase is one frame: a hang names the last one whole, never half of it.
         let len = text.len().min(FRAME_MAX - HEADER);
         write_frame(fd, &mut buf, tag, pid, &text[..len]);
@@ -94,6 +100,7 @@ pub(crate) struct Heard {
     /// Frames joined per (tag, pid), in arrival order of their first frame.
     texts: BTreeMap<(Tag, u32), Vec<u8>>,
     last_phase: Option<(u32, Vec<u8>)>,
+    evidence: Vec<u8>,
     tracked: Vec<String>,
 }
 
@@ -112,6 +119,7 @@ impl Heard {
             let text = self.buffer[at + HEADER..at + HEADER + len].to_vec();
             match Tag::from_byte(head[0]) {
                 Some(Tag::Phase) => self.last_phase = Some((pid, text)),
+                Some(Tag::Evidence) => self.evidence = text,
                 Some(Tag::Track) => self.tracked.push(String::from_utf8_lossy(&text).into_owned()),
                 Some(tag) => self.texts.entry((tag, pid)).or_default().extend_from_slice(&text),
                 None => {}
@@ -123,6 +131,11 @@ impl Heard {
 
     pub(crate) fn phase(&self) -> Option<String> {
         self.last_phase.as_ref().map(|(_, t)| String::from_utf8_lossy(t).into_owned())
+    }
+
+    /// The last evidence a test sent about a wait, if any.
+    pub(crate) fn evidence(&self) -> Option<String> {
+        (!self.evidence.is_empty()).then(|| String::from_utf8_lossy(&self.evidence).into_owned())
     }
 
     /// The joined text of `tag` from `pid`.

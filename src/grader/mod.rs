@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod data;
+mod evidence;
 mod frames;
 mod interrupt;
 pub mod leftovers;
@@ -230,6 +231,26 @@ impl Grade {
 thread_local! {
     /// Set while a test thread panics with a grader report.
     static REPORTING: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic of this thread happened (`file:line:column`), kept by the panic hook
+    /// so that the report of a caught panic can name it: the payload alone has no location.
+    static PANIC_AT: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Keeps where a panic happened for [`caught_panic`]; called by the panic hooks.
+pub(crate) fn remember_panic_location(info: &std::panic::PanicHookInfo<'_>) {
+    let at = info.location().map(|l| format!("{}:{}:{}", l.file().trim_start_matches("src/../"), l.line(), l.column()));
+    PANIC_AT.with(|p| p.set(at));
+}
+
+/// The outcome of a panic caught by `catch_unwind` in this thread: its text and, for a crash,
+/// the file, line and column it happened at.
+pub(crate) fn caught_panic(payload: &(dyn std::any::Any + Send)) -> Outcome {
+    let text = panic_text(payload);
+    let at = PANIC_AT.with(|p| p.take());
+    match (panic_outcome(&text), at) {
+        (Outcome::Crash(_), Some(at)) => Outcome::Crash(format!("panicked at {at}: {text}")),
+        (outcome, _) => outcome,
+    }
 }
 
 /// Installs, once per test process, a panic hook that (1) says nothing in sandbox processes,
@@ -246,6 +267,7 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if frames::in_sandbox() {
+                remember_panic_location(info);
                 return;
             }
             if REPORTING.with(|r| r.get()) {
@@ -274,11 +296,16 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
              what it made was removed",
             verdict::signal_name(number as i32)
         )),
-        "timeout" => Outcome::Hang(format!(
-            "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
-            deadline.as_secs_f64(),
-            causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
-        )),
+        "timeout" => match heard.evidence() {
+            Some(evidence) => {
+                Outcome::Hang(format!("timed out after {:.1} s while {phase}.\n{evidence}", deadline.as_secs_f64()))
+            }
+            None => Outcome::Hang(format!(
+                "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
+                deadline.as_secs_f64(),
+                causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+            )),
+        },
         "signal" => {
             let story = signal_story(number as i32);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
@@ -316,7 +343,10 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
     if !sandbox.is_body() {
         // A child forked by the graded code came back out of it and ran the test itself.
         let how = match &result {
-            Err(payload) => format!("panicked ({})", panic_text(payload.as_ref())),
+            Err(payload) => match caught_panic(payload.as_ref()) {
+                Outcome::Crash(text) => format!("panicked ({})", text.trim_start_matches("panicked ")),
+                _ => format!("panicked ({})", panic_text(payload.as_ref())),
+            },
             Ok(_) => "returned normally".to_string(),
         };
         stray_exit(&how);
@@ -324,18 +354,29 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
     let outcome = match result {
         Ok(Ok(())) => Outcome::Pass,
         Ok(Err(Failure(outcome))) => outcome,
-        Err(payload) => panic_outcome(&panic_text(payload.as_ref())),
+        Err(payload) => caught_panic(payload.as_ref()),
     };
     let leaks = audit::audit(&before, &sandbox.tracked, &sandbox.dir);
+    let list = |leaks: &[String]| leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n");
     let outcome = match outcome {
-        Outcome::Pass if !leaks.is_empty() => Outcome::Leak(format!(
+        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => Outcome::Leak(format!(
             "the answer was right, but it left things behind:\n{}",
-            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
+            list(&[&leaks.held[..], &leaks.outliving[..]].concat())
         )),
-        Outcome::WrongAnswer(text) if !leaks.is_empty() => Outcome::WrongAnswer(format!(
-            "{text}\nIt also left behind:\n{}",
-            leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
-        )),
+        // The test stopped at the failure, before its own remove or unlink calls: only what the
+        // process still holds is the code's doing.
+        Outcome::WrongAnswer(text) if !leaks.held.is_empty() => {
+            // A thread the test started for a call of the graded code that it stopped waiting for
+            // (the call hung) may still hold what is listed.
+            let running = std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count()) > 1;
+            let note = if running {
+                " (a call of your code that the test stopped waiting for is still running in another thread, and may \
+                 hold these)"
+            } else {
+                ""
+            };
+            Outcome::WrongAnswer(format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held)))
+        }
         other => other,
     };
     let mut verdict = vec![outcome.code()];
@@ -409,6 +450,16 @@ impl Sandbox {
     pub fn phase(&self, text: impl AsRef<str>) {
         self.guard();
         frames::send(Tag::Phase, text.as_ref().as_bytes());
+    }
+
+    /// Says what the graded code is doing while the test waits for it (the system call it
+    /// sleeps in, the state of its signals), from what the kernel shows. If the test then times
+    /// out, the hang report gives this in place of the topic's usual causes; an empty text takes
+    /// it back. May be called from a thread of the test while the graded code blocks.
+    pub fn evidence(&self, text: impl AsRef<str>) {
+        if self.is_body() {
+            frames::send(Tag::Evidence, text.as_ref().as_bytes());
+        }
     }
 
     /// This test's own temporary directory, removed after the test.

@@ -80,7 +80,8 @@ fn main(args: &[String], run: fn(&[&str]) -> PeerResult) -> i32 {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Panics are reported through the exit status; the default hook would only add noise.
-    std::panic::set_hook(Box::new(|_| {}));
+    // The hook only keeps where the panic happened, for the report below.
+    std::panic::set_hook(Box::new(super::remember_panic_location));
     let result = catch_unwind(AssertUnwindSafe(|| run(&args)));
     match result {
         Ok(Ok(())) => OK,
@@ -88,14 +89,15 @@ fn main(args: &[String], run: fn(&[&str]) -> PeerResult) -> i32 {
             eprintln!("{why}");
             code
         }
-        Err(payload) => {
-            let text = super::panic_text(payload.as_ref());
-            eprintln!("{text}");
-            if matches!(super::panic_outcome(&text), super::Outcome::NotImplemented(_)) {
+        Err(payload) => match super::caught_panic(payload.as_ref()) {
+            super::Outcome::NotImplemented(_) => {
+                eprintln!("{}", super::panic_text(payload.as_ref()));
                 NOT_IMPLEMENTED
-            } else {
+            }
+            crash => {
+                eprintln!("{}", crash.text());
                 PANICKED
             }
-        }
+        },
     }
 }

@@ -64,9 +64,9 @@ fn a_sigpipe_is_a_crash_explained() {
 }
 
 #[test]
-fn a_panic_is_a_crash_with_its_message() {
-    let outcome = grade().outcome(|_| panic!("boom"));
-    assert_eq!(outcome, Outcome::Crash("panicked: boom".into()));
+fn a_panic_is_a_crash_with_its_message_file_line_and_column() {
+    let (outcome, line) = (grade().outcome(|_| panic!("boom")), line!());
+    assert_eq!(outcome, Outcome::Crash(format!("panicked at src/grader/selftest.rs:{line}:48: boom")));
 }
 
 #[test]
@@ -102,6 +102,32 @@ fn a_hang_times_out_naming_the_phase_and_kills_every_process() {
     assert!(text.contains("timed out after 0.4 s while waiting for a sleeper to finish"), "{text}");
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     assert!(grandchild > 0 && process_is_gone(grandchild), "the sleeper {grandchild} survived");
+}
+
+#[test]
+fn a_hang_with_evidence_says_it_in_place_of_the_usual_causes() {
+    let outcome = short().outcome(|s| {
+        s.phase("waiting forever");
+        s.evidence("the body sleeps in pause()");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(text, "timed out after 0.4 s while waiting forever.\nthe body sleeps in pause()");
+}
+
+#[test]
+fn a_watched_read_that_never_ends_names_the_write_end_still_open() {
+    let outcome = grade().deadline(Duration::from_millis(1500)).outcome(|s| {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        s.phase("reading a pipe whose write end the reader keeps");
+        s.watched(|| nix::unistd::read(&r, &mut [0u8; 1]).map(drop)).unwrap();
+        Ok(())
+    });
+    let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    assert!(text.contains("asleep in read on fd"), "{text}");
+    assert!(text.contains("the write end of that pipe is still open in the calling process as fd"), "{text}");
 }
 
 #[test]

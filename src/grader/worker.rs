@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, Command, Stdio};
 
-use super::{Failure, Outcome, Sandbox, frames, panic_outcome, panic_text, signal_story, stray_exit};
+use super::{Failure, Outcome, Sandbox, caught_panic, frames, signal_story, stray_exit};
 
 /// A forked worker process of the test. [`Worker::join`] reaps it and returns its result;
 /// dropping it unjoined (a check failed first) kills and reaps it, so no test leaves it behind.
@@ -52,7 +52,7 @@ impl Sandbox {
                 let outcome = match result {
                     Ok(Ok(())) => Outcome::Pass,
                     Ok(Err(Failure(outcome))) => outcome,
-                    Err(payload) => panic_outcome(&panic_text(payload.as_ref())),
+                    Err(payload) => caught_panic(payload.as_ref()),
                 };
                 let mut message = vec![outcome.code()];
                 message.extend_from_slice(outcome.text().as_bytes());
