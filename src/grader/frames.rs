@@ -28,11 +28,14 @@ pub(crate) enum Tag {
     Ended = b'E' as isize,
     /// An IPC object the test may create, one per frame, for the audit and the clean-up.
     Track = b'T' as isize,
+    /// What the kernel showed of the sandbox's processes at the deadline (see `forensics`), or a
+    /// process's role in words ("role the notifier"), sent by a forked worker.
+    Forensics = b'K' as isize,
 }
 
 impl Tag {
     fn from_byte(b: u8) -> Option<Tag> {
-        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track].into_iter().find(|t| *t as u8 == b)
+        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Forensics].into_iter().find(|t| *t as u8 == b)
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod data;
+mod forensics;
 mod frames;
 pub mod peer;
 mod property;
@@ -244,11 +245,19 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
     let strays: Vec<String> = heard.all(Tag::Stray).into_iter().map(|(_, text)| text).collect();
     let verdict = heard.text(Tag::Verdict, finished.body_pid);
     let outcome = match how {
-        "timeout" => Outcome::Hang(format!(
-            "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
-            deadline.as_secs_f64(),
-            causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
-        )),
+        "timeout" => {
+            let mut text = format!("timed out after {:.1} s while {phase}.", deadline.as_secs_f64());
+            let explained = forensics::explain(heard);
+            if let Some(explained) = &explained {
+                text.push('\n');
+                text.push_str(&explained.text());
+            }
+            if explained.as_ref().is_none_or(|e| e.diagnosis.is_none()) {
+                text.push_str("\nUsual causes:\n");
+                text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
+            }
+            Outcome::Hang(text)
+        }
         "signal" => {
             let story = signal_story(number as i32);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
