@@ -1179,8 +1179,8 @@ impl Snapshot {
             }
             if !held.is_empty() {
                 let held: Vec<String> =
-                    held.iter().map(|(obj, ends)| format!("{} ({})", self.obj_name(obj), ends.join(", "))).collect();
-                lines.push(format!("    holds {}", held.join(", ")));
+                    held.iter().map(|(obj, ends)| format!("{}: {}", self.obj_name(obj), ends.join(", "))).collect();
+                lines.push(format!("    holds {}", held.join("; ")));
             }
         }
         if self.procs.len() > 8 {
@@ -1201,13 +1201,11 @@ impl Snapshot {
             lines.push(format!("semaphore set {}: {}", s.id, vals.join(", ")));
         }
         for m in &self.msgs {
-            lines.push(format!(
-                "queue {}: {} messages (last sent by pid {}{})",
-                m.id,
-                m.qnum,
-                m.lspid,
-                self.gone_note(m.lspid as i32)
-            ));
+            let last = match m.lspid {
+                0 => "nothing was ever sent to it".to_string(),
+                pid => format!("last sent by pid {pid}{}", self.gone_note(pid as i32)),
+            };
+            lines.push(format!("queue {}: {} messages ({last})", m.id, m.qnum));
         }
         lines
     }
@@ -1643,13 +1641,13 @@ impl Snapshot {
         if !others.is_empty() {
             return None;
         }
-        let zombies: Vec<String> =
-            self.procs.iter().filter(|o| o.pid != x && o.state == 'Z').map(|o| self.who(o.pid)).collect();
-        let gone = if zombies.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} has exited)", zombies.join(", "))
-        };
+        let zombies: Vec<String> = self
+            .procs
+            .iter()
+            .filter(|o| o.pid != x && o.state == 'Z')
+            .map(|o| format!("pid {}, {}", o.pid, self.role(o.pid)))
+            .collect();
+        let gone = if zombies.is_empty() { String::new() } else { format!(" ({}, has exited)", zombies.join("; ")) };
         Some(format!(
             "{} waits in {call} for a signal, but no other process of the test is left to send one{gone}: the \
              signal came before the wait began (its handler already ran, or it was discarded). Block the signal \

@@ -15,7 +15,16 @@ const DEADLINE: Duration = Duration::from_millis(1500);
 fn hang(body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> String {
     let outcome = Grade::new("pipes::child_to_parent::grader_self_test").deadline(DEADLINE).outcome(body);
     let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    if std::env::var_os("SHOW_HANGS").is_some() {
+        eprintln!("----\n{text}");
+    }
     text
+}
+
+/// The body's pid, from the picture's first line.
+fn finished_body(text: &str) -> String {
+    let line = text.lines().find(|l| l.contains("(your code):")).unwrap_or_else(|| panic!("{text}"));
+    line.split_whitespace().nth(1).unwrap().to_string()
 }
 
 /// The report's diagnosis line, checked for each needle.
@@ -91,8 +100,11 @@ fn until_asleep(pid: i32) {
 
 #[test]
 fn a_write_end_left_open_in_the_reader_is_named_with_its_fd() {
+    let dir = tempfile::tempdir().unwrap();
+    let fd_file = dir.path().join("fd");
     let text = hang(|_| {
         let (r, w) = pipe();
+        std::fs::write(&fd_file, w.to_string()).unwrap();
         let child = fork(|| {
             close(r);
             write_all(w, b"hello");
@@ -101,7 +113,9 @@ fn a_write_end_left_open_in_the_reader_is_named_with_its_fd() {
         wait(child);
         Ok(())
     });
-    diagnosed(&text, &["end-of-file never comes on pipe A", "your code", "as fd 4", "its own included"]);
+    let w = std::fs::read_to_string(&fd_file).unwrap();
+    let in_reader = format!("still open in pid {} (your code) as fd {w}", finished_body(&text));
+    diagnosed(&text, &["end-of-file never comes on pipe A", &in_reader, "its own included"]);
     assert!(text.contains("read(fd 3 = read end of pipe A)"), "{text}");
     assert!(text.contains("exited, not yet reaped (a zombie)"), "{text}");
 }
