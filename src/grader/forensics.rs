@@ -357,8 +357,10 @@ fn describe(
     pipes: &mut [u64; MAX_FDS],
     n_pipes: &mut usize,
 ) {
+    let zombie;
     match read_file(&mut proc_path(pid, b"/status"), buf) {
         Ok(n) => {
+            zombie = buf[..n].windows(8).any(|w| w == b"State:\tZ");
             out.record(b"status", pid, 0);
             // Only the lines the explanation reads.
             for line in buf[..n].split(|&b| b == b'\n') {
@@ -375,6 +377,10 @@ fn describe(
             out.push(b"status");
             return;
         }
+    }
+    if zombie {
+        // A zombie has no memory, no descriptors and no system call left to show.
+        return;
     }
     if let Ok(n) = read_link(&mut proc_path(pid, b"/exe"), buf) {
         out.record(b"exe", pid, 0);

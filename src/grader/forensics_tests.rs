@@ -406,3 +406,21 @@ fn a_hang_with_no_matching_rule_shows_the_picture_and_the_usual_causes() {
     assert!(text.contains("your code): running (not blocked)"), "{text}");
     assert!(text.contains("Usual causes"), "{text}");
 }
+
+#[test]
+fn what_the_kernel_refused_is_said_and_the_usual_causes_follow() {
+    use std::os::fd::AsRawFd;
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let stream = "\x1ebody 41 0\n\x1estatus 41 0\nName:\tx\nState:\tS (sleeping)\nPPid:\t40\n\x1edenied 41 13\nsyscall\x1etook 900 0\n";
+    frames::send_to(w.as_raw_fd(), Tag::Forensics, stream.as_bytes());
+    drop(w);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut bytes).unwrap();
+    let mut heard = frames::Heard::default();
+    heard.feed(&bytes);
+    let explained = super::explain(&heard).expect("a snapshot");
+    assert!(explained.diagnosis.is_none(), "{explained:?}");
+    let text = explained.text();
+    assert!(text.contains("Could not see: the blocked system calls (/proc/PID/syscall): Permission denied"), "{text}");
+    assert!(text.contains("pid 41 (your code): (its system call could not be read)"), "{text}");
+}
