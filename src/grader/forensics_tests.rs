@@ -353,7 +353,10 @@ fn a_signal_delivered_before_pause_is_named() {
         wait(child);
         Ok(())
     });
-    diagnosed(&text, &["waits in pause() for a signal", "no other process of the test is left", "came before the wait"]);
+    diagnosed(
+        &text,
+        &["waits in pause() for a signal", "no other process of the test is left", "came before the wait"],
+    );
 }
 
 #[test]

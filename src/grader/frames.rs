@@ -35,7 +35,9 @@ pub(crate) enum Tag {
 
 impl Tag {
     fn from_byte(b: u8) -> Option<Tag> {
-        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Forensics].into_iter().find(|t| *t as u8 == b)
+        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Forensics]
+            .into_iter()
+            .find(|t| *t as u8 == b)
     }
 }
 
