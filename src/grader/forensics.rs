@@ -1096,8 +1096,8 @@ impl Snapshot {
             return format!("{name}({target})");
         }
         if nr == libc::SYS_futex {
-            let word = self.mem_u32(pid, a[0], 0).map_or("?".to_string(), |w| w.to_string());
-            return format!("futex(wait at {:#x}: expects {}, the word holds {word})", a[0], a[2] as u32);
+            let word = self.mem_u32(pid, a[0], 0).map_or("?".to_string(), |w| (w as i32).to_string());
+            return format!("futex(wait at {:#x}: expects {}, the word holds {word})", a[0], a[2] as u32 as i32);
         }
         if nr == libc::SYS_semop || nr == libc::SYS_semtimedop {
             let ops = self.sem_ops(pid, a[1], a[2]);
@@ -1548,12 +1548,14 @@ impl Snapshot {
         let someone_runs = self.procs.iter().any(|p| p.pid != x && p.tasks.iter().any(|t| t.call == Call::Running));
         if word != expected && !someone_runs {
             return Some(format!(
-                "a lost wake-up: {} sleeps on the futex at {:#x} until its word changes from {expected}, and it has \
-                 changed (it holds {word}), but no FUTEX_WAKE came. Whoever changes the word must wake the sleeper \
+                "a lost wake-up: {} sleeps on the futex at {:#x} until its word changes from {}, and it has \
+                 changed (it holds {}), but no FUTEX_WAKE came. Whoever changes the word must wake the sleeper \
                  whenever one may be asleep: announce the sleep before the last check, and check the announcement \
                  after every change.",
                 self.who(x),
-                a[0]
+                a[0],
+                expected as i32,
+                word as i32
             ));
         }
         // A pthread mutex: the lock word is 1 or 2 and its owner's thread id follows at offset 8.
@@ -1588,10 +1590,11 @@ impl Snapshot {
             (false, false, _) => format!("every other process is asleep too ({})", others.join(", ")),
         };
         Some(format!(
-            "nothing will ever wake {}: it sleeps on the futex at {:#x} (its word holds {word}, as expected) and \
+            "nothing will ever wake {}: it sleeps on the futex at {:#x} (its word holds {}, as expected) and \
              {rest}. A wake-up was skipped or lost, or the one that should wake it ended first.",
             self.who(x),
-            a[0]
+            a[0],
+            word as i32
         ))
     }
 

@@ -427,3 +427,13 @@ fn what_the_kernel_refused_is_said_and_the_usual_causes_follow() {
     assert!(text.contains("Could not see: the blocked system calls (/proc/PID/syscall): Permission denied"), "{text}");
     assert!(text.contains("pid 41 (your code): (its system call could not be read)"), "{text}");
 }
+
+#[test]
+fn a_thread_parked_for_ever_with_no_other_thread_is_named() {
+    let text = hang(|_| {
+        loop {
+            std::thread::park()
+        }
+    });
+    diagnosed(&text, &["nothing will ever wake pid", "(your code)", "a private futex", "no other thread to wake it"]);
+}
