@@ -293,6 +293,10 @@ pub(crate) fn snapshot(report: RawFd, body: libc::pid_t) {
     add_children(me, &mut pids, &mut n_pids, &mut out);
     let mut i = 0;
     while i < n_pids {
+        if micros_since(&t0) > BUDGET_US {
+            out.record(b"cut", (n_pids - i) as i64, 0);
+            break;
+        }
         let pid = pids[i];
         i += 1;
         describe(pid, &mut out, &mut buf, &mut sems, &mut msgs, &mut pipes, &mut n_pipes);
@@ -304,12 +308,18 @@ pub(crate) fn snapshot(report: RawFd, body: libc::pid_t) {
     for &id in msgs.iter().filter(|&&id| id >= 0) {
         describe_msg(id, &mut out);
     }
+    out.record(b"took", micros_since(&t0), 0);
+    out.flush();
+}
+
+/// The snapshot stops looking at more processes after this long: a hang report must come soon.
+const BUDGET_US: i64 = 50_000;
+
+fn micros_since(t0: &libc::timespec) -> i64 {
     let mut t1 = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t1) };
-    let micros = (t1.tv_sec - t0.tv_sec) * 1_000_000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    out.record(b"took", micros, 0);
-    out.flush();
+    (t1.tv_sec - t0.tv_sec) * 1_000_000 + (t1.tv_nsec - t0.tv_nsec) / 1000
 }
 
 /// Adds the children of every thread of `pid` to `pids` (once each).
@@ -640,6 +650,8 @@ struct Snapshot {
     sems: Vec<Sem>,
     msgs: Vec<Msg>,
     gone_ids: Vec<i64>,
+    /// Processes left unseen because the snapshot ran out of time.
+    cut: i64,
     denied: BTreeSet<String>,
     took_us: Option<i64>,
     roles: BTreeMap<i32, String>,
@@ -691,12 +703,21 @@ pub(crate) fn explain(heard: &Heard) -> Option<Explained> {
     snap.name_objects();
     let picture = snap.picture();
     let diagnosis = snap.diagnose();
-    let unseen = (!snap.denied.is_empty()).then(|| {
-        format!(
+    let mut unseen = Vec::new();
+    if !snap.denied.is_empty() {
+        unseen.push(format!(
             "Could not see: {} (the kernel refused: hidepid, Yama's ptrace_scope or a container can hide them).",
             snap.denied.iter().cloned().collect::<Vec<_>>().join(", ")
-        )
-    });
+        ));
+    }
+    if snap.cut > 0 {
+        unseen.push(format!(
+            "{} more processes were not looked at (the snapshot stops after {} ms).",
+            snap.cut,
+            BUDGET_US / 1000
+        ));
+    }
+    let unseen = (!unseen.is_empty()).then(|| unseen.join("\n"));
     Some(Explained { picture, diagnosis, unseen, took_us: snap.took_us })
 }
 
@@ -791,6 +812,7 @@ fn parse(snap: &mut Snapshot, stream: &str) {
                 snap.msgs.push(Msg { id: a, qnum: b, lspid: v.first().copied().unwrap_or(0) });
             }
             "sem-gone" | "msg-gone" => snap.gone_ids.push(a),
+            "cut" => snap.cut = a,
             "denied" => {
                 let what = match body.trim() {
                     "syscall" => "the blocked system calls (/proc/PID/syscall)",
@@ -1216,6 +1238,9 @@ impl Snapshot {
                 })
                 .collect();
             lines.push(format!("semaphore set {}: {}", s.id, vals.join(", ")));
+        }
+        for id in &self.gone_ids {
+            lines.push(format!("SysV object {id}: a process waits on it, but it no longer exists (removed)"));
         }
         for m in &self.msgs {
             let last = match m.lspid {
