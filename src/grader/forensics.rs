@@ -894,7 +894,7 @@ fn call_name(nr: i64) -> &'static str {
         libc::SYS_msgrcv => "msgrcv",
         libc::SYS_msgsnd => "msgsnd",
         libc::SYS_accept => "accept",
-        libc::SYS_accept4 => "accept4",
+        libc::SYS_accept4 => "accept",
         libc::SYS_connect => "connect",
         libc::SYS_recvfrom => "recvfrom",
         libc::SYS_recvmsg => "recvmsg",
@@ -1278,7 +1278,7 @@ impl Snapshot {
             Snapshot::dead_semaphore,
             Snapshot::empty_queue,
         ];
-        let late: [Rule; 2] = [Snapshot::signal_wait, Snapshot::waits_for_blocked_child];
+        let late: [Rule; 3] = [Snapshot::signal_wait, Snapshot::lonely_accept, Snapshot::waits_for_blocked_child];
         for rules in [&rules[..], &late[..]] {
             for rule in rules {
                 for p in &self.procs {
@@ -1716,6 +1716,28 @@ impl Snapshot {
              signal came before the wait began (its handler already ran, or it was discarded). Block the signal \
              before you fork, then wait for it with sigsuspend, sigtimedwait or a signalfd.",
             self.who(x)
+        ))
+    }
+
+    /// An accept with no process left that could connect.
+    fn lonely_accept(&self, x: i32, nr: i64, a: &[u64; 6]) -> Option<String> {
+        if nr != libc::SYS_accept && nr != libc::SYS_accept4 {
+            return None;
+        }
+        let client_left = self.procs.iter().filter(|p| p.pid != x && p.state != 'Z').any(|p| {
+            p.tasks.iter().any(|t| match t.call {
+                Call::Blocked { nr, .. } => !is_wait4(nr) && nr != libc::SYS_accept && nr != libc::SYS_accept4,
+                _ => true,
+            })
+        });
+        if client_left {
+            return None;
+        }
+        Some(format!(
+            "{} waits in {} for a connection, and no process of the test is left that could connect: the client \
+             exited or failed first, or connects to another address.",
+            self.who(x),
+            self.call_words(x, Call::Blocked { nr, args: *a })
         ))
     }
 

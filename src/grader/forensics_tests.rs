@@ -440,3 +440,15 @@ fn a_thread_parked_for_ever_with_no_other_thread_is_named() {
     });
     diagnosed(&text, &["nothing will ever wake pid", "(your code)", "a private futex", "no other thread to wake it"]);
 }
+
+#[test]
+fn an_accept_with_no_client_left_is_named() {
+    let text = hang(|s| {
+        let listener = std::os::unix::net::UnixListener::bind(s.path("server.sock")).unwrap();
+        let client = fork(|| {}); // the client that never connects
+        wait(client);
+        let _ = listener.accept();
+        Ok(())
+    });
+    diagnosed(&text, &["waits in accept(fd", "= socket A) for a connection", "no process of the test is left"]);
+}
