@@ -228,6 +228,9 @@ mod in_a_copy_of_the_repository {
         assert!(out.contains("solved           pipes::child_to_parent"), "{out}");
         assert!(out.contains("failing          pipes::ask_child"), "{out}");
         assert!(out.contains("HANG") && out.contains("timed out after"), "the hang is named:\n{out}");
+        // The stub parks for ever: the report shows what the kernel saw and names it.
+        assert!(out.contains("What the kernel showed at the deadline:"), "the hang is explained:\n{out}");
+        assert!(out.contains("Diagnosis: nothing will ever wake pid"), "the hang is diagnosed:\n{out}");
         assert!(out.contains("not started      pipes::pipeline"), "{out}");
         assert!(out.contains("Hint 1 of 3 is waiting: cargo run -- hint pipes::ask_child"), "{out}");
         eprintln!("check pipes took {:.1}s", started.elapsed().as_secs_f64());

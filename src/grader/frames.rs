@@ -32,11 +32,14 @@ pub(crate) enum Tag {
     /// its signal mask): a hang report says it in place of the usual causes. One frame, the
     /// last one counts; an empty one takes it back.
     Evidence = b'D' as isize,
+    /// What the kernel showed of the sandbox's processes at the deadline (see `forensics`), or a
+    /// process's role in words ("role the notifier"), sent by a forked worker.
+    Forensics = b'K' as isize,
 }
 
 impl Tag {
     fn from_byte(b: u8) -> Option<Tag> {
-        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Evidence]
+        [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Evidence, Tag::Forensics]
             .into_iter()
             .find(|t| *t as u8 == b)
     }

@@ -24,6 +24,7 @@
 mod audit;
 pub mod data;
 mod evidence;
+mod forensics;
 mod frames;
 mod interrupt;
 pub mod leftovers;
@@ -296,16 +297,27 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
              what it made was removed",
             verdict::signal_name(number as i32)
         )),
-        "timeout" => match heard.evidence() {
-            Some(evidence) => {
-                Outcome::Hang(format!("timed out after {:.1} s while {phase}.\n{evidence}", deadline.as_secs_f64()))
+        "timeout" => {
+            // The test's own reading of the wait (its kata's evidence) first, then the kernel's
+            // picture of every process and its diagnosis; the usual causes only when neither
+            // names the deadlock.
+            let mut text = format!("timed out after {:.1} s while {phase}.", deadline.as_secs_f64());
+            let evidence = heard.evidence();
+            if let Some(evidence) = &evidence {
+                text.push('\n');
+                text.push_str(evidence);
             }
-            None => Outcome::Hang(format!(
-                "timed out after {:.1} s while {phase}.\nUsual causes:\n{}",
-                deadline.as_secs_f64(),
-                causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
-            )),
-        },
+            let explained = forensics::explain(heard);
+            if let Some(explained) = &explained {
+                text.push('\n');
+                text.push_str(&explained.text());
+            }
+            if evidence.is_none() && explained.as_ref().is_none_or(|e| e.diagnosis.is_none()) {
+                text.push_str("\nUsual causes:\n");
+                text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
+            }
+            Outcome::Hang(text)
+        }
         "signal" => {
             let story = signal_story(number as i32);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));

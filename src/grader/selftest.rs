@@ -114,7 +114,8 @@ fn a_hang_with_evidence_says_it_in_place_of_the_usual_causes() {
         }
     });
     let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
-    assert_eq!(text, "timed out after 0.4 s while waiting forever.\nthe body sleeps in pause()");
+    assert!(text.starts_with("timed out after 0.4 s while waiting forever.\nthe body sleeps in pause()\n"), "{text}");
+    assert!(!text.contains("Usual causes"), "the evidence stands in for the usual causes: {text}");
 }
 
 #[test]

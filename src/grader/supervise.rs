@@ -203,6 +203,8 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
             line.push(b"exit ").num(libc::WEXITSTATUS(status) as i64);
         }
     } else {
+        // Before anything is killed: what each process of the test is blocked on, for the report.
+        super::forensics::snapshot(report, body_pid);
         // SAFETY: kill the whole group first, then reap the body, our own child.
         unsafe {
             libc::kill(-body_pid, libc::SIGKILL);

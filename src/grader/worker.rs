@@ -42,6 +42,8 @@ impl Sandbox {
             -1 => Err(Failure::crash(format!("the test could not fork {what}: {}", std::io::Error::last_os_error()))),
             0 => {
                 drop(read_end);
+                // Names this process in a hang's picture ("pid 1203 (the notifier)").
+                frames::send(frames::Tag::Forensics, format!("role {what}").as_bytes());
                 // SAFETY: getpid has no preconditions.
                 let me = unsafe { libc::getpid() };
                 let result = catch_unwind(AssertUnwindSafe(work));
