@@ -298,21 +298,22 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
             verdict::signal_name(number as i32)
         )),
         "timeout" => {
-            // The test's own reading of the wait (its kata's evidence) first, then the kernel's
-            // picture of every process and its diagnosis; the usual causes only when neither
-            // names the deadlock.
+            // The kernel's picture of every process and its diagnosis; where no rule named the
+            // deadlock, the test's own reading of the wait (its kata's evidence) before the
+            // picture, and the usual causes only when there is neither.
             let mut text = format!("timed out after {:.1} s while {phase}.", deadline.as_secs_f64());
-            let evidence = heard.evidence();
+            let explained = forensics::explain(heard);
+            let diagnosed = explained.as_ref().is_some_and(|e| e.diagnosis.is_some());
+            let evidence = heard.evidence().filter(|_| !diagnosed);
             if let Some(evidence) = &evidence {
                 text.push('\n');
                 text.push_str(evidence);
             }
-            let explained = forensics::explain(heard);
             if let Some(explained) = &explained {
                 text.push('\n');
                 text.push_str(&explained.text());
             }
-            if evidence.is_none() && explained.as_ref().is_none_or(|e| e.diagnosis.is_none()) {
+            if evidence.is_none() && !diagnosed {
                 text.push_str("\nUsual causes:\n");
                 text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
             }
