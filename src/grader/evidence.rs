@@ -35,6 +35,10 @@ impl Sandbox {
         };
         std::thread::scope(|scope| {
             scope.spawn(|| {
+                // The kernel's picture at a deadline leaves this thread out: it is the grader's.
+                // SAFETY: gettid has no preconditions.
+                let me = unsafe { libc::syscall(libc::SYS_gettid) };
+                super::frames::send(super::frames::Tag::Forensics, format!("grader-thread {me}").as_bytes());
                 let (mut last, mut since, mut told) = (None, Instant::now(), false);
                 while !done.load(Ordering::Relaxed) {
                     let now = syscall_line(&format!("/proc/self/task/{main}/syscall"));

@@ -655,6 +655,8 @@ struct Snapshot {
     denied: BTreeSet<String>,
     took_us: Option<i64>,
     roles: BTreeMap<i32, String>,
+    /// Threads of the body that are the grader's own (a watcher of the kata's wait), not shown.
+    grader_threads: Vec<i32>,
     letters: BTreeMap<Obj, char>,
 }
 
@@ -695,11 +697,17 @@ pub(crate) fn explain(heard: &Heard) -> Option<Explained> {
     for (pid, text) in heard.all(Tag::Forensics) {
         if let Some(role) = text.strip_prefix("role ") {
             snap.roles.insert(pid as i32, role.to_string());
+        } else if let Some(tid) = text.strip_prefix("grader-thread ").and_then(|t| t.parse().ok()) {
+            snap.grader_threads.push(tid);
         } else if text.starts_with(RS as char) {
             stream = Some(text);
         }
     }
     parse(&mut snap, &stream?);
+    let grader_threads = std::mem::take(&mut snap.grader_threads);
+    for p in &mut snap.procs {
+        p.tasks.retain(|t| !grader_threads.contains(&t.tid));
+    }
     snap.name_objects();
     let picture = snap.picture();
     let diagnosis = snap.diagnose();
