@@ -1,9 +1,13 @@
-//! Graded tests of the fifos topic: `cargo test fifos::`.
+//! Graded tests of the fifos topic: `cargo test --test fifos`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit (descriptors, zombies, FIFOs left in the test's
 //! directory) after the kata returns. The other side of a send or receive is an unrelated
 //! program (the peer: the test binary started again), never a fork of the test, so the two sides share nothing but the name.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};

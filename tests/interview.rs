@@ -1,6 +1,10 @@
-//! Graded tests of the interview topic: `cargo test interview::`.
+//! Graded tests of the interview topic: `cargo test --test interview`.
 //!
 //! Each of the five classic questions is one or two katas; their tests make the answer concrete.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};

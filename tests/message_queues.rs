@@ -1,4 +1,4 @@
-//! Graded tests of the message_queues topic: `cargo test message_queues::`.
+//! Graded tests of the message_queues topic: `cargo test --test message_queues`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit after the kata returns (descriptors, zombies,
@@ -35,6 +35,10 @@
 //!   `a_taken_name_…`, `create_makes_…`, `unlink_removes_the_name_…`; no `mq_close` in Drop:
 //!   a LEAK in every test that drops a queue; an oversize body cut to fit: `an_oversize_body_or_a_priority_…`;
 //!   always non-blocking: `several_sender_processes_…`; priority ignored: the property.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;

@@ -1,7 +1,11 @@
-//! Graded tests of the pipes topic: `cargo test pipes::`.
+//! Graded tests of the pipes topic: `cargo test --test pipes`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, SIGPIPE at its
 //! default action (as in C), and a leak audit (descriptors, zombies) after the kata returns.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::io::ErrorKind;
 use std::time::Duration;

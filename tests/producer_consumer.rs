@@ -1,10 +1,14 @@
-//! Graded tests of the producer_consumer topic: `cargo test producer_consumer::`.
+//! Graded tests of the producer_consumer topic: `cargo test --test producer_consumer`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline and a leak audit
 //! (descriptors, zombies) after the kata returns. Producers and consumers are forked worker
 //! processes that share the queue's memory with the body, never threads. Every item carries its
 //! producer's number, its sequence number and a checksum, so that a lost, duplicated, reordered
 //! or torn item is named as such.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::fs;
 use std::io::{self, ErrorKind};

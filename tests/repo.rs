@@ -145,10 +145,14 @@ fn every_stub_says_how_to_grade_it_as_the_catalogue_does() {
 }
 
 #[test]
-fn the_graded_test_binary_declares_every_topic_and_the_trees_hold_no_stray_files() {
-    let graded = read("tests/graded.rs");
+fn every_topic_binary_is_also_the_peer_and_the_trees_hold_no_stray_files() {
     for topic in TOPICS {
-        assert!(graded.lines().any(|l| l == format!("mod {};", topic.id)), "tests/graded.rs lacks `mod {};`", topic.id);
+        let tests = read(&format!("tests/{}.rs", topic.id));
+        assert!(
+            tests.lines().any(|l| l == "ipc_katas::peer_commands!(peer::run);"),
+            "tests/{}.rs must register the peer program (ipc_katas::peer_commands!(peer::run);)",
+            topic.id
+        );
     }
     for tree in ["katas", "solutions"] {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(tree);

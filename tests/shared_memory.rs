@@ -1,4 +1,4 @@
-//! Graded tests of the shared_memory topic: `cargo test shared_memory::`.
+//! Graded tests of the shared_memory topic: `cargo test --test shared_memory`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), and a leak audit after the kata returns. SysV segments are
@@ -10,6 +10,10 @@
 // The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
 // have no Drop yet, which clippy would otherwise call a useless drop.
 #![allow(clippy::drop_non_drop)]
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::ffi::OsStr;
 use std::fs;

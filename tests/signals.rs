@@ -1,4 +1,4 @@
-//! Graded tests of the signals topic: `cargo test signals::`.
+//! Graded tests of the signals topic: `cargo test --test signals`.
 //!
 //! Each body runs in the grader's sandbox, its own process forked from the test process with
 //! an empty signal mask and default dispositions (SIGPIPE included). Signal dispositions are
@@ -13,6 +13,10 @@
 // The stubs' types have no Drop (the answers' restore dispositions in theirs); the tests drop
 // them explicitly where the restoring is what they check.
 #![allow(clippy::drop_non_drop)]
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

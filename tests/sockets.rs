@@ -1,4 +1,4 @@
-//! Graded tests of the sockets topic: `cargo test sockets::`.
+//! Graded tests of the sockets topic: `cargo test --test sockets`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline, umask 0 (the mode
 //! asked for is the mode made), SIGPIPE at its default action (as in C), and a leak audit
@@ -6,6 +6,10 @@
 //! Only loopback and Unix sockets: every socket file is in the test's own directory, every TCP
 //! port is one the kernel chose. The other side of a server or a client is trusted code: a
 //! separate program (the peer: the test binary started again) or a forked worker, never the learner's own other half.
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::ffi::OsStr;
 use std::fs;

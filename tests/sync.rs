@@ -1,4 +1,4 @@
-//! Graded tests of the sync topic: `cargo test sync::`.
+//! Graded tests of the sync topic: `cargo test --test sync`.
 //!
 //! Each body runs in the grader's sandbox: a child process with a deadline and a leak audit
 //! after the kata returns. The other processes are forked workers that inherit the kata's
@@ -8,6 +8,10 @@
 // The tests drop kata values explicitly to order detaches, unlocks and unmaps; a stub's types
 // have no Drop yet, which clippy would otherwise call a useless drop.
 #![allow(clippy::drop_non_drop)]
+
+// This binary is also the peer program its tests start as "another process" (tests/peer/).
+mod peer;
+ipc_katas::peer_commands!(peer::run);
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};

@@ -1,6 +1,6 @@
 //! Kata fifos::make_fifo — make a named pipe.
 //!
-//! Grade it: `cargo test fifos::make_fifo::`
+//! Grade it: `cargo test --test fifos make_fifo::`
 //! Stuck? `cargo run -- hint fifos::make_fifo`
 
 use std::io;

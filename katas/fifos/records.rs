@@ -1,6 +1,6 @@
 //! Kata fifos::records — several writers, one reader, records kept whole.
 //!
-//! Grade it: `cargo test fifos::records::`
+//! Grade it: `cargo test --test fifos records::`
 //! Stuck? `cargo run -- hint fifos::records`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata fifos::send_receive — bytes through a FIFO between unrelated processes.
 //!
-//! Grade it: `cargo test fifos::send_receive::`
+//! Grade it: `cargo test --test fifos send_receive::`
 //! Stuck? `cargo run -- hint fifos::send_receive`
 
 use std::io;

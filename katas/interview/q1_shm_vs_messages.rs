@@ -1,7 +1,7 @@
 //! Kata interview::q1_shm_vs_messages — the same payloads through shared memory and through a
 //! message queue (interview question 1: shared memory versus message passing).
 //!
-//! Grade it: `cargo test interview::q1_shm_vs_messages::`
+//! Grade it: `cargo test --test interview q1_shm_vs_messages::`
 //! Stuck? `cargo run -- hint interview::q1_shm_vs_messages`
 //! Afterwards, read the model answer: `solutions/interview/q1_shm_vs_messages.md`.
 //!

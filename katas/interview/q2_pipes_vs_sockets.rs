@@ -1,7 +1,7 @@
 //! Kata interview::q2_pipes_vs_sockets — one conversation over two pipes and over one Unix
 //! socket (interview question 2: when a pipe, when a socket?).
 //!
-//! Grade it: `cargo test interview::q2_pipes_vs_sockets::`
+//! Grade it: `cargo test --test interview q2_pipes_vs_sockets::`
 //! Stuck? `cargo run -- hint interview::q2_pipes_vs_sockets`
 //! Afterwards, read the model answer: `solutions/interview/q2_pipes_vs_sockets.md`.
 //!

@@ -2,7 +2,7 @@
 //! made it and lets strangers meet; an anonymous pipe lives exactly as long as its descriptors
 //! (interview question 3).
 //!
-//! Grade it: `cargo test interview::q3_named_vs_anonymous::`
+//! Grade it: `cargo test --test interview q3_named_vs_anonymous::`
 //! Stuck? `cargo run -- hint interview::q3_named_vs_anonymous`
 //! Afterwards, read the model answer: `solutions/interview/q3_named_vs_anonymous.md`.
 //!

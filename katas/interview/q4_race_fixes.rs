@@ -1,6 +1,6 @@
 //! Kata interview::q4_race_fixes — the source's producer–consumer, fixed three ways.
 //!
-//! Grade it: `cargo test interview::q4_race_fixes::`
+//! Grade it: `cargo test --test interview q4_race_fixes::`
 //! Stuck? `cargo run -- hint interview::q4_race_fixes`
 //!
 //! The source's ring ([`SourcePc`](super::SourcePc), in `katas/interview/mod.rs`) keeps a

@@ -1,7 +1,7 @@
 //! Kata interview::q4_race_witness — prove that the source's producer–consumer loses or
 //! duplicates items.
 //!
-//! Grade it: `cargo test interview::q4_race_witness::`
+//! Grade it: `cargo test --test interview q4_race_witness::`
 //! Stuck? `cargo run -- hint interview::q4_race_witness`
 
 use std::io;

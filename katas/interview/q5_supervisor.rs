@@ -1,7 +1,7 @@
 //! Kata interview::q5_supervisor — a worker dies holding five resources; its supervisor
 //! recovers every lock, keeps every committed message, and leaks nothing.
 //!
-//! Grade it: `cargo test interview::q5_supervisor::`
+//! Grade it: `cargo test --test interview q5_supervisor::`
 //! Stuck? `cargo run -- hint interview::q5_supervisor`
 //!
 //! The story: a supervisor sets up a SysV shared memory segment (holding a robust mutex and a

@@ -1,6 +1,6 @@
 //! Kata message_queues::posix_queue — a POSIX message queue: named, with priorities.
 //!
-//! Grade it: `cargo test message_queues::posix_queue::`
+//! Grade it: `cargo test --test message_queues posix_queue::`
 //! Stuck? `cargo run -- hint message_queues::posix_queue`
 //!
 //! Read first: `man 7 mq_overview`, `man 3 mq_open`, `man 3 mq_send`, `man 3 mq_receive`

@@ -1,6 +1,6 @@
 //! Kata message_queues::sysv_queue — a System V message queue: typed messages, picked by type.
 //!
-//! Grade it: `cargo test message_queues::sysv_queue::`
+//! Grade it: `cargo test --test message_queues sysv_queue::`
 //! Stuck? `cargo run -- hint message_queues::sysv_queue`
 //!
 //! Read first: `man 7 sysvipc`, `man 2 msgget`, `man 2 msgsnd` (it documents msgrcv too),

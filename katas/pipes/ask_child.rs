@@ -1,6 +1,6 @@
 //! Kata pipes::ask_child — ask a child questions over two pipes.
 //!
-//! Grade it: `cargo test pipes::ask_child::`
+//! Grade it: `cargo test --test pipes ask_child::`
 //! Stuck? `cargo run -- hint pipes::ask_child`
 
 use std::io;

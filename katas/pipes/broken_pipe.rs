@@ -1,6 +1,6 @@
 //! Kata pipes::broken_pipe — write to a pipe nobody reads.
 //!
-//! Grade it: `cargo test pipes::broken_pipe::`
+//! Grade it: `cargo test --test pipes broken_pipe::`
 //! Stuck? `cargo run -- hint pipes::broken_pipe`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata pipes::child_to_parent — a child sends bytes to its parent.
 //!
-//! Grade it: `cargo test pipes::child_to_parent::`
+//! Grade it: `cargo test --test pipes child_to_parent::`
 //! Stuck? `cargo run -- hint pipes::child_to_parent`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata pipes::pipeline — what `sh -c 'a | b | c'` does.
 //!
-//! Grade it: `cargo test pipes::pipeline::`
+//! Grade it: `cargo test --test pipes pipeline::`
 //! Stuck? `cargo run -- hint pipes::pipeline`
 
 use std::io;

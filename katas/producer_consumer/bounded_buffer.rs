@@ -1,7 +1,7 @@
 //! Kata producer_consumer::bounded_buffer — several producer processes, several consumer
 //! processes, one bounded buffer in shared memory.
 //!
-//! Grade it: `cargo test producer_consumer::bounded_buffer::`
+//! Grade it: `cargo test --test producer_consumer bounded_buffer::`
 //! Stuck? `cargo run -- hint producer_consumer::bounded_buffer`
 
 use std::io;

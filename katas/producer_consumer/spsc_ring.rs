@@ -1,7 +1,7 @@
 //! Kata producer_consumer::spsc_ring — one producer process, one consumer process, a ring in
 //! shared memory.
 //!
-//! Grade it: `cargo test producer_consumer::spsc_ring::`
+//! Grade it: `cargo test --test producer_consumer spsc_ring::`
 //! Stuck? `cargo run -- hint producer_consumer::spsc_ring`
 
 use std::io;

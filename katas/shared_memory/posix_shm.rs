@@ -1,6 +1,6 @@
 //! Kata shared_memory::posix_shm — POSIX shared memory, opened by name.
 //!
-//! Grade it: `cargo test shared_memory::posix_shm::`
+//! Grade it: `cargo test --test shared_memory posix_shm::`
 //! Stuck? `cargo run -- hint shared_memory::posix_shm`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata shared_memory::sysv_segment — a SysV shared memory segment.
 //!
-//! Grade it: `cargo test shared_memory::sysv_segment::`
+//! Grade it: `cargo test --test shared_memory sysv_segment::`
 //! Stuck? `cargo run -- hint shared_memory::sysv_segment`
 
 use std::io;

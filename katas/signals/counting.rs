@@ -1,6 +1,6 @@
 //! Kata signals::counting — count signals with a handler that only touches atomics.
 //!
-//! Grade it: `cargo test signals::counting::`
+//! Grade it: `cargo test --test signals counting::`
 //! Stuck? `cargo run -- hint signals::counting`
 
 use std::io;

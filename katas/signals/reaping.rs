@@ -1,6 +1,6 @@
 //! Kata signals::reaping — reap every child on SIGCHLD, however many signals coalesced.
 //!
-//! Grade it: `cargo test signals::reaping::`
+//! Grade it: `cargo test --test signals reaping::`
 //! Stuck? `cargo run -- hint signals::reaping`
 
 use std::io;

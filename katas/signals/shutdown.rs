@@ -1,6 +1,6 @@
 //! Kata signals::shutdown — a worker that cleans up when asked to stop.
 //!
-//! Grade it: `cargo test signals::shutdown::`
+//! Grade it: `cargo test --test signals shutdown::`
 //! Stuck? `cargo run -- hint signals::shutdown`
 
 use std::io;

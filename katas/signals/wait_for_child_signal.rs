@@ -1,6 +1,6 @@
 //! Kata signals::wait_for_child_signal — the parent must never miss its child's signal.
 //!
-//! Grade it: `cargo test signals::wait_for_child_signal::`
+//! Grade it: `cargo test --test signals wait_for_child_signal::`
 //! Stuck? `cargo run -- hint signals::wait_for_child_signal`
 
 use std::io;

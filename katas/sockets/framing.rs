@@ -1,6 +1,6 @@
 //! Kata sockets::framing — length-prefixed messages over any byte stream.
 //!
-//! Grade it: `cargo test sockets::framing::`
+//! Grade it: `cargo test --test sockets framing::`
 //! Stuck? `cargo run -- hint sockets::framing`
 
 use std::io::{self, Read, Write};

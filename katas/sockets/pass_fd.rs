@@ -1,6 +1,6 @@
 //! Kata sockets::pass_fd — hand an open file to another process (`SCM_RIGHTS`).
 //!
-//! Grade it: `cargo test sockets::pass_fd::`
+//! Grade it: `cargo test --test sockets pass_fd::`
 //! Stuck? `cargo run -- hint sockets::pass_fd`
 
 use std::io;

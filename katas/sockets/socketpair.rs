@@ -1,6 +1,6 @@
 //! Kata sockets::socketpair — one socketpair as a two-way channel; messages that stay whole.
 //!
-//! Grade it: `cargo test sockets::socketpair::`
+//! Grade it: `cargo test --test sockets socketpair::`
 //! Stuck? `cargo run -- hint sockets::socketpair`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata sockets::tcp — TCP on loopback: a port the kernel chooses, and half-close.
 //!
-//! Grade it: `cargo test sockets::tcp::`
+//! Grade it: `cargo test --test sockets tcp::`
 //! Stuck? `cargo run -- hint sockets::tcp`
 
 use std::io;

@@ -1,6 +1,6 @@
 //! Kata sockets::unix_server — a Unix stream server for many clients at once, and its client.
 //!
-//! Grade it: `cargo test sockets::unix_server::`
+//! Grade it: `cargo test --test sockets unix_server::`
 //! Stuck? `cargo run -- hint sockets::unix_server`
 
 use std::io;

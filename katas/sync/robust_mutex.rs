@@ -1,6 +1,6 @@
 //! Kata sync::robust_mutex — a lock that comes back when its holder dies.
 //!
-//! Grade it: `cargo test sync::robust_mutex::`
+//! Grade it: `cargo test --test sync robust_mutex::`
 //! Stuck? `cargo run -- hint sync::robust_mutex`
 
 use std::io;

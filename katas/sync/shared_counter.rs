@@ -1,6 +1,6 @@
 //! Kata sync::shared_counter — one counter, several processes, an exact total.
 //!
-//! Grade it: `cargo test sync::shared_counter::`
+//! Grade it: `cargo test --test sync shared_counter::`
 //! Stuck? `cargo run -- hint sync::shared_counter`
 //!
 //! Three counters with the same API, each in memory that children forked after `new` share.

@@ -1,6 +1,6 @@
 //! Kata sync::undo_semaphore — a SysV semaphore that the kernel releases for a dead holder.
 //!
-//! Grade it: `cargo test sync::undo_semaphore::`
+//! Grade it: `cargo test --test sync undo_semaphore::`
 //! Stuck? `cargo run -- hint sync::undo_semaphore`
 
 use std::io;

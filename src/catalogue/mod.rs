@@ -54,7 +54,7 @@ impl Kata {
 
     /// The command that grades just this kata.
     pub fn test_command(&self) -> String {
-        format!("cargo test {}::", self.id)
+        format!("cargo test --test {} {}::", self.topic(), self.name())
     }
 }
 

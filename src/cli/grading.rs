@@ -1,5 +1,5 @@
-//! Grading for the CLI: builds the graded test binary with cargo, runs it, and reads what libtest
-//! and the grader printed. `cargo test` stays the grader; this only runs it and sorts its results.
+//! Grading for the CLI: builds the topics' graded test binaries with cargo, runs them, and reads
+//! what libtest and the grader printed. `cargo test` stays the grader; this only runs it and sorts its results.
 //!
 //! A kata that does not compile must not stop the others from being graded. When the build
 //! fails, the compiler's errors (cargo's JSON messages) say which files are broken; each is *set
@@ -27,7 +27,7 @@ use super::repo;
 /// One graded test's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestResult {
-    /// The test's path in the graded test binary, e.g. `pipes::child_to_parent::empty_data_…`.
+    /// The test's path with its topic, e.g. `pipes::child_to_parent::empty_data_…`.
     pub name: String,
     pub passed: bool,
     /// The grader's outcome label (`HANG`, `WRONG ANSWER`, …), for a failed test.
@@ -122,7 +122,7 @@ pub struct Grading {
 }
 
 impl Grading {
-    /// Starts grading the tests under `filter` (a kata id or topic id and `::`; all with `None`).
+    /// Starts grading the tests under `filter` (a kata id or a topic id, and `::`; all with `None`).
     pub fn start(root: &Path, filter: Option<&str>, solutions: bool) -> io::Result<Grading> {
         let shared =
             Arc::new(Shared { pgid: Mutex::new(None), stopping: AtomicBool::new(false), progress: Default::default() });
@@ -211,8 +211,8 @@ struct Job {
 
 /// What a build said.
 struct Built {
-    /// The graded test binary, when the build succeeded.
-    exe: Option<PathBuf>,
+    /// The topics' test binaries, when the build succeeded.
+    exes: Option<BTreeMap<String, PathBuf>>,
     /// The compiler's errors, in order.
     errors: Vec<Diagnostic>,
 }
@@ -236,7 +236,7 @@ impl Job {
         let mut broken: Vec<Broken> = Vec::new();
         let mut built = self.build(None)?;
         for _ in 0..SET_ASIDE_ROUNDS {
-            if built.exe.is_some() {
+            if built.exes.is_some() {
                 break;
             }
             let found = self.broken_files(&built.errors, tree)?;
@@ -248,7 +248,7 @@ impl Job {
             self.lay_stand_ins(&aside_dir, &broken)?;
             built = self.build(Some(&aside_dir))?;
         }
-        let Some(exe) = built.exe else {
+        let Some(exes) = built.exes else {
             let first = built.errors.first().map(|d| clean_paths(&d.rendered, &self.root)).unwrap_or_default();
             return Err(io::Error::other(format!(
                 "the graded tests do not compile, and setting the broken kata files aside did not help: the \
@@ -256,9 +256,24 @@ impl Job {
                  error:\n\n{first}"
             )));
         };
-        self.set_progress("running the tests");
-        let results = self.run_tests(&exe)?;
+        let mut results = Vec::new();
+        for topic in self.topics() {
+            let exe = exes.get(topic).ok_or_else(|| io::Error::other(format!("cargo built no tests/{topic}.rs")))?;
+            self.set_progress(format!("running the {topic} tests"));
+            results.extend(self.run_tests(topic, exe)?);
+        }
         Ok(Run { results, broken, elapsed: started.elapsed() })
+    }
+
+    /// The topics whose tests this run grades: the filter's, or all of them.
+    fn topics(&self) -> Vec<&'static str> {
+        let wanted = self.filter.as_deref().and_then(|f| f.split("::").next());
+        catalogue::TOPICS.iter().map(|t| t.id).filter(|id| wanted.is_none_or(|w| w == *id)).collect()
+    }
+
+    /// The filter inside a topic's binary: `child_to_parent::` for `pipes::child_to_parent::`.
+    fn filter_in_topic(&self) -> Option<&str> {
+        self.filter.as_deref().and_then(|f| f.split_once("::")).map(|(_, rest)| rest).filter(|r| !r.is_empty())
     }
 
     fn set_progress(&self, text: impl Into<String>) {
@@ -277,11 +292,14 @@ impl Job {
         Ok(child)
     }
 
-    /// `cargo test --no-run` for the graded test binary, reading cargo's JSON messages: the
-    /// binary's path, or the compiler's errors. Progress comes from the crates as they finish.
+    /// `cargo test --no-run` for the topics' test binaries, reading cargo's JSON messages: the
+    /// binaries' paths, or the compiler's errors. Progress comes from the crates as they finish.
     fn build(&self, aside: Option<&Path>) -> io::Result<Built> {
         let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        command.current_dir(&self.root).args(["test", "--no-run", "--test", "graded", "--message-format=json"]);
+        command.current_dir(&self.root).args(["test", "--no-run", "--message-format=json"]);
+        for topic in self.topics() {
+            command.args(["--test", topic]);
+        }
         if self.solutions {
             command.args(["--features", "solutions"]);
         }
@@ -299,7 +317,8 @@ impl Job {
             let _ = BufReader::new(stderr).read_to_string(&mut text);
             text
         });
-        let mut built = Built { exe: None, errors: Vec::new() };
+        let mut built = Built { exes: None, errors: Vec::new() };
+        let mut exes = BTreeMap::new();
         let mut crates = 0;
         for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
             let Ok(line) = line else { break };
@@ -309,10 +328,9 @@ impl Job {
                     crates += 1;
                     let name = message["target"]["name"].as_str().unwrap_or("");
                     self.set_progress(format!("compiling: {name} done, {crates} crates ready"));
-                    if name == "graded" {
-                        if let Some(exe) = message["executable"].as_str() {
-                            built.exe = Some(PathBuf::from(exe));
-                        }
+                    let is_test = message["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "test"));
+                    if let (true, Some(exe)) = (is_test, message["executable"].as_str()) {
+                        exes.insert(name.to_string(), PathBuf::from(exe));
                     }
                 }
                 Some("compiler-message") if message["message"]["level"] == "error" => {
@@ -332,8 +350,8 @@ impl Job {
             let tail: Vec<&str> = cargo_said.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(io::Error::other(format!("cargo could not build the tests:\n{}", tail.join("\n"))));
         }
-        if !status.success() {
-            built.exe = None;
+        if status.success() {
+            built.exes = Some(exes);
         }
         Ok(built)
     }
@@ -427,10 +445,10 @@ impl Job {
         Ok(())
     }
 
-    /// Runs the graded test binary with the filter and reads its results.
-    fn run_tests(&self, exe: &Path) -> io::Result<Vec<TestResult>> {
+    /// Runs one topic's test binary with the filter and reads its results, named with the topic.
+    fn run_tests(&self, topic: &str, exe: &Path) -> io::Result<Vec<TestResult>> {
         let mut command = Command::new(exe);
-        command.current_dir(&self.root).args(self.filter.iter()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.current_dir(&self.root).args(self.filter_in_topic()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.spawn(&mut command)?;
         let mut stderr = child.stderr.take().expect("piped");
         let stderr_thread = thread::spawn(move || {
@@ -445,9 +463,12 @@ impl Job {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped"));
         }
-        let results = parse(&stdout);
+        let mut results = parse(&stdout);
         if results.is_empty() && !status.success() {
-            return Err(io::Error::other(format!("the graded tests ended with {status} before reporting any test")));
+            return Err(io::Error::other(format!("the {topic} tests ended with {status} before reporting any test")));
+        }
+        for result in &mut results {
+            result.name = format!("{topic}::{}", result.name);
         }
         Ok(results)
     }
@@ -585,31 +606,31 @@ mod tests {
 
     const SAMPLE: &str = "\
 running 3 tests
-test pipes::child_to_parent::a_short_message_arrives_intact ... ok
-test pipes::child_to_parent::empty_data_arrives_as_nothing ... FAILED
-test pipes::ask_child::no_requests_get_no_answers ... FAILED
+test child_to_parent::a_short_message_arrives_intact ... ok
+test child_to_parent::empty_data_arrives_as_nothing ... FAILED
+test ask_child::no_requests_get_no_answers ... FAILED
 
 failures:
 
----- pipes::child_to_parent::empty_data_arrives_as_nothing stdout ----
+---- child_to_parent::empty_data_arrives_as_nothing stdout ----
 
 pipes::child_to_parent::empty_data_arrives_as_nothing: HANG (5.0s)
     timed out after 5.0 s while reading
 
----- pipes::ask_child::no_requests_get_no_answers stdout ----
+---- ask_child::no_requests_get_no_answers stdout ----
 
 pipes::ask_child::no_requests_get_no_answers: NOT YET IMPLEMENTED (0.0s)
     not yet attempted
 
 failures:
-    pipes::child_to_parent::empty_data_arrives_as_nothing
+    child_to_parent::empty_data_arrives_as_nothing
 ";
 
     #[test]
     fn libtest_output_becomes_results_with_labels_and_reports() {
         let results = parse(SAMPLE);
         assert_eq!(results.len(), 3);
-        let hang = results.iter().find(|r| r.name == "pipes::child_to_parent::empty_data_arrives_as_nothing").unwrap();
+        let hang = results.iter().find(|r| r.name == "child_to_parent::empty_data_arrives_as_nothing").unwrap();
         assert!(!hang.passed);
         assert_eq!(hang.label.as_deref(), Some("HANG"));
         assert!(hang.report.starts_with("pipes::child_to_parent::empty_data_arrives_as_nothing: HANG"));

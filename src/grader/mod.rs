@@ -59,16 +59,15 @@ use frames::Tag;
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The full name of the enclosing function without its crate, e.g.
-/// `pipes::child_to_parent::arrives_whole` in the graded test binary.
+/// The full name of the enclosing function, e.g. `pipes::child_to_parent::arrives_whole`: a
+/// topic's test binary is named after the topic (`tests/pipes.rs`), so its crate is the topic.
 #[macro_export]
 macro_rules! test_name {
     () => {{
         fn here() {}
         let name = ::std::any::type_name_of_val(&here);
         let name = name.strip_suffix("::here").unwrap_or(name);
-        let name = name.trim_end_matches("::{{closure}}");
-        name.split_once("::").map_or(name, |(_crate, path)| path)
+        name.trim_end_matches("::{{closure}}")
     }};
 }
 

@@ -274,7 +274,7 @@ fn a_hanging_property_fails_within_one_deadline() {
 fn the_report_names_the_kata_file_and_how_to_grade_it() {
     let text = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
     assert!(text.contains("katas/pipes/child_to_parent.rs"), "{text}");
-    assert!(text.contains("cargo test pipes::child_to_parent::"), "{text}");
+    assert!(text.contains("cargo test --test pipes child_to_parent::"), "{text}");
     assert!(text.contains("cargo run -- hint pipes::child_to_parent"), "{text}");
 }
 
