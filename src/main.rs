@@ -209,7 +209,7 @@ fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
     println!("{}", ui.bold("ipc-katas: Unix inter-process communication, graded by cargo test"));
     println!(
         "{}\n",
-        ui.dim("Grading runs `cargo test`; the first time, it compiles them (a few minutes on a small machine).")
+        ui.dim("Grading runs `cargo test`; the first time, it compiles the tests (about a minute on 2 CPUs).")
     );
     let leftovers = ipc_katas::grader::leftovers::find();
     if !leftovers.is_empty() {

@@ -22,7 +22,7 @@ pub fn grade(ui: &Ui, root: &Path, what: &str, filter: Option<&str>, solutions: 
         let compiling = doing.starts_with("compiling");
         if ui.is_terminal() {
             let first = if compiling && elapsed > Duration::from_secs(10) {
-                " (the first build of the tests takes about 2 minutes on 2 CPUs; later ones a few seconds)"
+                " (the first build of the tests takes about a minute on 2 CPUs; later ones seconds)"
             } else {
                 ""
             };
@@ -30,7 +30,7 @@ pub fn grade(ui: &Ui, root: &Path, what: &str, filter: Option<&str>, solutions: 
             let _ = io::stdout().flush();
         } else if compiling && !said_compiling && elapsed > Duration::from_secs(2) {
             said_compiling = true;
-            print!("{}", ui.dim("compiling the tests (the first time takes about 2 minutes) … "));
+            print!("{}", ui.dim("compiling the tests (the first time takes about a minute) … "));
             let _ = io::stdout().flush();
         }
     });
