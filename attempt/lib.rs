@@ -7,9 +7,14 @@
 //! original stub stands in for it (see `build.rs`), and the build script points this crate at a
 //! copy of the tree with the stub in place. Plain `cargo test` never sets anything aside.
 
-#[cfg(not(ipc_katas_set_aside))]
-#[cfg_attr(not(feature = "solutions"), path = "../katas/mod.rs")]
-#[cfg_attr(feature = "solutions", path = "../solutions/mod.rs")]
+// Two plain `#[path]` declarations rather than one `cfg_attr(…, path)`: tools that read the
+// source (cargo-mutants, rust-analyzer) follow a plain `path` and find both trees.
+#[cfg(all(not(ipc_katas_set_aside), not(feature = "solutions")))]
+#[path = "../katas/mod.rs"]
+mod attempt;
+
+#[cfg(all(not(ipc_katas_set_aside), feature = "solutions"))]
+#[path = "../solutions/mod.rs"]
 mod attempt;
 
 #[cfg(ipc_katas_set_aside)]
