@@ -67,6 +67,7 @@ macro_rules! peer_commands {
 /// Runs before `main` (see [`peer_commands!`](crate::peer_commands)): returns at once unless
 /// this process was started as a peer; otherwise runs the command and exits.
 pub fn enter(run: fn(&[&str]) -> PeerResult) {
+    crate::grader::supervise::before_std_start();
     if std::env::var_os(ENV).is_none() {
         return;
     }

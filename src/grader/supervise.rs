@@ -220,6 +220,38 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
     unsafe { libc::_exit(0) }
 }
 
+/// Runs before `main` in every test binary (the `.init_array` entry of
+/// [`peer_commands!`](crate::peer_commands)): puts a SIGSEGV and a SIGBUS handler of its own in
+/// place before the standard library's start-up code runs.
+///
+/// Why: at start-up the standard library installs its stack-overflow handler, but only if
+/// SIGSEGV is still at its default action, and from then on registers every thread it starts
+/// in a map guarded by one process-wide mutex (`std::sys::pal::unix::stack_overflow::
+/// thread_info::LOCK`). A sandbox forked while another test thread held that mutex inherits it
+/// locked, and the first thread the body starts (yours, or the grader's) waits forever. Measured:
+/// `cargo test --features solutions --test pipes` hung in 1 of 23 runs on 2 loaded cores, both
+/// threads of the body asleep on one futex word whose address is that symbol's (`nm` of the test
+/// binary). With a handler already there, the standard library leaves the signals alone and its
+/// threads do not take the mutex when they start (they still take it for an instant, over an
+/// empty map, when they end).
+///
+/// The handler does nothing, once (`SA_RESETHAND`): a fault resets the action to the default and
+/// returns, the faulting instruction runs again, and the process dies of the signal as it would
+/// with no handler. The body resets both signals to their defaults anyway, as a C program starts.
+pub fn before_std_start() {
+    extern "C" fn fault_once(_: libc::c_int) {}
+    // SAFETY: a zeroed sigaction with a handler that touches nothing; called before `main`, when
+    // no other thread exists.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = fault_once as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESETHAND | libc::SA_NODEFER;
+        for signal in [libc::SIGSEGV, libc::SIGBUS] {
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
 /// The body process: own process group, dies with the supervisor, default SIGPIPE like a C
 /// program, an empty signal mask and umask 0 so that a wrong mode shows as it is.
 fn start_body<F: FnOnce()>(report: RawFd, body: F) -> ! {
@@ -230,7 +262,7 @@ fn start_body<F: FnOnce()>(report: RawFd, body: F) -> ! {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
         // The default actions, as a C program starts with (the supervisor's and the test
         // process's own handlers are inherited through fork).
-        for signal in [libc::SIGPIPE, libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for signal in [libc::SIGPIPE, libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGSEGV, libc::SIGBUS] {
             libc::signal(signal, libc::SIG_DFL);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
