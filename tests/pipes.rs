@@ -226,6 +226,41 @@ mod pipeline {
     }
 
     #[test]
+    fn a_stage_killed_by_a_signal_fails_the_pipeline_and_is_named() {
+        grade!().run(|s| {
+            s.phase("pipeline sh -c 'kill -KILL $$', whose one stage dies of SIGKILL");
+            let stages: &[&[&str]] = &[&["sh", "-c", "kill -KILL $$"]];
+            let result = pipes::pipeline(stages, b"nobody reads this\n");
+            let err = s.expect_err(
+                "pipeline with a stage killed by a signal (waitpid says WIFSIGNALED: that is not success, \
+                 only an exit status of 0 is)",
+                result,
+                ErrorKind::Other,
+            )?;
+            s.expect(err.to_string().contains("sh"), || {
+                format!("the error should name the killed stage's program (sh), but says: {err}")
+            })
+        });
+    }
+
+    #[test]
+    fn a_first_stage_that_stops_reading_early_is_not_an_error() {
+        grade!().run(|s| {
+            // head exits after 5 bytes; the rest of the megabyte has no reader (EPIPE), which is
+            // head's choice, as in `yes | head -c 5` in a shell.
+            let input = Payload::new(1 << 20, 5).bytes();
+            s.phase("pipeline head -c 5 on 1 MiB of input");
+            let result = s.watched(|| pipes::pipeline(&[&["head", "-c", "5"]], &input));
+            let out = s.ok(
+                "pipeline `head -c 5` on a megabyte (head stops reading early: writing the rest fails \
+                 with EPIPE, and that ends the feeding, it does not fail the pipeline)",
+                result,
+            )?;
+            s.expect_bytes("the output of head -c 5", &input[..5], &out)
+        });
+    }
+
+    #[test]
     fn a_caller_whose_stdin_and_stdout_are_closed_still_gets_the_output() {
         grade!().run(|s| {
             // With 0 and 1 closed, the first pipe the kata makes is (0, 1): the first stage's
@@ -395,6 +430,30 @@ mod broken_pipe {
                 "afterwards SIGPIPE is still blocked in this thread: restore the old signal mask".to_string()
             })?;
             s.expect(!pending, || "a SIGPIPE was left pending: take it with sigtimedwait before unblocking".to_string())
+        });
+    }
+
+    #[test]
+    fn a_sigpipe_the_caller_already_had_pending_is_still_pending_afterwards() {
+        grade!().run(|s| {
+            let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid sigset for the calls; raise sends this thread a SIGPIPE, which
+            // stays pending because it is blocked.
+            unsafe {
+                libc::sigemptyset(&mut mask);
+                libc::sigaddset(&mut mask, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
+                libc::raise(libc::SIGPIPE);
+            }
+            s.phase("broken_pipe, called with SIGPIPE blocked and one already pending");
+            expect_broken(s, b"x")?;
+            let (_, blocked, pending) = sigpipe_state();
+            s.expect(blocked, || "the caller had SIGPIPE blocked, and broken_pipe unblocked it".to_string())?;
+            s.expect(pending, || {
+                "the caller's own pending SIGPIPE was gone after broken_pipe: take only a SIGPIPE your \
+                 write raised (look with sigpending before you write; if one was pending already, leave it)"
+                    .to_string()
+            })
         });
     }
 
