@@ -134,15 +134,12 @@ impl Program {
 
 /// In the child: puts `stdin` on fd 0 and `stdout` on fd 1, without O_CLOEXEC there.
 /// `dup2(fd, fd)` does nothing, so an end that already is fd 0 or 1 would keep its
-/// O_CLOEXEC and exec would close it (`man 2 dup2`): clear the flag on it instead. An
-/// output end on fd 0 is moved away first, or installing stdin would close it. Only
+/// O_CLOEXEC and exec would close it (`man 2 dup2`): clear the flag on it instead. Only
 /// async-signal-safe calls.
-fn stdio_onto(stdin: libc::c_int, mut stdout: libc::c_int) -> Result<(), Errno> {
+fn stdio_onto(stdin: libc::c_int, stdout: libc::c_int) -> Result<(), Errno> {
+    let stdout = off_fd_0(stdout)?;
     // SAFETY: fcntl and dup2 on descriptors this process holds; nothing else is touched.
     unsafe {
-        if stdout == 0 {
-            stdout = Errno::result(libc::fcntl(stdout, libc::F_DUPFD_CLOEXEC, 3))?;
-        }
         for (fd, target) in [(stdin, 0), (stdout, 1)] {
             if fd == target {
                 Errno::result(libc::fcntl(fd, libc::F_SETFD, 0))?;
@@ -153,6 +150,17 @@ fn stdio_onto(stdin: libc::c_int, mut stdout: libc::c_int) -> Result<(), Errno> 
         }
     }
     Ok(())
+}
+
+/// An output end on fd 0 would be closed by installing stdin there: such an end is moved to a
+/// copy numbered 3 or more first. (Linux's pipe2 numbers the read end first, so a write end is
+/// not fd 0 in practice; the man page does not promise that order.)
+fn off_fd_0(fd: libc::c_int) -> Result<libc::c_int, Errno> {
+    if fd != 0 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl on a descriptor this process holds; async-signal-safe.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
 }
 
 /// `waitpid` for one child, retried when a signal handler interrupts it (EINTR): given up on,
