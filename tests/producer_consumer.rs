@@ -182,6 +182,54 @@ fn expect_timed_out<T: std::fmt::Debug>(
 
 // ---------------------------------------------------------------------------------------------
 
+extern "C" fn ignore_alarm(_: libc::c_int) {}
+
+/// In the calling process: a SIGALRM handler installed without `SA_RESTART` and a timer that
+/// fires every 10 ms, so a wait in progress returns EINTR (`man 7 signal`: futex waits and
+/// `sem_wait` are interrupted by a handler, and then return EINTR).
+fn caught_signals_every_10_ms() {
+    let every = libc::timeval { tv_sec: 0, tv_usec: 10_000 };
+    let timer = libc::itimerval { it_interval: every, it_value: every };
+    // SAFETY: a zeroed sigaction (no SA_RESTART) with a handler that does nothing; the timer
+    // structure is valid for the call.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+    }
+}
+
+/// A consumer process that pops one item under a stream of caught signals: it must keep
+/// waiting through each EINTR and return the item pushed once it sleeps.
+fn pop_through_caught_signals(
+    s: &Sandbox,
+    pop: impl FnOnce() -> io::Result<Item>,
+    push: impl FnOnce() -> io::Result<()>,
+    expected: Item,
+) -> Result<(), Failure> {
+    let consumer = s.fork("the consumer process, waiting in pop while SIGALRM is caught every 10 ms", || {
+        caught_signals_every_10_ms();
+        let got = pop().map_err(Failure::kata(
+            "pop, interrupted by a caught signal (EINTR from a futex wait or sem_wait means: look again and \
+             wait again, not: give up)",
+        ))?;
+        if got == expected {
+            Ok(())
+        } else {
+            Err(Failure::wrong(format!("the waiting consumer popped {got:x?}, not the item pushed")))
+        }
+    })?;
+    if let Err(e) = wait_until_asleep(s, &consumer, "the consumer waiting in pop under caught signals") {
+        consumer.join()?;
+        return Err(e);
+    }
+    s.phase("pushing one item while the consumer sleeps through caught signals");
+    s.ok("push", push())?;
+    s.phase("waiting for the consumer to pop the one item");
+    consumer.join()
+}
+
 mod spsc_ring {
     use super::*;
 
@@ -308,6 +356,15 @@ mod spsc_ring {
             s.ok("push", ring.push(item(5, 0, 0)))?;
             s.phase("waiting for the sleeping consumer to wake up and pop the one item (a missed wake-up hangs here)");
             consumer.join()
+        });
+    }
+
+    #[test]
+    fn a_pop_waiting_through_caught_signals_keeps_waiting_for_its_item() {
+        grade!().run(|s| {
+            s.phase("SpscRing::new(2)");
+            let ring = s.ok("SpscRing::new", SpscRing::new(2))?;
+            pop_through_caught_signals(s, || ring.pop(), || ring.push(item(9, 0, 0)), item(9, 0, 0))
         });
     }
 
@@ -638,6 +695,15 @@ mod bounded_buffer {
             s.phase(format!("BoundedBuffer::new(MAX_CAPACITY = {MAX_CAPACITY})"));
             let buffer = s.ok("BoundedBuffer::new(MAX_CAPACITY)", BoundedBuffer::new(MAX_CAPACITY))?;
             s.expect_eq("capacity()", &MAX_CAPACITY, &buffer.capacity())
+        });
+    }
+
+    #[test]
+    fn a_pop_waiting_through_caught_signals_keeps_waiting_for_its_item() {
+        grade!().run(|s| {
+            s.phase("BoundedBuffer::new(2)");
+            let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(2))?;
+            pop_through_caught_signals(s, || buffer.pop(), || buffer.push(item(10, 0, 0)), item(10, 0, 0))
         });
     }
 
