@@ -416,6 +416,17 @@ mod broken_pipe {
         }
     }
 
+    /// Blocks SIGPIPE in the calling thread, as a caller of the kata may have.
+    fn block_sigpipe() {
+        let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid sigset for the calls.
+        unsafe {
+            libc::sigemptyset(&mut mask);
+            libc::sigaddset(&mut mask, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
+        }
+    }
+
     #[test]
     fn sigpipe_handling_is_left_as_it_was_found() {
         grade!().run(|s| {
@@ -436,15 +447,9 @@ mod broken_pipe {
     #[test]
     fn a_sigpipe_the_caller_already_had_pending_is_still_pending_afterwards() {
         grade!().run(|s| {
-            let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
-            // SAFETY: a valid sigset for the calls; raise sends this thread a SIGPIPE, which
-            // stays pending because it is blocked.
-            unsafe {
-                libc::sigemptyset(&mut mask);
-                libc::sigaddset(&mut mask, libc::SIGPIPE);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
-                libc::raise(libc::SIGPIPE);
-            }
+            block_sigpipe();
+            // SAFETY: raise sends this thread a SIGPIPE, which stays pending: it is blocked.
+            unsafe { libc::raise(libc::SIGPIPE) };
             s.phase("broken_pipe, called with SIGPIPE blocked and one already pending");
             expect_broken(s, b"x")?;
             let (_, blocked, pending) = sigpipe_state();
@@ -460,13 +465,7 @@ mod broken_pipe {
     #[test]
     fn a_caller_that_blocks_sigpipe_keeps_it_blocked() {
         grade!().run(|s| {
-            let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
-            // SAFETY: a valid sigset for the calls.
-            unsafe {
-                libc::sigemptyset(&mut mask);
-                libc::sigaddset(&mut mask, libc::SIGPIPE);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
-            }
+            block_sigpipe();
             expect_broken(s, b"x")?;
             let (_, blocked, pending) = sigpipe_state();
             s.expect(blocked, || {

@@ -39,7 +39,9 @@ fn cross(capacity: usize, count: u64) {
     std::thread::scope(|s| {
         let producer = s.spawn(|| {
             for i in 0..count {
-                ring.0.push_timeout(item(i), Duration::from_secs(10)).unwrap_or_else(|e| panic!("push of item {i}: {e}"));
+                ring.0
+                    .push_timeout(item(i), Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("push of item {i}: {e}"));
             }
             done.store(true, Ordering::Release);
         });
