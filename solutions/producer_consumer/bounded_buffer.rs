@@ -157,7 +157,7 @@ impl BoundedBuffer {
         unsafe {
             let at = *h.next_in.get() % self.capacity;
             self.slot(at).write(item);
-            *h.next_in.get() = (at + 1) % self.capacity;
+            *h.next_in.get() = self.after(at);
         }
         h.lock.post()?;
         h.filled.post()
@@ -174,12 +174,17 @@ impl BoundedBuffer {
         // index is reduced as in push_until, so the read stays in the mapping.
         let item = unsafe {
             let at = *h.next_out.get() % self.capacity;
-            *h.next_out.get() = (at + 1) % self.capacity;
+            *h.next_out.get() = self.after(at);
             self.slot(at).read()
         };
         h.lock.post()?;
         h.free.post()?;
         Ok(item)
+    }
+
+    /// The slot after `at`, wrapping round at the capacity.
+    fn after(&self, at: usize) -> usize {
+        (at + 1) % self.capacity
     }
 
     fn header(&self) -> &Header {
