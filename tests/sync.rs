@@ -655,6 +655,102 @@ mod undo_semaphore {
         });
     }
 
+    /// Counts the SIGUSR1 deliveries to the acquiring worker (a handler only touches an atomic).
+    static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+    extern "C" fn count_delivery(_: libc::c_int) {
+        HANDLED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of processes asleep in semop waiting for the value to grow (`GETNCNT`).
+    fn sleepers(id: i32) -> i32 {
+        // SAFETY: GETNCNT takes no argument.
+        unsafe { libc::semctl(id, 0, libc::GETNCNT) }
+    }
+
+    #[test]
+    fn a_signal_handled_while_acquire_waits_does_not_end_the_wait() {
+        grade!().run(|s| {
+            let sem = private(s, 0)?;
+            let id = sem.id();
+            let handled: SharedCell<AtomicU64> = SharedCell::new()?;
+            let worker = s.fork("the worker that waits in acquire while it catches SIGUSR1", || {
+                // A handler without SA_RESTART, as many programs install one; semop is never
+                // restarted anyway (`man 7 signal`): it fails with EINTR.
+                let action = nix::sys::signal::SigAction::new(
+                    nix::sys::signal::SigHandler::Handler(count_delivery),
+                    nix::sys::signal::SaFlags::empty(),
+                    nix::sys::signal::SigSet::empty(),
+                );
+                // SAFETY: the handler only increments an atomic.
+                unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &action) }
+                    .map_err(Failure::test_error("install a SIGUSR1 handler"))?;
+                let acquired = sem.acquire();
+                handled.get().store(HANDLED.load(Ordering::SeqCst), Ordering::SeqCst);
+                acquired.map_err(Failure::kata(
+                    "acquire in a process that caught a signal while it waited (EINTR: semop was interrupted by \
+                     the handler; call it again, the wait is not over)",
+                ))?;
+                sem.release().map_err(Failure::kata("release"))
+            })?;
+            s.phase("waiting until the worker sleeps in acquire (GETNCNT 1)");
+            while sleepers(id) < 1 {
+                std::thread::yield_now();
+            }
+            s.phase("sending SIGUSR1 to the worker asleep in acquire, then waiting until its handler has run");
+            let pid = nix::unistd::Pid::from_raw(worker.pid());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1)
+                .map_err(Failure::test_error("send SIGUSR1 to the worker"))?;
+            // Delivered means semop was left first (the handler runs on the way out of it): the
+            // release below comes after the interruption, never instead of it.
+            while usr1_pending(worker.pid()) {
+                std::thread::yield_now();
+            }
+            s.phase("releasing the semaphore for the worker");
+            // SAFETY: the test's own semop on the kata's set: +1, without SEM_UNDO.
+            let mut op = libc::sembuf { sem_num: 0, sem_op: 1, sem_flg: 0 };
+            // SAFETY: one valid sembuf.
+            if unsafe { libc::semop(id, &mut op, 1) } != 0 {
+                return Err(Failure::crash(format!("the test could not post: {}", io::Error::last_os_error())));
+            }
+            worker.join()?;
+            s.expect(handled.get().load(Ordering::SeqCst) == 1, || {
+                "the worker's handler did not run while it waited: the test's signal missed the wait".to_string()
+            })?;
+            s.ok("remove", sem.remove())
+        });
+    }
+
+    /// Whether SIGUSR1 is pending for process `pid` (/proc/pid/status SigPnd, ShdPnd).
+    fn usr1_pending(pid: libc::pid_t) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let bit = 1u64 << (libc::SIGUSR1 - 1);
+        status
+            .lines()
+            .filter_map(|line| line.strip_prefix("SigPnd:").or_else(|| line.strip_prefix("ShdPnd:")))
+            .filter_map(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .any(|pending| pending & bit != 0)
+    }
+
+    #[test]
+    fn removing_it_twice_is_an_error_not_nothing() {
+        grade!().run(|s| {
+            let sem = private(s, 1)?;
+            s.phase("calling remove");
+            s.ok("remove", sem.remove())?;
+            s.phase("calling remove again on the removed set");
+            match sem.remove() {
+                Err(_) => Ok(()),
+                Ok(()) => Err(Failure::wrong(format!(
+                    "a second remove of semaphore set {} returned Ok: semctl(IPC_RMID) failed (EINVAL or EIDRM: \
+                     there is no such set any more), and remove must return that error, not report a removal \
+                     that did not happen",
+                    sem.id()
+                ))),
+            }
+        });
+    }
+
     #[test]
     fn after_remove_the_set_is_gone_and_acquire_fails() {
         grade!().run(|s| {
