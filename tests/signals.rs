@@ -508,6 +508,56 @@ mod wait_for_child_signal {
         });
     }
 
+    /// Set by the test before the kata runs; read in the kata's child by the fork hook below.
+    static DIE_SILENTLY: AtomicBool = AtomicBool::new(false);
+
+    /// Runs in every child right after `fork` (pthread_atfork): the kata's child exits at once,
+    /// before its own code can send SIGUSR1, as a child that crashes early would.
+    extern "C" fn child_exits_without_signalling() {
+        if DIE_SILENTLY.load(Ordering::Relaxed) {
+            // SAFETY: _exit is async-signal-safe and ends the child at once.
+            unsafe { libc::_exit(0) };
+        }
+    }
+
+    #[test]
+    fn a_child_that_exits_without_signalling_is_an_error_not_a_wait_forever() {
+        grade!().run(|s| {
+            // SAFETY: registers a handler that only reads an atomic and calls _exit; this body
+            // process is the test's own and ends with the test.
+            unsafe { libc::pthread_atfork(None, None, Some(child_exits_without_signalling)) };
+            DIE_SILENTLY.store(true, Ordering::Relaxed);
+            s.phase(
+                "waiting in wait_for_child_signal for a child that exited without sending SIGUSR1 (a wait that \
+                 does not notice the child's exit waits forever)",
+            );
+            let mut child = None;
+            let result = signals::wait_for_child_signal(|pid| {
+                DIE_SILENTLY.store(false, Ordering::Relaxed);
+                child = Some(pid);
+            });
+            DIE_SILENTLY.store(false, Ordering::Relaxed);
+            match result {
+                Err(_) => {}
+                Ok(from) => {
+                    return Err(Failure::wrong(format!(
+                        "the child exited with status 0 without sending SIGUSR1, and wait_for_child_signal \
+                         returned Ok({from}): it must fail when the child is gone and no signal came from it"
+                    )));
+                }
+            }
+            let child = child.ok_or_else(|| {
+                Failure::wrong("wait_for_child_signal returned without calling meanwhile(child) after the fork")
+            })?;
+            s.expect(state_of(child).is_none(), || {
+                format!(
+                    "the child {child} still exists after wait_for_child_signal failed: reap it on the error \
+                     path too"
+                )
+            })
+        });
+    }
+
     #[test]
     fn another_exited_child_of_the_caller_is_left_for_the_caller_to_reap() {
         grade!().run(|s| {
@@ -687,6 +737,55 @@ mod counting {
                     signals::MAX_VALUES
                 )
             })
+        });
+    }
+
+    #[test]
+    fn a_counted_signal_does_not_interrupt_a_blocking_read_of_the_program() {
+        grade!().run(|s| {
+            let counter = install(s, libc::SIGUSR1)?;
+            let (data_r, data_w) = pipe()?;
+            // SAFETY: gettid has no preconditions.
+            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            let reading_fd = data_r.as_raw_fd();
+            s.phase("reading a pipe (blocking) while SIGUSR1 arrives and is counted");
+            let (n, err) = std::thread::scope(|scope| {
+                // A thread of the test waits until the main thread is blocked reading the pipe,
+                // sends SIGUSR1 to that thread, and writes to the pipe only once the handler has
+                // counted it.
+                scope.spawn(|| {
+                    mask(libc::SIG_BLOCK, libc::SIGUSR1);
+                    let in_read = || {
+                        let text = std::fs::read_to_string(format!("/proc/self/task/{main_thread}/syscall"));
+                        let text = text.unwrap_or_default();
+                        let mut words = text.split_whitespace();
+                        words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
+                            && words.next() == Some(format!("{reading_fd:#x}").as_str())
+                    };
+                    let give_up = Instant::now() + Duration::from_secs(3);
+                    while !in_read() && Instant::now() < give_up {
+                        std::thread::yield_now();
+                    }
+                    // SAFETY: tgkill takes plain values: SIGUSR1 to the main thread, as to no other.
+                    unsafe { libc::syscall(libc::SYS_tgkill, me().as_raw(), main_thread, libc::SIGUSR1) };
+                    while counter.count() == 0 && Instant::now() < give_up {
+                        std::thread::yield_now();
+                    }
+                    write_byte(data_w.as_raw_fd());
+                });
+                let mut byte = [0u8; 1];
+                // SAFETY: one valid byte.
+                let n = unsafe { libc::read(reading_fd, byte.as_mut_ptr().cast(), 1) };
+                (n, io::Error::last_os_error())
+            });
+            s.expect(n == 1, || {
+                format!(
+                    "a blocking read of the program returned {n} ({err}) when a counted SIGUSR1 arrived: install \
+                     the handler with SA_RESTART, as install promises, so that it does not break the program's \
+                     blocking calls with EINTR"
+                )
+            })?;
+            s.expect_eq("deliveries counted", &1, &counter.count())
         });
     }
 
