@@ -191,6 +191,20 @@ fn write_byte(fd: RawFd) {
     unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
 }
 
+/// Waits, until `give_up` at the latest, for thread `tid` of this process to block in `read` on
+/// `fd`, as `/proc/self/task/<tid>/syscall` shows (the call's number, then its first argument).
+fn wait_until_reading(tid: libc::c_long, fd: std::os::fd::RawFd, give_up: Instant) {
+    let in_read = || {
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+        let mut words = text.split_whitespace();
+        words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
+            && words.next() == Some(format!("{fd:#x}").as_str())
+    };
+    while !in_read() && Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+}
+
 mod wait_for_child_signal {
     use super::*;
 
@@ -755,17 +769,8 @@ mod counting {
                 // counted it.
                 scope.spawn(|| {
                     mask(libc::SIG_BLOCK, libc::SIGUSR1);
-                    let in_read = || {
-                        let text = std::fs::read_to_string(format!("/proc/self/task/{main_thread}/syscall"));
-                        let text = text.unwrap_or_default();
-                        let mut words = text.split_whitespace();
-                        words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
-                            && words.next() == Some(format!("{reading_fd:#x}").as_str())
-                    };
                     let give_up = Instant::now() + Duration::from_secs(3);
-                    while !in_read() && Instant::now() < give_up {
-                        std::thread::yield_now();
-                    }
+                    wait_until_reading(main_thread, reading_fd, give_up);
                     // SAFETY: tgkill takes plain values: SIGUSR1 to the main thread, as to no other.
                     unsafe { libc::syscall(libc::SYS_tgkill, me().as_raw(), main_thread, libc::SIGUSR1) };
                     while counter.count() == 0 && Instant::now() < give_up {
@@ -1054,17 +1059,8 @@ mod reaping {
             // then sent). It blocks SIGCHLD, so the signal goes to the main thread.
             let helper = std::thread::spawn(move || {
                 mask(libc::SIG_BLOCK, libc::SIGCHLD);
-                let in_read = || {
-                    let text = std::fs::read_to_string(format!("/proc/self/task/{main_thread}/syscall"));
-                    let text = text.unwrap_or_default();
-                    let mut words = text.split_whitespace();
-                    words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
-                        && words.next() == Some(format!("{reading_fd:#x}").as_str())
-                };
                 let give_up = Instant::now() + Duration::from_secs(3);
-                while !in_read() && Instant::now() < give_up {
-                    std::thread::yield_now();
-                }
+                wait_until_reading(main_thread, reading_fd, give_up);
                 write_byte(go_w.as_raw_fd());
                 while state_of(exiting).is_some_and(|st| st != 'Z') && Instant::now() < give_up {
                     std::thread::yield_now();
