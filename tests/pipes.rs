@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Payload, Sandbox, data, size};
+use ipc_katas::grader::{Failure, Payload, Sandbox, caught_alarms_every, data, size};
 use katas::pipes;
 use proptest::prelude::*;
 
@@ -292,36 +292,6 @@ mod pipeline {
         });
     }
 
-    extern "C" fn ignore_alarm(_: libc::c_int) {}
-
-    /// Sets SIGALRM to a handler installed without SA_RESTART and a timer that fires every
-    /// `every`, so a blocking call in progress returns EINTR (`man 7 signal`). `None` stops it
-    /// and restores the default action.
-    fn alarm_every(every: Option<Duration>) {
-        let period = every.map_or(libc::timeval { tv_sec: 0, tv_usec: 0 }, |d| libc::timeval {
-            tv_sec: d.as_secs() as libc::time_t,
-            tv_usec: d.subsec_micros() as libc::suseconds_t,
-        });
-        let timer = libc::itimerval { it_interval: period, it_value: period };
-        // SAFETY: a zeroed sigaction with a handler that does nothing, or SIG_DFL; the timer
-        // structure is valid for the call.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = if every.is_some() {
-                ignore_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t
-            } else {
-                libc::SIG_DFL
-            };
-            if every.is_none() {
-                libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
-            }
-            libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
-            if every.is_some() {
-                libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
-            }
-        }
-    }
-
     #[test]
     fn signals_caught_while_the_pipeline_waits_for_a_stage_do_not_fail_it() {
         grade!().run(|s| {
@@ -329,9 +299,9 @@ mod pipeline {
             // and waits in waitpid, while SIGALRM arrives every 10 ms.
             let stages: &[&[&str]] = &[&["sh", "-c", "cat; exec >&-; sleep 0.3"]];
             s.phase("pipeline of a stage that closes its stdout and exits 300 ms later, under SIGALRM every 10 ms");
-            alarm_every(Some(Duration::from_millis(10)));
+            caught_alarms_every(Some(Duration::from_millis(10)));
             let result = pipes::pipeline(stages, b"interrupted?\n");
-            alarm_every(None);
+            caught_alarms_every(None);
             let out = s.ok(
                 "pipeline under a stream of caught signals (EINTR: a waitpid or read that a signal handler \
                  interrupted must be retried, or the stage is left a zombie)",

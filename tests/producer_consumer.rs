@@ -17,7 +17,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Sandbox, Worker};
+use ipc_katas::grader::{Failure, Sandbox, Worker, caught_alarms_every};
 use katas::producer_consumer::{BoundedBuffer, Item, MAX_CAPACITY, SpscRing};
 use proptest::prelude::*;
 
@@ -182,24 +182,6 @@ fn expect_timed_out<T: std::fmt::Debug>(
 
 // ---------------------------------------------------------------------------------------------
 
-extern "C" fn ignore_alarm(_: libc::c_int) {}
-
-/// In the calling process: a SIGALRM handler installed without `SA_RESTART` and a timer that
-/// fires every 10 ms, so a wait in progress returns EINTR (`man 7 signal`: futex waits and
-/// `sem_wait` are interrupted by a handler, and then return EINTR).
-fn caught_signals_every_10_ms() {
-    let every = libc::timeval { tv_sec: 0, tv_usec: 10_000 };
-    let timer = libc::itimerval { it_interval: every, it_value: every };
-    // SAFETY: a zeroed sigaction (no SA_RESTART) with a handler that does nothing; the timer
-    // structure is valid for the call.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = ignore_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
-        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
-    }
-}
-
 /// A consumer process that pops one item under a stream of caught signals: it must keep
 /// waiting through each EINTR and return the item pushed once it sleeps.
 fn pop_through_caught_signals(
@@ -209,7 +191,7 @@ fn pop_through_caught_signals(
     expected: Item,
 ) -> Result<(), Failure> {
     let consumer = s.fork("the consumer process, waiting in pop while SIGALRM is caught every 10 ms", || {
-        caught_signals_every_10_ms();
+        caught_alarms_every(Some(Duration::from_millis(10)));
         let got = pop().map_err(Failure::kata(
             "pop, interrupted by a caught signal (EINTR from a futex wait or sem_wait means: look again and \
              wait again, not: give up)",

@@ -21,6 +21,7 @@
 //! other side of a test (a forked worker or an unrelated peer program), [`property`] bounds
 //! proptest, and [`peer`] turns a test binary into the peer program.
 
+mod alarms;
 mod audit;
 pub mod data;
 mod evidence;
@@ -47,6 +48,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use alarms::caught_alarms_every;
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;
