@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, PeerOutput, Sandbox, Worker, data, size};
+use ipc_katas::grader::{
+    Failure, Outcome, Payload, Peer, PeerOutput, Sandbox, Worker, caught_alarms_every, data, size,
+};
 use ipc_katas::{grade, peer_exe};
 use katas::fifos;
 use proptest::prelude::*;
@@ -845,6 +847,131 @@ mod records {
         });
     }
 
+    /// Bytes waiting in the FIFO (`FIONREAD`, `man 7 pipe`).
+    fn bytes_waiting(fd: RawFd) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+        n.max(0) as usize
+    }
+
+    /// Starts a writer process that calls `send_records` with 100 records of PIPE_BUF - 2 bytes
+    /// (400 KB, many times what a pipe holds), under `alarms` (a caught SIGALRM, no SA_RESTART),
+    /// and waits until the FIFO is too full for another record: the writer is blocked in write.
+    fn start_blocked_writer(
+        s: &Sandbox,
+        fifo: &TestFifo,
+        reader: &File,
+        alarms: Option<Duration>,
+    ) -> Result<(Worker, Vec<Vec<u8>>), Failure> {
+        let records = writer_records(0, 100)
+            .into_iter()
+            .map(|mut r| {
+                r.resize(libc::PIPE_BUF - 2, 0xa5);
+                r
+            })
+            .collect::<Vec<_>>();
+        // SAFETY: F_GETPIPE_SZ takes no argument.
+        let capacity = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETPIPE_SZ) }.max(0) as usize;
+        let reader_fd = reader.as_raw_fd();
+        let path = &fifo.path;
+        let sent = &records;
+        let writer = s.fork("the writer", move || {
+            // SAFETY: our copy of the test's read end: the reader is the test, not us. SIGPIPE
+            // ignored, as in every Rust program, so a write with no reader fails with EPIPE.
+            unsafe {
+                libc::close(reader_fd);
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            caught_alarms_every(alarms);
+            let result = fifos::send_records(path, sent);
+            caught_alarms_every(None);
+            result.map_err(|e| Failure::kata_error("send_records", e))
+        })?;
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while bytes_waiting(reader.as_raw_fd()) + libc::PIPE_BUF <= capacity {
+            if writer.has_exited() {
+                writer.join()?;
+                return Err(Failure::wrong(
+                    "send_records returned before the FIFO was full, with 400 KB to send and nobody reading",
+                ));
+            }
+            if Instant::now() > give_up {
+                return Err(Failure::wrong(format!(
+                    "send_records wrote only {} in 5 s into a FIFO with a reader",
+                    size(bytes_waiting(reader.as_raw_fd()))
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok((writer, records))
+    }
+
+    #[test]
+    fn a_writer_blocked_on_a_full_fifo_keeps_going_through_caught_signals() {
+        grade!().run(|s| {
+            let fifo = TestFifo::new(s, "records")?;
+            let reader = open_nonblocking_reader(&fifo.path)?;
+            s.phase("send_records of 100 records of 4094 bytes, SIGALRM caught every 5 ms, nobody reading yet");
+            let (writer, records) = start_blocked_writer(s, &fifo, &reader, Some(Duration::from_millis(5)))?;
+            // About 40 signals reach the writer while it waits in write for room.
+            std::thread::sleep(Duration::from_millis(200));
+            s.phase("reading the FIFO while the interrupted writer goes on");
+            let mut stream = Vec::new();
+            while !writer.has_exited() {
+                poll_readable(reader.as_raw_fd(), 10);
+                read_available(&reader, &mut stream)?;
+            }
+            writer.join().map_err(|f| match f.outcome() {
+                Outcome::WrongAnswer(text) if text.contains("Interrupted") => Failure::wrong(format!(
+                    "{text}: a blocked write that a caught signal interrupts fails with EINTR before it wrote \
+                     anything (a write of at most PIPE_BUF bytes is all or nothing): write the same record again"
+                )),
+                _ => f,
+            })?;
+            while !read_available(&reader, &mut stream)? {
+                poll_readable(reader.as_raw_fd(), 10);
+            }
+            let (got, cut) = split(&stream);
+            check_arrivals(s, &got, cut, &[records], SEND_HINT)
+        });
+    }
+
+    #[test]
+    fn a_reader_that_goes_away_makes_send_records_fail_with_broken_pipe() {
+        grade!().run(|s| {
+            let fifo = TestFifo::new(s, "records")?;
+            let reader = open_nonblocking_reader(&fifo.path)?;
+            s.phase("send_records of 100 records of 4094 bytes, nobody reading yet");
+            let (writer, _) = start_blocked_writer(s, &fifo, &reader, None)?;
+            s.phase("closing the only read end while send_records waits for room");
+            drop(reader);
+            let give_up = Instant::now() + Duration::from_secs(3);
+            while !writer.has_exited() {
+                if Instant::now() > give_up {
+                    return Err(Failure::wrong(
+                        "send_records was still running 3 s after the last reader closed the FIFO: a write with \
+                         no reader fails with EPIPE (`man 7 pipe`), and retrying it never succeeds; return the \
+                         error (only EINTR is worth a retry)",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            match writer.join() {
+                Ok(()) => Err(Failure::wrong(
+                    "send_records returned Ok although the reader closed the FIFO before it had written 400 KB: \
+                     the records it could not write are lost; return the EPIPE error",
+                )),
+                Err(f) if f.outcome().text().contains("BrokenPipe") => Ok(()),
+                Err(f) => Err(Failure::wrong(format!(
+                    "{}: after the reader went away send_records should fail with the BrokenPipe (EPIPE) its \
+                     write got",
+                    f.outcome().text()
+                ))),
+            }
+        });
+    }
+
     #[test]
     fn receive_records_returns_every_record_of_several_writers_once_the_last_one_closes() {
         const TRUSTED: u32 = 3;
@@ -956,8 +1083,14 @@ mod records {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "records")?;
             let reader = open_nonblocking_reader(&fifo.path)?;
-            let records = vec![Payload::new(fifos::MAX_RECORD, 1).bytes(), Vec::new(), vec![0x5a]];
-            s.phase("calling send_records with records of MAX_RECORD, 0 and 1 bytes");
+            // PIPE_BUF - 2, not MAX_RECORD: the most one atomic write can carry with its length.
+            s.expect_eq(
+                "MAX_RECORD (PIPE_BUF - 2: a record and its 2-byte length in one write)",
+                &4094,
+                &fifos::MAX_RECORD,
+            )?;
+            let records = vec![Payload::new(libc::PIPE_BUF - 2, 1).bytes(), Vec::new(), vec![0x5a]];
+            s.phase("calling send_records with records of 4094 (PIPE_BUF - 2), 0 and 1 bytes");
             s.ok("send_records", fifos::send_records(&fifo.path, &records))?;
             let mut got = Vec::new();
             read_available(&reader, &mut got)?;
