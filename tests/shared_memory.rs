@@ -446,6 +446,43 @@ mod posix_shm {
         });
     }
 
+    /// How many mappings of the object `name` this process has, from /proc/self/maps (`man 5
+    /// proc`: a mapping of a file names its path, here /dev/shm/<name>).
+    fn mappings_of(name: &str) -> Result<usize, Failure> {
+        let maps = fs::read_to_string("/proc/self/maps").map_err(Failure::test_error("read /proc/self/maps"))?;
+        let path = dev_shm(name);
+        let path = path.to_str().expect("test names are UTF-8");
+        Ok(maps.lines().filter(|line| line.split_whitespace().nth(5) == Some(path)).count())
+    }
+
+    #[test]
+    fn dropping_a_mapping_unmaps_it_and_leaves_the_name() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            s.phase(format!("calling PosixShm::create({name:?}, 4096), then PosixShm::open({name:?})"));
+            let made = s.ok("PosixShm::create", PosixShm::create(&name, 4096))?;
+            let opened = s.ok("PosixShm::open", PosixShm::open(&name))?;
+            let both = mappings_of(&name)?;
+            s.expect(both == 2, || {
+                format!("after create and open this process has {both} mappings of {name}, expected 2 (one mmap each)")
+            })?;
+            s.phase("dropping the PosixShm that open returned");
+            drop(opened);
+            let one = mappings_of(&name)?;
+            s.expect(one == 1, || {
+                format!(
+                    "{one} mappings of {name} are left after one of its two PosixShm values was dropped, expected 1: \
+                     Drop must munmap(address, size) the mapping mmap made"
+                )
+            })?;
+            drop(made);
+            s.expect(dev_shm(&name).exists(), || {
+                format!("dropping a PosixShm removed the name {name}: Drop only unmaps; unlink removes the name")
+            })?;
+            s.ok("PosixShm::unlink", PosixShm::unlink(&name))
+        });
+    }
+
     #[test]
     fn a_name_without_its_leading_slash_is_invalid_input_and_makes_nothing() {
         grade!().run(|s| {

@@ -129,6 +129,8 @@ fn signal_name(signal: i32) -> String {
         libc::SIGUSR1 => "SIGUSR1".into(),
         libc::SIGUSR2 => "SIGUSR2".into(),
         libc::SIGCHLD => "SIGCHLD".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        s if s == libc::SIGRTMAX() => "SIGRTMAX".into(),
         s if s >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", s - libc::SIGRTMIN()),
         s => format!("signal {s}"),
     }
@@ -814,6 +816,22 @@ mod counting {
                     .into()
             })?;
             s.expect(!blocked, || "the counter left SIGUSR1 blocked: install must leave the mask alone".into())
+        });
+    }
+
+    #[test]
+    fn the_lowest_and_the_highest_signal_numbers_sighup_and_sigrtmax_can_be_counted() {
+        grade!().run(|s| {
+            for signal in [libc::SIGHUP, libc::SIGRTMAX()] {
+                let counter = install(s, signal)?;
+                s.phase(format!("sending {} to itself", signal_name(signal)));
+                send(me(), signal);
+                let count = counter.count();
+                s.expect(count == 1, || {
+                    format!("a {} sent to itself was counted {count} times, not once", signal_name(signal))
+                })?;
+            }
+            Ok(())
         });
     }
 

@@ -65,7 +65,7 @@ impl SignalCounter {
     /// does not exist; `AlreadyExists` while another counter counts the same signal.
     /// See `man 2 sigaction`, `man 7 signal`.
     pub fn install(signal: i32) -> io::Result<SignalCounter> {
-        if signal < 1 || signal > libc::SIGRTMAX() || signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        if !(1..=libc::SIGRTMAX()).contains(&signal) || matches!(signal, libc::SIGKILL | libc::SIGSTOP) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {signal} cannot be counted")));
         }
         let slot = &SLOTS[signal as usize];
