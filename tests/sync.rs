@@ -771,6 +771,20 @@ mod undo_semaphore {
                     "acquire on the removed semaphore set {id} returned Ok: semop fails on it (EINVAL or EIDRM), and \
                      acquire must return that error"
                 ))),
+            }?;
+            s.phase("calling release and value on the removed set");
+            if sem.release().is_ok() {
+                return Err(Failure::wrong(format!(
+                    "release on the removed semaphore set {id} returned Ok: semop fails on it, and release must \
+                     return that error"
+                )));
+            }
+            match sem.value() {
+                Err(_) => Ok(()),
+                Ok(value) => Err(Failure::wrong(format!(
+                    "value() of the removed semaphore set {id} returned Ok({value}): semctl(GETVAL) failed (-1, \
+                     errno EINVAL or EIDRM), and value must return that error, not the -1 as a value"
+                ))),
             }
         });
     }

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use nix::errno::Errno;
+
 /// The largest value a SysV semaphore may hold (`SEMVMX`, `man 2 semop`).
 const SEMVMX: i32 = 32767;
 
@@ -38,20 +40,18 @@ impl UndoSemaphore {
             ));
         }
         // SAFETY: semget takes plain integers.
-        let id = unsafe { libc::semget(key.unwrap_or(libc::IPC_PRIVATE), 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
-        if id < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let id = Errno::result(unsafe {
+            libc::semget(key.unwrap_or(libc::IPC_PRIVATE), 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+        })?;
         let sem = UndoSemaphore { id };
         // semctl's fourth argument is a `union semun` (`man 2 semctl`; the caller defines it),
         // which glibc reads with va_arg as the whole pointer-sized union: pass one, not a bare
         // int, which only reads right where the int sits in the union's first bytes.
         let arg = Semun { val: initial };
         // SAFETY: SETVAL reads arg.val from the union passed by value; no pointer is used.
-        if unsafe { libc::semctl(id, 0, libc::SETVAL, arg) } < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = Errno::result(unsafe { libc::semctl(id, 0, libc::SETVAL, arg) }) {
             let _ = sem.remove();
-            return Err(e);
+            return Err(e.into());
         }
         Ok(sem)
     }
@@ -74,16 +74,13 @@ impl UndoSemaphore {
     /// The current value (`semctl(GETVAL)`).
     pub fn value(&self) -> io::Result<i32> {
         // SAFETY: GETVAL takes no argument.
-        let value = unsafe { libc::semctl(self.id, 0, libc::GETVAL) };
-        if value < 0 { Err(io::Error::last_os_error()) } else { Ok(value) }
+        Ok(Errno::result(unsafe { libc::semctl(self.id, 0, libc::GETVAL) })?)
     }
 
     /// Removes the set (`semctl(IPC_RMID)`) at once; processes waiting on it fail with `EIDRM`.
     pub fn remove(&self) -> io::Result<()> {
         // SAFETY: IPC_RMID takes no argument.
-        if unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        Errno::result(unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) })?;
         Ok(())
     }
 
@@ -91,12 +88,11 @@ impl UndoSemaphore {
         let mut op = libc::sembuf { sem_num: 0, sem_op: delta, sem_flg: libc::SEM_UNDO as libc::c_short };
         loop {
             // SAFETY: op is one valid sembuf, and we pass a count of one.
-            if unsafe { libc::semop(self.id, &mut op, 1) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match Errno::result(unsafe { libc::semop(self.id, &mut op, 1) }) {
+                Ok(_) => return Ok(()),
+                // A caught signal interrupted the wait (`man 2 semop`): wait again.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
