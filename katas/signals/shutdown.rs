@@ -20,7 +20,8 @@ use nix::sys::signal::Signal;
 /// `sigsuspend`), `man 2 msgget`, `man 2 msgctl`, `man 3 shm_open`, `man 3 shm_unlink`.
 ///
 /// Errors: a key already taken is `AlreadyExists`, a name that is not `/` plus a name without
-/// slashes is `InvalidInput`; either way nothing is left behind.
+/// slashes is `InvalidInput` (check it before you make anything); either way nothing is left
+/// behind.
 ///
 /// The grader checks: while it runs both objects exist with mode 0600; after SIGTERM (or
 /// SIGINT) from another process, or one raised during `ready()`, both are gone and the worker

@@ -25,7 +25,9 @@ use nix::sys::stat::Mode;
 /// them (threads inherit the mask), or call this before any other thread exists.
 /// See `man 2 sigprocmask`, `man 3 sigwait`, `man 7 signal`, `man 2 msgget`, `man 3 shm_open`.
 pub fn serve_until_signalled(sysv_key: i32, shm_name: &str, ready: impl FnOnce()) -> io::Result<Signal> {
-    if !shm_name.starts_with('/') || shm_name.len() < 2 || shm_name[1..].contains('/') {
+    // Checked before anything is made: a bad name leaves nothing to clean up.
+    let valid = shm_name.strip_prefix('/').is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if !valid {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{shm_name:?} is not a POSIX IPC name: one '/' followed by a name without slashes"),
