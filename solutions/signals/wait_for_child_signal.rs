@@ -43,29 +43,45 @@ pub fn wait_for_child_signal(meanwhile: impl FnOnce(Pid)) -> io::Result<Pid> {
 /// and ignored. Fails if the child exits without having signalled.
 fn take_signal_from(usr1: &SigSet, child: Pid) -> io::Result<Pid> {
     // The wait is cut into short steps only to notice a child that died without signalling.
-    let step = libc::timespec { tv_sec: 0, tv_nsec: Duration::from_millis(50).as_nanos() as i64 };
+    let step = Duration::from_millis(50);
+    loop {
+        // Looked at before each step: the kernel adds the child's signal to our pending set
+        // inside its kill(2), before the child can go on to exit. So once it has exited,
+        // anything it sent is pending, and one look without waiting finds it.
+        let exited = child_exited(child);
+        match take_within(usr1, child, if exited { Duration::ZERO } else { step })? {
+            Some(from) => return Ok(from),
+            None if exited => return Err(io::Error::other("the child exited without sending SIGUSR1")),
+            None => continue,
+        }
+    }
+}
+
+/// Waits up to `timeout` for a SIGUSR1 from `child` (`sigtimedwait`, `man 2 sigtimedwait`);
+/// `None` if none came in that time. A SIGUSR1 from anyone else is taken and ignored; a wait
+/// that a caught signal interrupts (EINTR) starts again.
+fn take_within(usr1: &SigSet, child: Pid, timeout: Duration) -> io::Result<Option<Pid>> {
+    let timeout = libc::timespec { tv_sec: 0, tv_nsec: timeout.as_nanos() as i64 };
     loop {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter; the set and timeout are valid.
         let (signo, info) = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
-            (libc::sigtimedwait(usr1.as_ref(), &mut info, &step), info)
+            (libc::sigtimedwait(usr1.as_ref(), &mut info, &timeout), info)
         };
         if signo == libc::SIGUSR1 {
             // SAFETY: for a signal sent with kill, si_pid is set (`man 2 sigaction`, SI_USER).
             let from = Pid::from_raw(unsafe { info.si_pid() });
             if from == child {
-                return Ok(from);
+                return Ok(Some(from));
             }
             continue;
         }
         let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EAGAIN) if child_exited(child) && !usr1_pending() => {
-                return Err(io::Error::other("the child exited without sending SIGUSR1"));
-            }
-            Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
-            _ => return Err(err),
-        }
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            Some(libc::EINTR) => continue,
+            _ => Err(err),
+        };
     }
 }
 
@@ -82,12 +98,6 @@ fn child_exited(child: Pid) -> bool {
         ) == 0
             && info.si_pid() != 0
     }
-}
-
-fn usr1_pending() -> bool {
-    let mut pending = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigpending fills the set; it is read only when the call succeeded.
-    unsafe { libc::sigpending(pending.as_mut_ptr()) == 0 && libc::sigismember(pending.as_ptr(), libc::SIGUSR1) == 1 }
 }
 
 /// Blocks a set of signals in this thread while it lives; restores the old mask on drop.
