@@ -271,6 +271,51 @@ mod sysv_segment {
         });
     }
 
+    /// This process's address space in bytes (VmSize in /proc/self/status, `man 5 proc`).
+    fn address_space() -> Result<u64, Failure> {
+        let status = fs::read_to_string("/proc/self/status").map_err(Failure::test_error("read /proc/self/status"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmSize:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| Failure::crash("the test found no VmSize in /proc/self/status"))
+    }
+
+    #[test]
+    fn an_attach_that_shmat_refuses_is_an_error_not_a_segment_at_address_minus_1() {
+        grade!().run(|s| {
+            // 1 GiB that nobody touches: it costs address space, not memory.
+            let seg = private(s, 1 << 30)?;
+            let id = seg.id();
+            s.phase(format!(
+                "calling SysvSegment::attach({id}) with room for 256 MiB more address space (RLIMIT_AS), not 1 GiB"
+            ));
+            let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let space = address_space()?;
+            // SAFETY: getrlimit and setrlimit of this process's own limit, with valid structures;
+            // the old soft limit is put back at once after the call.
+            let result = unsafe {
+                libc::getrlimit(libc::RLIMIT_AS, &mut old);
+                let tight = libc::rlimit { rlim_cur: space + (256 << 20), rlim_max: old.rlim_max };
+                libc::setrlimit(libc::RLIMIT_AS, &tight);
+                let result = SysvSegment::attach(id);
+                libc::setrlimit(libc::RLIMIT_AS, &old);
+                result
+            };
+            let outcome = match result {
+                Err(_) => Ok(()),
+                Ok(second) => Err(Failure::wrong(format!(
+                    "SysvSegment::attach({id}) returned Ok({second:?}) although shmat could not map the segment \
+                     (ENOMEM): shmat fails with (void *) -1, not a null pointer; check for -1 and return the error"
+                ))),
+            };
+            s.ok("remove", seg.remove())?;
+            drop(seg);
+            outcome
+        });
+    }
+
     #[test]
     fn reads_and_writes_past_the_end_are_invalid_input_and_change_nothing() {
         grade!().run(|s| {

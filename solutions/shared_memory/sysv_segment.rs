@@ -3,6 +3,8 @@
 use std::io;
 use std::ptr::NonNull;
 
+use nix::errno::Errno;
+
 /// A SysV shared memory segment attached to this process (`man 2 shmget`, `man 2 shmat`).
 ///
 /// Dropping it detaches the segment (`shmdt`); [`SysvSegment::remove`] marks it for removal
@@ -27,10 +29,7 @@ impl SysvSegment {
         }
         let key = key.unwrap_or(libc::IPC_PRIVATE);
         // SAFETY: shmget takes plain integers and touches no memory of ours.
-        let id = unsafe { libc::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
-        if id < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let id = Errno::result(unsafe { libc::shmget(key, size, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) })?;
         SysvSegment::attach(id).inspect_err(|_| {
             // The segment is ours and nobody can be attached yet: remove it rather than leak it.
             // SAFETY: IPC_RMID takes no buffer, so a null pointer is allowed.
@@ -46,9 +45,7 @@ impl SysvSegment {
         // SAFETY: shmid_ds is plain data, so all zeroes is a valid value to be overwritten.
         let mut info: libc::shmid_ds = unsafe { std::mem::zeroed() };
         // SAFETY: info is a valid, writable shmid_ds for IPC_STAT to fill.
-        if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut info) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        Errno::result(unsafe { libc::shmctl(id, libc::IPC_STAT, &mut info) })?;
         // SAFETY: a null address lets the kernel choose where to map the segment; nothing of
         // ours is there.
         let addr = unsafe { libc::shmat(id, std::ptr::null(), 0) };
@@ -94,9 +91,7 @@ impl SysvSegment {
     /// until it is dropped.
     pub fn remove(&self) -> io::Result<()> {
         // SAFETY: IPC_RMID takes no buffer, so a null pointer is allowed.
-        if unsafe { libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        Errno::result(unsafe { libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) })?;
         Ok(())
     }
 
