@@ -43,6 +43,35 @@ fn mode_story(what: &str, mode: u32) -> String {
     )
 }
 
+/// This process's address space in bytes (VmSize in /proc/self/status, `man 5 proc`).
+fn address_space() -> Result<u64, Failure> {
+    let status = fs::read_to_string("/proc/self/status").map_err(Failure::test_error("read /proc/self/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| Failure::crash("the test found no VmSize in /proc/self/status"))
+}
+
+/// Runs `f` with room for only `left` more bytes of address space (RLIMIT_AS, `man 2
+/// setrlimit`), so that a mapping larger than that fails with ENOMEM, for root too.
+fn with_address_space_left<T>(left: u64, f: impl FnOnce() -> T) -> Result<T, Failure> {
+    let space = address_space()?;
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit of this process's own limit, with valid structures; the
+    // old soft limit is put back as soon as `f` returns.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_AS, &mut old);
+        let tight = libc::rlimit { rlim_cur: space + left, rlim_max: old.rlim_max };
+        libc::setrlimit(libc::RLIMIT_AS, &tight);
+    }
+    let result = f();
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_AS, &old) };
+    Ok(result)
+}
+
 mod sysv_segment {
     use super::*;
 
@@ -271,17 +300,6 @@ mod sysv_segment {
         });
     }
 
-    /// This process's address space in bytes (VmSize in /proc/self/status, `man 5 proc`).
-    fn address_space() -> Result<u64, Failure> {
-        let status = fs::read_to_string("/proc/self/status").map_err(Failure::test_error("read /proc/self/status"))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmSize:"))
-            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| Failure::crash("the test found no VmSize in /proc/self/status"))
-    }
-
     #[test]
     fn an_attach_that_shmat_refuses_is_an_error_not_a_segment_at_address_minus_1() {
         grade!().run(|s| {
@@ -291,18 +309,7 @@ mod sysv_segment {
             s.phase(format!(
                 "calling SysvSegment::attach({id}) with room for 256 MiB more address space (RLIMIT_AS), not 1 GiB"
             ));
-            let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            let space = address_space()?;
-            // SAFETY: getrlimit and setrlimit of this process's own limit, with valid structures;
-            // the old soft limit is put back at once after the call.
-            let result = unsafe {
-                libc::getrlimit(libc::RLIMIT_AS, &mut old);
-                let tight = libc::rlimit { rlim_cur: space + (256 << 20), rlim_max: old.rlim_max };
-                libc::setrlimit(libc::RLIMIT_AS, &tight);
-                let result = SysvSegment::attach(id);
-                libc::setrlimit(libc::RLIMIT_AS, &old);
-                result
-            };
+            let result = with_address_space_left(256 << 20, || SysvSegment::attach(id))?;
             let outcome = match result {
                 Err(_) => Ok(()),
                 Ok(second) => Err(Failure::wrong(format!(
@@ -525,6 +532,30 @@ mod posix_shm {
                 format!("dropping a PosixShm removed the name {name}: Drop only unmaps; unlink removes the name")
             })?;
             s.ok("PosixShm::unlink", PosixShm::unlink(&name))
+        });
+    }
+
+    #[test]
+    fn a_create_whose_mapping_fails_is_an_error_and_leaves_no_name() {
+        grade!().run(|s| {
+            let name = s.posix_name("shm");
+            s.phase(format!(
+                "calling PosixShm::create({name:?}, 1 GiB) with room for 256 MiB more address space (RLIMIT_AS)"
+            ));
+            let result = with_address_space_left(256 << 20, || PosixShm::create(&name, 1 << 30))?;
+            let left = dev_shm(&name).exists();
+            let _ = nix::sys::mman::shm_unlink(name.as_str());
+            if let Ok(shm) = result {
+                return Err(Failure::wrong(format!(
+                    "PosixShm::create returned Ok({shm:?}) although mmap could not map 1 GiB (ENOMEM)"
+                )));
+            }
+            s.expect(!left, || {
+                format!(
+                    "PosixShm::create failed (mmap: ENOMEM) but left the name {name} in /dev/shm: once shm_open \
+                     has made the name, every later error must shm_unlink it before returning"
+                )
+            })
         });
     }
 
