@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker};
+use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker, caught_alarms_every};
 use katas::sync::{AtomicCounter, MutexCounter, RobustGuard, RobustMutex, SemaphoreCounter, UndoSemaphore};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
@@ -74,6 +74,29 @@ fn hold_until_killed() -> ! {
         // SAFETY: pause has no preconditions; it returns only after a caught signal.
         unsafe { libc::pause() };
     }
+}
+
+/// How many shared anonymous mappings this process has: /proc/self/maps names each
+/// `/dev/zero (deleted)` (`man 5 proc`), which is how a counter's or a mutex's memory shows.
+fn shared_anonymous_mappings() -> Result<usize, Failure> {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(Failure::test_error("read /proc/self/maps"))?;
+    Ok(maps.lines().filter(|line| line.ends_with("/dev/zero (deleted)")).count())
+}
+
+/// Makes a value with `new`, drops it, and checks that its shared memory is unmapped.
+fn drop_unmaps<T>(s: &Sandbox, kind: &str, new: impl FnOnce() -> io::Result<T>) -> Result<(), Failure> {
+    let before = shared_anonymous_mappings()?;
+    s.phase(format!("calling {kind}::new, then dropping it"));
+    let value = s.ok(&format!("{kind}::new"), new())?;
+    let with = shared_anonymous_mappings()?;
+    drop(value);
+    let after = shared_anonymous_mappings()?;
+    s.expect(after == before, || {
+        format!(
+            "this process had {before} shared anonymous mappings before {kind}::new, {with} with it, and {after} after \
+             it was dropped: Drop must munmap the memory that new mapped (in every process that has a copy)"
+        )
+    })
 }
 
 /// A `T` in memory shared with forked workers, owned by the test (`MAP_SHARED |
@@ -241,6 +264,96 @@ mod shared_counter {
                 SemaphoreCounter::increment,
                 SemaphoreCounter::get,
             )
+        });
+    }
+
+    /// The system call the main thread of process `pid` is in (/proc/PID/syscall, `man 5
+    /// proc`), None while it runs.
+    fn syscall_of(pid: libc::pid_t) -> Option<libc::c_long> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The state letter of process `pid` (/proc/PID/stat): `T` once a SIGSTOP has stopped it.
+    fn state_of(pid: libc::pid_t) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(") ")?.1.chars().next()
+    }
+
+    #[test]
+    fn dropping_a_counter_unmaps_its_shared_memory() {
+        grade!().run(|s| {
+            drop_unmaps(s, "AtomicCounter", AtomicCounter::new)?;
+            drop_unmaps(s, "MutexCounter", MutexCounter::new)?;
+            drop_unmaps(s, "SemaphoreCounter", SemaphoreCounter::new)
+        });
+    }
+
+    #[test]
+    fn a_wait_for_the_semaphore_that_a_caught_signal_interrupts_goes_on_waiting() {
+        grade!().deadline(RACE_DEADLINE).run(|s| {
+            s.phase("calling SemaphoreCounter::new");
+            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            let (done, holder_count, waiter_count): (
+                SharedCell<AtomicU64>,
+                SharedCell<AtomicU64>,
+                SharedCell<AtomicU64>,
+            ) = (SharedCell::new()?, SharedCell::new()?, SharedCell::new()?);
+            let keep_incrementing = |mine: &SharedCell<AtomicU64>, call: &str| {
+                while done.get().load(Ordering::SeqCst) == 0 {
+                    counter.increment().map_err(Failure::kata(call))?;
+                    mine.get().fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(())
+            };
+            s.phase("starting a process that increments without a pause, and one under SIGALRM every millisecond");
+            let holder = s.fork("the process that increments", || {
+                keep_incrementing(&holder_count, "SemaphoreCounter::increment")
+            })?;
+            let waiter = s.fork("the process under SIGALRM", || {
+                caught_alarms_every(Some(Duration::from_millis(1)));
+                keep_incrementing(
+                    &waiter_count,
+                    "SemaphoreCounter::increment, under SIGALRM every millisecond (a sem_wait that a handler \
+                     interrupts fails with EINTR before it has the semaphore: call it again)",
+                )
+            })?;
+            // Stop the first process, again and again, until it is stopped while it holds the
+            // semaphore: then the second sleeps in sem_wait (a futex) while its alarms come.
+            s.phase("stopping the first process until the second sleeps waiting for the semaphore");
+            let mut seen_waiting = false;
+            for _ in 0..200 {
+                if holder.has_exited() || waiter.has_exited() {
+                    break;
+                }
+                // SAFETY: kill takes plain values; the holder is our child.
+                unsafe { libc::kill(holder.pid(), libc::SIGSTOP) };
+                while state_of(holder.pid()).is_some_and(|state| state != 'T') {
+                    std::thread::yield_now();
+                }
+                let mut asleep = 0;
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    asleep = if syscall_of(waiter.pid()) == Some(libc::SYS_futex) { asleep + 1 } else { 0 };
+                }
+                seen_waiting = asleep >= 10;
+                // SAFETY: as above.
+                unsafe { libc::kill(holder.pid(), libc::SIGCONT) };
+                if seen_waiting {
+                    break;
+                }
+            }
+            done.get().store(1, Ordering::SeqCst);
+            holder.join()?;
+            waiter.join()?;
+            let expected = holder_count.get().load(Ordering::SeqCst) + waiter_count.get().load(Ordering::SeqCst);
+            let total = s.ok("SemaphoreCounter::get", counter.get())?;
+            s.expect_eq("the count after both processes stopped (the sum of their increments)", &expected, &total)?;
+            s.expect(seen_waiting, || {
+                "in 200 tries the process under SIGALRM was never seen asleep waiting for the semaphore while the \
+                 other held it: wait in sem_wait, do not spin"
+                    .into()
+            })
         });
     }
 
@@ -420,6 +533,11 @@ mod robust_mutex {
             drop(mutex);
             Ok(())
         });
+    }
+
+    #[test]
+    fn dropping_the_mutex_unmaps_its_shared_memory() {
+        grade!().run(|s| drop_unmaps(s, "RobustMutex", || RobustMutex::new(7)));
     }
 
     #[test]
