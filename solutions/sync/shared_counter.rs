@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nix::errno::Errno;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 /// Memory for one `T`, shared with every child forked after it was made (`MAP_SHARED |
@@ -161,9 +162,7 @@ impl SemaphoreCounter {
     pub fn new() -> io::Result<SemaphoreCounter> {
         let shared: Shared<Locked<libc::sem_t>> = Shared::new()?;
         // SAFETY: the semaphore lives in the shared mapping, which is not yet in use.
-        if unsafe { libc::sem_init(&raw mut (*shared.get()).lock, 1, 1) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        Errno::result(unsafe { libc::sem_init(&raw mut (*shared.get()).lock, 1, 1) })?;
         Ok(SemaphoreCounter { shared })
     }
 
@@ -188,21 +187,18 @@ impl SemaphoreCounter {
     fn wait(&self) -> io::Result<()> {
         loop {
             // SAFETY: the semaphore was initialised in new() and lives as long as self.
-            if unsafe { libc::sem_wait(&raw mut (*self.shared.get()).lock) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match Errno::result(unsafe { libc::sem_wait(&raw mut (*self.shared.get()).lock) }) {
+                Ok(_) => return Ok(()),
+                // A handler interrupted the wait (`man 3 sem_wait`): wait again.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
     fn post(&self) -> io::Result<()> {
         // SAFETY: as in wait.
-        if unsafe { libc::sem_post(&raw mut (*self.shared.get()).lock) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        Errno::result(unsafe { libc::sem_post(&raw mut (*self.shared.get()).lock) })?;
         Ok(())
     }
 }
