@@ -375,6 +375,25 @@ pub(crate) fn unlink_posix(name: &str) {
     }
 }
 
+/// Removes every SysV shared memory segment that process `pid` created (the cpid column of
+/// /proc/sysvipc/shm, `man 5 proc`). For the body process, once it is dead: a segment the code
+/// made with IPC_PRIVATE and never handed to the test (an `id()` that returns something else)
+/// is reachable by nobody else, and would stay until reboot. Semaphore sets and message queues
+/// record no creator pid, so for them only what the test tracked is removed.
+pub(crate) fn remove_segments_made_by(pid: u32) {
+    let text = fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // key shmid perms size cpid …
+        if let (Some(id), Some(cpid)) = (cols.get(1), cols.get(4))
+            && cpid.parse::<u32>().ok() == Some(pid)
+            && let Ok(id) = id.parse()
+        {
+            remove_sysv("shm", id);
+        }
+    }
+}
+
 pub(crate) fn remove_sysv(kind: &str, id: i32) {
     // SAFETY: IPC_RMID takes no buffer (null is allowed); a wrong id only fails with EINVAL.
     unsafe {

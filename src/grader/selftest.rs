@@ -201,6 +201,21 @@ fn a_sysv_segment_left_behind_is_a_leak_and_is_removed() {
 }
 
 #[test]
+fn a_private_segment_the_body_made_and_never_told_the_test_of_is_removed_after_the_run() {
+    let ids = tempfile::tempdir().unwrap();
+    let id_file = ids.path().join("id");
+    let outcome = grade().outcome(|_| {
+        // SAFETY: shmget takes plain integers.
+        let id = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
+        std::fs::write(&id_file, id.to_string()).unwrap();
+        Err(Failure::wrong("an id() that does not say which segment it made"))
+    });
+    let id: i32 = std::fs::read_to_string(&id_file).unwrap().parse().unwrap();
+    assert!(matches!(&outcome, Outcome::WrongAnswer(_)), "{outcome:?}");
+    assert!(!audit::sysv_objects("shm").iter().any(|(_, i)| *i == id), "segment {id} was not removed");
+}
+
+#[test]
 fn a_fifo_left_in_the_temp_dir_is_a_leak() {
     let outcome = grade().outcome(|s| {
         nix::unistd::mkfifo(&s.path("left"), nix::sys::stat::Mode::S_IRWXU).unwrap();
