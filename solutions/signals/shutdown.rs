@@ -3,6 +3,7 @@
 use std::ffi::CString;
 use std::io;
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
@@ -88,10 +89,7 @@ struct SysvQueue {
 impl SysvQueue {
     fn create(key: i32) -> io::Result<SysvQueue> {
         // SAFETY: msgget takes plain values.
-        let id = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
-        if id < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let id = Errno::result(unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) })?;
         Ok(SysvQueue { id })
     }
 }
