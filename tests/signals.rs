@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Handshake, Outcome, Sandbox, Worker};
+use ipc_katas::grader::{Failure, Handshake, Outcome, Sandbox, Worker, caught_alarms_every};
 use katas::signals;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -524,45 +524,68 @@ mod wait_for_child_signal {
         });
     }
 
+    /// Calls the kata with a child that signals only 300 ms after the parent starts waiting;
+    /// with `alarms`, SIGALRM is caught every 5 ms meanwhile (no SA_RESTART).
+    fn with_a_slow_child(s: &Sandbox, alarms: bool) -> Result<(), Failure> {
+        let (go_r, go_w) = pipe()?;
+        CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
+        // SAFETY: registers a handler that only reads an atomic and one byte; this body
+        // process is the test's own and ends with the test.
+        unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
+        // SAFETY: gettid has no preconditions.
+        let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+        // A thread of the test lets the child go on 300 ms after the parent first sleeps in
+        // a system call (out of meanwhile): a wait that gives up early has given up by then.
+        let meanwhile_done = std::sync::Arc::new(AtomicBool::new(false));
+        let watcher = std::thread::spawn({
+            let meanwhile_done = meanwhile_done.clone();
+            move || {
+                // Every signal is for the main thread: SIGUSR1, and SIGALRM.
+                // SAFETY: a full set blocks every signal in this thread only.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+                }
+                let give_up = Instant::now() + Duration::from_secs(3);
+                while !(meanwhile_done.load(Ordering::Relaxed) && syscall_of(main_thread).is_some())
+                    && Instant::now() < give_up
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                write_byte(go_w.as_raw_fd());
+            }
+        });
+        s.phase("calling wait_for_child_signal, whose child signals 300 ms after the parent starts waiting");
+        if alarms {
+            caught_alarms_every(Some(Duration::from_millis(5)));
+        }
+        let result = call(s, |_| meanwhile_done.store(true, Ordering::Relaxed));
+        caught_alarms_every(None);
+        CHILD_GO.store(-1, Ordering::Relaxed);
+        let _ = watcher.join();
+        let why = if alarms {
+            "SIGALRM, which the caller handles, came every 5 ms while the parent waited: a wait that a handler \
+             interrupts (EINTR) is waited again"
+        } else {
+            "the child was alive and had not signalled yet: a child that is slow to signal is waited for; only \
+             one that has exited without signalling is an error"
+        };
+        result.map(drop).map_err(|f| match f.outcome() {
+            Outcome::WrongAnswer(text) => Failure::wrong(format!("{text}\n  ({why})")),
+            _ => f,
+        })
+    }
+
     #[test]
     fn a_child_that_signals_only_after_the_parent_has_waited_300_ms_is_still_waited_for() {
-        grade!().run(|s| {
-            let (go_r, go_w) = pipe()?;
-            CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
-            // SAFETY: registers a handler that only reads an atomic and one byte; this body
-            // process is the test's own and ends with the test.
-            unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
-            // SAFETY: gettid has no preconditions.
-            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
-            // A thread of the test lets the child go on 300 ms after the parent first sleeps in
-            // a system call (out of meanwhile): a wait that gives up early has given up by then.
-            let meanwhile_done = std::sync::Arc::new(AtomicBool::new(false));
-            let watcher = std::thread::spawn({
-                let meanwhile_done = meanwhile_done.clone();
-                move || {
-                    mask(libc::SIG_BLOCK, libc::SIGUSR1); // the signal is for the main thread
-                    let give_up = Instant::now() + Duration::from_secs(3);
-                    while !(meanwhile_done.load(Ordering::Relaxed) && syscall_of(main_thread).is_some())
-                        && Instant::now() < give_up
-                    {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    std::thread::sleep(Duration::from_millis(300));
-                    write_byte(go_w.as_raw_fd());
-                }
-            });
-            s.phase("calling wait_for_child_signal, whose child signals 300 ms after the parent starts waiting");
-            let result = call(s, |_| meanwhile_done.store(true, Ordering::Relaxed));
-            CHILD_GO.store(-1, Ordering::Relaxed);
-            let _ = watcher.join();
-            result.map(drop).map_err(|f| match f.outcome() {
-                Outcome::WrongAnswer(text) => Failure::wrong(format!(
-                    "{text}\n  (the child was alive and had not signalled yet: a child that is slow to signal \
-                     is waited for; only one that has exited without signalling is an error)"
-                )),
-                _ => f,
-            })
-        });
+        grade!().run(|s| with_a_slow_child(s, false));
+    }
+
+    #[test]
+    fn signals_the_caller_handles_while_the_parent_waits_do_not_end_the_wait() {
+        grade!().run(|s| with_a_slow_child(s, true));
     }
 
     /// Set by the test before the kata runs; read in the kata's child by the fork hook below.
