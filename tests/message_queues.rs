@@ -887,6 +887,55 @@ mod sysv_queue {
     }
 
     #[test]
+    fn send_try_receive_and_remove_on_a_queue_removed_meanwhile_are_errors_never_a_wait_none_or_ok() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            let kata = s.ok("SysvQueue::create", SysvQueue::create(key))?;
+            let id = kata.id();
+            let _cleanup = sysv::Queue { id };
+            let stale = s.ok("SysvQueue::open", SysvQueue::open(key))?;
+            s.phase("calling remove through one handle to the queue");
+            s.ok("remove", kata.remove())?;
+            s.phase("calling try_receive(0) through another handle to the removed queue");
+            match stale.try_receive(0) {
+                Err(_) => {}
+                Ok(None) => {
+                    return Err(Failure::wrong(
+                        "try_receive(0) on a queue that was removed returned Ok(None), as if it were only empty: \
+                         Ok(None) is for ENOMSG alone; any other error of msgrcv (here EIDRM or EINVAL: the queue \
+                         is gone) is an error",
+                    ));
+                }
+                Ok(Some(m)) => {
+                    return Err(Failure::wrong(format!(
+                        "try_receive(0) on a queue that was removed returned a message of type {}",
+                        m.mtype
+                    )));
+                }
+            }
+            s.phase("calling send (in a thread) through another handle to the removed queue");
+            let (handle, _) = in_thread(move || {
+                let result = stale.send(1, b"to nobody");
+                (stale, result)
+            });
+            if !finishes_within(&handle, Duration::from_secs(3)) {
+                return Err(Failure::hang(
+                    "send on a queue that was removed was still going 3 s later: msgsnd fails at once (EIDRM or \
+                     EINVAL) on a removed queue; retry only EINTR and return every other error",
+                ));
+            }
+            let (stale, sent) = finish(handle);
+            s.expect(sent.is_err(), || "send on a queue that was removed returned Ok: it must fail".to_string())?;
+            s.phase("calling remove again through the other handle");
+            s.expect(stale.remove().is_err(), || {
+                "remove of a queue that was already removed returned Ok: msgctl(IPC_RMID) returned -1 (EINVAL), and \
+                 -1 is its only failure value; check for it"
+                    .to_string()
+            })
+        });
+    }
+
+    #[test]
     fn a_message_sent_here_is_received_by_another_program_that_opens_the_queue_by_its_key() {
         grade!().run(|s| {
             let key = s.sysv_key();
@@ -1018,6 +1067,43 @@ mod posix_queue {
                 })?;
             }
             Ok(())
+        });
+    }
+
+    #[test]
+    fn a_name_of_255_bytes_after_its_slash_makes_a_queue_and_256_is_invalid_input() {
+        grade!().run(|s| {
+            let base = s.posix_name("mq");
+            // After its '/', `longest` has exactly NAME_MAX (255) bytes; `too_long` one more.
+            let longest = format!("{base}-{}", "n".repeat(255 - base.len()));
+            let too_long = format!("{longest}n");
+            for name in [&longest, &too_long] {
+                s.track(Tracked::PosixName(name.clone()));
+            }
+            let _cleanup = (posix::Unlink(longest.clone()), posix::Unlink(too_long.clone()));
+            s.phase("calling PosixQueue::create with a name of 255 bytes after its /");
+            let queue = s.ok(
+                "PosixQueue::create with a name of 255 bytes after its / (NAME_MAX, the longest a queue name may \
+                 be: refuse only more)",
+                PosixQueue::create(&longest, 2, 16),
+            )?;
+            s.expect(posix::opens(&longest).is_ok(), || {
+                "PosixQueue::create with a name of 255 bytes returned Ok, but the name does not open".to_string()
+            })?;
+            s.phase("calling PosixQueue::open and PosixQueue::unlink with the 255-byte name");
+            let opened = s.ok("PosixQueue::open with a name of 255 bytes after its /", PosixQueue::open(&longest))?;
+            drop(opened);
+            s.ok("PosixQueue::unlink with a name of 255 bytes after its /", PosixQueue::unlink(&longest))?;
+            drop(queue);
+            s.phase("calling PosixQueue::create with a name of 256 bytes after its /");
+            let result = PosixQueue::create(&too_long, 2, 16);
+            let made = posix::opens(&too_long).is_ok();
+            s.expect_err(
+                "PosixQueue::create with a name of 256 bytes after its / (one more than NAME_MAX)",
+                result,
+                ErrorKind::InvalidInput,
+            )?;
+            s.expect(!made, || "PosixQueue::create with a name of 256 bytes after its / made a queue".to_string())
         });
     }
 
