@@ -48,7 +48,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, size};
+use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
 use ipc_katas::{grade, peer_exe};
 use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
@@ -127,6 +127,36 @@ fn watch<T>(handle: &JoinHandle<T>, tid: libc::pid_t, calls: &[libc::c_long]) ->
     }
     if handle.is_finished() { Seen::Returned } else { Seen::Elsewhere }
 }
+
+/// The state letter of process `pid` (/proc/<pid>/stat, `man 5 proc`); '?' once it is gone.
+fn state_of(pid: libc::pid_t) -> char {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).unwrap_or('?')
+}
+
+/// Waits until `worker`, which waits under SIGALRM caught every 10 ms, has been asleep for 60 ms
+/// in a row (so its wait was interrupted several times), it ends, or 3 s pass.
+fn asleep_through_signals(s: &Sandbox, worker: &Worker, what: &str) {
+    s.phase(format!("watching {what}: it should sleep through the signals"));
+    let started = Instant::now();
+    let mut asleep_since = None;
+    while started.elapsed() < Duration::from_secs(3) {
+        match state_of(worker.pid()) {
+            'S' => {
+                if asleep_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_millis(60) {
+                    return;
+                }
+            }
+            'Z' | 'X' | '?' => return,
+            _ => asleep_since = None,
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// What a wait that a caught signal ended is told.
+const EINTR_HINT: &str = "a signal caught while the call waits ends it with EINTR (Interrupted): that means call it \
+                          again, not give up";
 
 // ---------------------------------------------------------------------------------------------
 // Test messages that carry who sent them, their number and a checksum.
@@ -887,6 +917,55 @@ mod sysv_queue {
     }
 
     #[test]
+    fn send_on_a_full_queue_and_receive_on_an_empty_one_keep_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let (theirs, key) = sysv::Queue::new(s, 0o600)?;
+            let big = vec![1u8; MAX_BODY];
+            let mut fill = 0;
+            while sysv::send(theirs.id, 1, &big).is_ok() {
+                fill += 1;
+                if fill > 64 {
+                    return Err(Failure::crash("the test could not fill its queue: msgsnd never said EAGAIN"));
+                }
+            }
+            let what = "the child calling send on a full queue, then receive(3), while SIGALRM is caught every 10 ms";
+            let child = s.fork(what, || {
+                let kata = SysvQueue::open(key).map_err(Failure::kata("SysvQueue::open"))?;
+                caught_alarms_every(Some(Duration::from_millis(10)));
+                let sent = kata.send(2, b"from the child");
+                let got = sent.is_ok().then(|| kata.receive(3));
+                caught_alarms_every(None);
+                sent.map_err(|e| Failure::kata_error(&format!("send on a full queue: {EINTR_HINT}"), e))?;
+                let got = got.expect("received after a send that worked");
+                let got = got.map_err(|e| Failure::kata_error(&format!("receive(3): {EINTR_HINT}"), e))?;
+                if sysv_received(&got) == (3, b"to the child".to_vec()) {
+                    Ok(())
+                } else {
+                    Err(Failure::wrong(format!("receive(3) under caught signals returned {got:?}")))
+                }
+            })?;
+            asleep_through_signals(s, &child, "the child in send on a full queue");
+            s.phase("taking one message off the full queue, and then the child's");
+            theirs.take(1).map_err(Failure::test_error("msgrcv one of its own messages"))?;
+            let started = Instant::now();
+            let mut arrived = theirs.take(2);
+            while arrived.is_err() && started.elapsed() < Duration::from_secs(3) && !child.has_exited() {
+                std::thread::sleep(Duration::from_millis(1));
+                arrived = theirs.take(2);
+            }
+            if let Ok(message) = &arrived {
+                s.expect_eq("the child's message", &(2, b"from the child".to_vec()), message)?;
+                asleep_through_signals(s, &child, "the child in receive(3)");
+                s.phase("sending the message of type 3 the child waits for");
+                theirs.send(3, b"to the child")?;
+            }
+            s.phase("waiting for the child to receive its message");
+            child.join()?;
+            s.expect(arrived.is_ok(), || "the child's send returned Ok, but its message never came".to_string())
+        });
+    }
+
+    #[test]
     fn send_try_receive_and_remove_on_a_queue_removed_meanwhile_are_errors_never_a_wait_none_or_ok() {
         grade!().run(|s| {
             let key = s.sysv_key();
@@ -1502,6 +1581,49 @@ mod posix_queue {
 
     const SENDERS: u32 = 4;
     const PER_SENDER: u32 = 200;
+
+    #[test]
+    fn send_on_a_full_queue_and_receive_on_an_empty_one_keep_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let name = s.posix_name("mq");
+            let theirs = posix::Queue::new(&name, 1, 32, 0o600)?;
+            theirs.send(b"fills the queue", 1)?;
+            let what = "the child calling send on a full queue, then receive, while SIGALRM is caught every 10 ms";
+            let child = s.fork(what, || {
+                let kata = PosixQueue::open(&name).map_err(Failure::kata("PosixQueue::open"))?;
+                caught_alarms_every(Some(Duration::from_millis(10)));
+                let sent = kata.send(b"from the child", 2);
+                let got = sent.is_ok().then(|| kata.receive());
+                caught_alarms_every(None);
+                sent.map_err(|e| Failure::kata_error(&format!("send on a full queue: {EINTR_HINT}"), e))?;
+                let got = got.expect("received after a send that worked");
+                let got = got.map_err(|e| Failure::kata_error(&format!("receive: {EINTR_HINT}"), e))?;
+                if posix_received(&got) == (3, b"to the child".to_vec()) {
+                    Ok(())
+                } else {
+                    Err(Failure::wrong(format!("receive under caught signals returned {got:?}")))
+                }
+            })?;
+            asleep_through_signals(s, &child, "the child in send on a full queue");
+            s.phase("taking the message off the full queue, and then the child's");
+            theirs.take().map_err(Failure::test_error("mq_receive its own message"))?;
+            let started = Instant::now();
+            let mut arrived = theirs.take();
+            while arrived.is_err() && started.elapsed() < Duration::from_secs(3) && !child.has_exited() {
+                std::thread::sleep(Duration::from_millis(1));
+                arrived = theirs.take();
+            }
+            if let Ok(message) = &arrived {
+                s.expect_eq("the child's message", &(2, b"from the child".to_vec()), message)?;
+                asleep_through_signals(s, &child, "the child in receive on an empty queue");
+                s.phase("sending the message the child waits for");
+                theirs.send(b"to the child", 3)?;
+            }
+            s.phase("waiting for the child to receive its message");
+            child.join()?;
+            s.expect(arrived.is_ok(), || "the child's send returned Ok, but its message never came".to_string())
+        });
+    }
 
     #[test]
     fn several_sender_processes_at_once_lose_and_duplicate_nothing_each_ones_messages_in_order() {
