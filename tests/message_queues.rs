@@ -11,30 +11,8 @@
 //! (`/proc/sys/kernel/msgmnb`), a POSIX queue at most 10 messages of at most 8192 bytes, and a
 //! user's POSIX queues together at most 819200 bytes (`ulimit -q`).
 //!
-//! Classic mistakes and the tests they turn red (each applied to the answer and run 3 times:
-//! red every run):
-//! - SysV size that counts the type field, on send (the C sample's `sizeof(struct)`):
-//!   `every_body_from_0_to_max_body_bytes_arrives_exactly_both_ways` (8 bytes too many; a
-//!   MAX_BODY body fails), the property, the several-senders and the other-program tests.
-//! - SysV length off by the type field on receive (8 bytes too many or too few): the same,
-//!   plus the selector and buffer tests.
-//! - `MSG_NOERROR` (silent truncation): `a_receive_buffer_smaller_than_the_message_is_an_error_…`.
-//! - a fixed receive buffer smaller than MAX_BODY: `every_body_from_0_to_max_body_bytes_…`.
-//! - `0666`, no `IPC_EXCL`, `open` with `IPC_CREAT`, `open(IPC_PRIVATE)` making a queue, no
-//!   `IPC_RMID`: `create_makes_…`, `a_key_that_has_a_queue_…`, `a_key_without_a_queue_…`,
-//!   `remove_deletes_…`.
-//! - ENOMSG not turned into `None`, a selector passed as `abs()`: `selectors_pick_as_…` and the
-//!   property; `IPC_NOWAIT` on send: `several_sender_processes_…`; a receive that polls:
-//!   `receive_waits_in_msgrcv_…`; a receive that retries every error (EIDRM): `remove_deletes_…`;
-//!   an oversize body cut to fit: `an_oversize_body_or_a_type_of_zero_or_less_…`.
-//! - POSIX: no check of the leading `/` (a bare EINVAL): `a_name_without_its_leading_slash_…`; a
-//!   fixed 1024-byte receive buffer (EMSGSIZE): `another_program_opens_a_queue_with_8192_byte_…`;
-//!   the whole buffer returned: the exact-body, property and other-program tests; a relative or
-//!   CLOCK_MONOTONIC deadline: `a_timed_receive_on_an_empty_queue_…`; `set_nonblocking` doing
-//!   nothing: `in_non_blocking_mode_…`; no `O_EXCL`, mode 0644, attributes ignored, no unlink:
-//!   `a_taken_name_…`, `create_makes_…`, `unlink_removes_the_name_…`; no `mq_close` in Drop:
-//!   a LEAK in every test that drops a queue; an oversize body cut to fit: `an_oversize_body_or_a_priority_…`;
-//!   always non-blocking: `several_sender_processes_…`; priority ignored: the property.
+//! The classic mistakes are kept as patches of the answers in tests/mistakes/message_queues/,
+//! each naming the tests it turns red: run them with `.ci/mistakes message_queues`.
 
 // This binary is also the peer program its tests start as "another process" (tests/peer/).
 mod peer;
