@@ -11,30 +11,8 @@
 //! (`/proc/sys/kernel/msgmnb`), a POSIX queue at most 10 messages of at most 8192 bytes, and a
 //! user's POSIX queues together at most 819200 bytes (`ulimit -q`).
 //!
-//! Classic mistakes and the tests they turn red (each applied to the answer and run 3 times:
-//! red every run):
-//! - SysV size that counts the type field, on send (the C sample's `sizeof(struct)`):
-//!   `every_body_from_0_to_max_body_bytes_arrives_exactly_both_ways` (8 bytes too many; a
-//!   MAX_BODY body fails), the property, the several-senders and the other-program tests.
-//! - SysV length off by the type field on receive (8 bytes too many or too few): the same,
-//!   plus the selector and buffer tests.
-//! - `MSG_NOERROR` (silent truncation): `a_receive_buffer_smaller_than_the_message_is_an_error_…`.
-//! - a fixed receive buffer smaller than MAX_BODY: `every_body_from_0_to_max_body_bytes_…`.
-//! - `0666`, no `IPC_EXCL`, `open` with `IPC_CREAT`, `open(IPC_PRIVATE)` making a queue, no
-//!   `IPC_RMID`: `create_makes_…`, `a_key_that_has_a_queue_…`, `a_key_without_a_queue_…`,
-//!   `remove_deletes_…`.
-//! - ENOMSG not turned into `None`, a selector passed as `abs()`: `selectors_pick_as_…` and the
-//!   property; `IPC_NOWAIT` on send: `several_sender_processes_…`; a receive that polls:
-//!   `receive_waits_in_msgrcv_…`; a receive that retries every error (EIDRM): `remove_deletes_…`;
-//!   an oversize body cut to fit: `an_oversize_body_or_a_type_of_zero_or_less_…`.
-//! - POSIX: no check of the leading `/` (a bare EINVAL): `a_name_without_its_leading_slash_…`; a
-//!   fixed 1024-byte receive buffer (EMSGSIZE): `another_program_opens_a_queue_with_8192_byte_…`;
-//!   the whole buffer returned: the exact-body, property and other-program tests; a relative or
-//!   CLOCK_MONOTONIC deadline: `a_timed_receive_on_an_empty_queue_…`; `set_nonblocking` doing
-//!   nothing: `in_non_blocking_mode_…`; no `O_EXCL`, mode 0644, attributes ignored, no unlink:
-//!   `a_taken_name_…`, `create_makes_…`, `unlink_removes_the_name_…`; no `mq_close` in Drop:
-//!   a LEAK in every test that drops a queue; an oversize body cut to fit: `an_oversize_body_or_a_priority_…`;
-//!   always non-blocking: `several_sender_processes_…`; priority ignored: the property.
+//! The classic mistakes are kept as patches of the answers in tests/mistakes/message_queues/,
+//! each naming the tests it turns red: run them with `.ci/mistakes message_queues`.
 
 // This binary is also the peer program its tests start as "another process" (tests/peer/).
 mod peer;
@@ -48,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, size};
+use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
 use ipc_katas::{grade, peer_exe};
 use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
@@ -127,6 +105,36 @@ fn watch<T>(handle: &JoinHandle<T>, tid: libc::pid_t, calls: &[libc::c_long]) ->
     }
     if handle.is_finished() { Seen::Returned } else { Seen::Elsewhere }
 }
+
+/// The state letter of process `pid` (/proc/<pid>/stat, `man 5 proc`); '?' once it is gone.
+fn state_of(pid: libc::pid_t) -> char {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).unwrap_or('?')
+}
+
+/// Waits until `worker`, which waits under SIGALRM caught every 10 ms, has been asleep for 60 ms
+/// in a row (so its wait was interrupted several times), it ends, or 3 s pass.
+fn asleep_through_signals(s: &Sandbox, worker: &Worker, what: &str) {
+    s.phase(format!("watching {what}: it should sleep through the signals"));
+    let started = Instant::now();
+    let mut asleep_since = None;
+    while started.elapsed() < Duration::from_secs(3) {
+        match state_of(worker.pid()) {
+            'S' => {
+                if asleep_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_millis(60) {
+                    return;
+                }
+            }
+            'Z' | 'X' | '?' => return,
+            _ => asleep_since = None,
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// What a wait that a caught signal ended is told.
+const EINTR_HINT: &str = "a signal caught while the call waits ends it with EINTR (Interrupted): that means call it \
+                          again, not give up";
 
 // ---------------------------------------------------------------------------------------------
 // Test messages that carry who sent them, their number and a checksum.
@@ -887,6 +895,104 @@ mod sysv_queue {
     }
 
     #[test]
+    fn send_on_a_full_queue_and_receive_on_an_empty_one_keep_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let (theirs, key) = sysv::Queue::new(s, 0o600)?;
+            let big = vec![1u8; MAX_BODY];
+            let mut fill = 0;
+            while sysv::send(theirs.id, 1, &big).is_ok() {
+                fill += 1;
+                if fill > 64 {
+                    return Err(Failure::crash("the test could not fill its queue: msgsnd never said EAGAIN"));
+                }
+            }
+            let what = "the child calling send on a full queue, then receive(3), while SIGALRM is caught every 10 ms";
+            let child = s.fork(what, || {
+                let kata = SysvQueue::open(key).map_err(Failure::kata("SysvQueue::open"))?;
+                caught_alarms_every(Some(Duration::from_millis(10)));
+                let sent = kata.send(2, b"from the child");
+                let got = sent.is_ok().then(|| kata.receive(3));
+                caught_alarms_every(None);
+                sent.map_err(|e| Failure::kata_error(&format!("send on a full queue: {EINTR_HINT}"), e))?;
+                let got = got.expect("received after a send that worked");
+                let got = got.map_err(|e| Failure::kata_error(&format!("receive(3): {EINTR_HINT}"), e))?;
+                if sysv_received(&got) == (3, b"to the child".to_vec()) {
+                    Ok(())
+                } else {
+                    Err(Failure::wrong(format!("receive(3) under caught signals returned {got:?}")))
+                }
+            })?;
+            asleep_through_signals(s, &child, "the child in send on a full queue");
+            s.phase("taking one message off the full queue, and then the child's");
+            theirs.take(1).map_err(Failure::test_error("msgrcv one of its own messages"))?;
+            let started = Instant::now();
+            let mut arrived = theirs.take(2);
+            while arrived.is_err() && started.elapsed() < Duration::from_secs(3) && !child.has_exited() {
+                std::thread::sleep(Duration::from_millis(1));
+                arrived = theirs.take(2);
+            }
+            if let Ok(message) = &arrived {
+                s.expect_eq("the child's message", &(2, b"from the child".to_vec()), message)?;
+                asleep_through_signals(s, &child, "the child in receive(3)");
+                s.phase("sending the message of type 3 the child waits for");
+                theirs.send(3, b"to the child")?;
+            }
+            s.phase("waiting for the child to receive its message");
+            child.join()?;
+            s.expect(arrived.is_ok(), || "the child's send returned Ok, but its message never came".to_string())
+        });
+    }
+
+    #[test]
+    fn send_try_receive_and_remove_on_a_queue_removed_meanwhile_are_errors_never_a_wait_none_or_ok() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            let kata = s.ok("SysvQueue::create", SysvQueue::create(key))?;
+            let id = kata.id();
+            let _cleanup = sysv::Queue { id };
+            let stale = s.ok("SysvQueue::open", SysvQueue::open(key))?;
+            s.phase("calling remove through one handle to the queue");
+            s.ok("remove", kata.remove())?;
+            s.phase("calling try_receive(0) through another handle to the removed queue");
+            match stale.try_receive(0) {
+                Err(_) => {}
+                Ok(None) => {
+                    return Err(Failure::wrong(
+                        "try_receive(0) on a queue that was removed returned Ok(None), as if it were only empty: \
+                         Ok(None) is for ENOMSG alone; any other error of msgrcv (here EIDRM or EINVAL: the queue \
+                         is gone) is an error",
+                    ));
+                }
+                Ok(Some(m)) => {
+                    return Err(Failure::wrong(format!(
+                        "try_receive(0) on a queue that was removed returned a message of type {}",
+                        m.mtype
+                    )));
+                }
+            }
+            s.phase("calling send (in a thread) through another handle to the removed queue");
+            let (handle, _) = in_thread(move || {
+                let result = stale.send(1, b"to nobody");
+                (stale, result)
+            });
+            if !finishes_within(&handle, Duration::from_secs(3)) {
+                return Err(Failure::hang(
+                    "send on a queue that was removed was still going 3 s later: msgsnd fails at once (EIDRM or \
+                     EINVAL) on a removed queue; retry only EINTR and return every other error",
+                ));
+            }
+            let (stale, sent) = finish(handle);
+            s.expect(sent.is_err(), || "send on a queue that was removed returned Ok: it must fail".to_string())?;
+            s.phase("calling remove again through the other handle");
+            s.expect(stale.remove().is_err(), || {
+                "remove of a queue that was already removed returned Ok: msgctl(IPC_RMID) returned -1 (EINVAL), and \
+                 -1 is its only failure value; check for it"
+                    .to_string()
+            })
+        });
+    }
+
+    #[test]
     fn a_message_sent_here_is_received_by_another_program_that_opens_the_queue_by_its_key() {
         grade!().run(|s| {
             let key = s.sysv_key();
@@ -1018,6 +1124,43 @@ mod posix_queue {
                 })?;
             }
             Ok(())
+        });
+    }
+
+    #[test]
+    fn a_name_of_255_bytes_after_its_slash_makes_a_queue_and_256_is_invalid_input() {
+        grade!().run(|s| {
+            let base = s.posix_name("mq");
+            // After its '/', `longest` has exactly NAME_MAX (255) bytes; `too_long` one more.
+            let longest = format!("{base}-{}", "n".repeat(255 - base.len()));
+            let too_long = format!("{longest}n");
+            for name in [&longest, &too_long] {
+                s.track(Tracked::PosixName(name.clone()));
+            }
+            let _cleanup = (posix::Unlink(longest.clone()), posix::Unlink(too_long.clone()));
+            s.phase("calling PosixQueue::create with a name of 255 bytes after its /");
+            let queue = s.ok(
+                "PosixQueue::create with a name of 255 bytes after its / (NAME_MAX, the longest a queue name may \
+                 be: refuse only more)",
+                PosixQueue::create(&longest, 2, 16),
+            )?;
+            s.expect(posix::opens(&longest).is_ok(), || {
+                "PosixQueue::create with a name of 255 bytes returned Ok, but the name does not open".to_string()
+            })?;
+            s.phase("calling PosixQueue::open and PosixQueue::unlink with the 255-byte name");
+            let opened = s.ok("PosixQueue::open with a name of 255 bytes after its /", PosixQueue::open(&longest))?;
+            drop(opened);
+            s.ok("PosixQueue::unlink with a name of 255 bytes after its /", PosixQueue::unlink(&longest))?;
+            drop(queue);
+            s.phase("calling PosixQueue::create with a name of 256 bytes after its /");
+            let result = PosixQueue::create(&too_long, 2, 16);
+            let made = posix::opens(&too_long).is_ok();
+            s.expect_err(
+                "PosixQueue::create with a name of 256 bytes after its / (one more than NAME_MAX)",
+                result,
+                ErrorKind::InvalidInput,
+            )?;
+            s.expect(!made, || "PosixQueue::create with a name of 256 bytes after its / made a queue".to_string())
         });
     }
 
@@ -1416,6 +1559,49 @@ mod posix_queue {
 
     const SENDERS: u32 = 4;
     const PER_SENDER: u32 = 200;
+
+    #[test]
+    fn send_on_a_full_queue_and_receive_on_an_empty_one_keep_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let name = s.posix_name("mq");
+            let theirs = posix::Queue::new(&name, 1, 32, 0o600)?;
+            theirs.send(b"fills the queue", 1)?;
+            let what = "the child calling send on a full queue, then receive, while SIGALRM is caught every 10 ms";
+            let child = s.fork(what, || {
+                let kata = PosixQueue::open(&name).map_err(Failure::kata("PosixQueue::open"))?;
+                caught_alarms_every(Some(Duration::from_millis(10)));
+                let sent = kata.send(b"from the child", 2);
+                let got = sent.is_ok().then(|| kata.receive());
+                caught_alarms_every(None);
+                sent.map_err(|e| Failure::kata_error(&format!("send on a full queue: {EINTR_HINT}"), e))?;
+                let got = got.expect("received after a send that worked");
+                let got = got.map_err(|e| Failure::kata_error(&format!("receive: {EINTR_HINT}"), e))?;
+                if posix_received(&got) == (3, b"to the child".to_vec()) {
+                    Ok(())
+                } else {
+                    Err(Failure::wrong(format!("receive under caught signals returned {got:?}")))
+                }
+            })?;
+            asleep_through_signals(s, &child, "the child in send on a full queue");
+            s.phase("taking the message off the full queue, and then the child's");
+            theirs.take().map_err(Failure::test_error("mq_receive its own message"))?;
+            let started = Instant::now();
+            let mut arrived = theirs.take();
+            while arrived.is_err() && started.elapsed() < Duration::from_secs(3) && !child.has_exited() {
+                std::thread::sleep(Duration::from_millis(1));
+                arrived = theirs.take();
+            }
+            if let Ok(message) = &arrived {
+                s.expect_eq("the child's message", &(2, b"from the child".to_vec()), message)?;
+                asleep_through_signals(s, &child, "the child in receive on an empty queue");
+                s.phase("sending the message the child waits for");
+                theirs.send(b"to the child", 3)?;
+            }
+            s.phase("waiting for the child to receive its message");
+            child.join()?;
+            s.expect(arrived.is_ok(), || "the child's send returned Ok, but its message never came".to_string())
+        });
+    }
 
     #[test]
     fn several_sender_processes_at_once_lose_and_duplicate_nothing_each_ones_messages_in_order() {

@@ -17,11 +17,11 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
+use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
 use ipc_katas::{grade, peer_exe};
 use katas::sockets;
 use proptest::prelude::*;
@@ -479,6 +479,75 @@ mod framing {
         });
     }
 
+    /// A stream whose first call fails with `ConnectionReset`, as a socket whose peer reset the
+    /// connection does, and that works afterwards: retrying the error would hide it.
+    struct ResetOnce {
+        bytes: Vec<u8>,
+        at: usize,
+        failed: bool,
+    }
+
+    impl ResetOnce {
+        fn fails(&mut self) -> bool {
+            !std::mem::replace(&mut self.failed, true)
+        }
+    }
+
+    impl Write for ResetOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.fails() {
+                return Err(io::Error::from(ErrorKind::ConnectionReset));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Read for ResetOnce {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.fails() {
+                return Err(io::Error::from(ErrorKind::ConnectionReset));
+            }
+            let n = buf.len().min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_error_of_the_stream_other_than_interrupted_is_returned_at_once_not_retried() {
+        grade!().run(|s| {
+            const RETRIED: &str = "retry only Interrupted; any other error of the stream is the caller's to see";
+            s.phase("calling write_frame on a stream whose first write fails with ConnectionReset");
+            let mut stream = ResetOnce { bytes: Vec::new(), at: 0, failed: false };
+            let result = sockets::write_frame(&mut stream, b"hello");
+            if result.is_ok() {
+                return Err(Failure::wrong(format!(
+                    "write_frame returned Ok on a stream whose write failed with ConnectionReset, after writing \
+                     it again ({} went out on the retry): {RETRIED}",
+                    size(stream.bytes.len())
+                )));
+            }
+            s.expect_err("write_frame on a stream whose write fails", result, ErrorKind::ConnectionReset)?;
+            s.phase("calling read_frame on a stream whose first read fails with ConnectionReset");
+            let mut stream = ResetOnce { bytes: framed(&[b"hello".to_vec()]), at: 0, failed: false };
+            let result = sockets::read_frame(&mut stream);
+            if let Ok(got) = &result {
+                return Err(Failure::wrong(format!(
+                    "read_frame returned Ok({}) on a stream whose read failed with ConnectionReset, after reading \
+                     again: {RETRIED}",
+                    data::shorten(&format!("{got:?}"))
+                )));
+            }
+            s.expect_err("read_frame on a stream whose read fails", result, ErrorKind::ConnectionReset).map(drop)
+        });
+    }
+
     #[test]
     fn frames_cross_a_real_socket_from_another_process_intact() {
         grade!().run(|s| {
@@ -760,6 +829,78 @@ mod unix_server {
                  socket is refused too, so check that it is a socket before removing anything"
                     .to_string()
             })
+        });
+    }
+
+    #[test]
+    fn a_path_too_long_for_a_unix_socket_address_is_an_error_that_says_so_and_makes_nothing() {
+        grade!().run(|s| {
+            // sun_path holds 108 bytes with its NUL; this path is longer, but a fine file name.
+            let path = s.path(&"l".repeat(150));
+            let _cleanup = RemoveOnDrop(path.clone());
+            s.phase(format!("calling UnixServer::bind on a path of {} bytes", path.as_os_str().len()));
+            let result = sockets::UnixServer::bind(&path);
+            let made = fs::symlink_metadata(&path).is_ok();
+            match &result {
+                Err(e) if e.kind() == ErrorKind::InvalidInput || e.raw_os_error() == Some(libc::ENAMETOOLONG) => {}
+                Err(e) => {
+                    return Err(Failure::wrong(format!(
+                        "UnixServer::bind on a path of {} bytes (a Unix socket address holds at most 107) failed \
+                         with {:?}: {e}. The error is that the path is too long (ENAMETOOLONG, or InvalidInput as \
+                         std says it){}",
+                        path.as_os_str().len(),
+                        e.kind(),
+                        if e.kind() == ErrorKind::NotFound {
+                            ": NotFound says a stale socket file was looked for after bind failed. Only AddrInUse \
+                             from bind means a file is in the way; return any other bind error as it is"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                Ok(_) => {
+                    return Err(Failure::wrong(format!(
+                        "UnixServer::bind on a path of {} bytes returned Ok: a Unix socket address holds at most \
+                         107 bytes, so some other (cut) path was bound",
+                        path.as_os_str().len()
+                    )));
+                }
+            }
+            s.expect(!made, || "UnixServer::bind failed but left a file at the path".to_string())
+        });
+    }
+
+    #[test]
+    fn a_path_where_a_datagram_socket_is_bound_is_an_error_and_that_socket_keeps_its_path() {
+        grade!().run(|s| {
+            let path = s.path("datagrams.sock");
+            let _cleanup = RemoveOnDrop(path.clone());
+            let theirs = UnixDatagram::bind(&path).map_err(Failure::test_error("bind its datagram socket"))?;
+            let before = fs::symlink_metadata(&path).map_err(Failure::test_error("stat its socket file"))?;
+            s.phase("calling UnixServer::bind on a path where a live datagram socket is bound");
+            let result = sockets::UnixServer::bind(&path);
+            let after = fs::symlink_metadata(&path);
+            let kept = after.as_ref().is_ok_and(|m| m.ino() == before.ino());
+            if let Ok(server) = result {
+                drop(server);
+                return Err(Failure::wrong(
+                    "UnixServer::bind on a path where a datagram socket is bound returned Ok: it removed a live \
+                     socket's file. A stream connect to it fails with EPROTOTYPE, not ECONNREFUSED: only a refused \
+                     connection means nobody is there; any other connect error is an error, and the file stays",
+                ));
+            }
+            s.expect(kept, || {
+                "UnixServer::bind failed, but the datagram socket's file was removed or replaced: remove a socket \
+                 file only when a connect to it is refused (ECONNREFUSED)"
+                    .to_string()
+            })?;
+            s.phase("sending a datagram to the datagram socket's path");
+            let client = UnixDatagram::unbound().map_err(Failure::test_error("make a datagram socket"))?;
+            client.send_to(b"still here?", &path).map_err(Failure::test_error("send a datagram to its socket"))?;
+            let mut buf = [0u8; 32];
+            theirs.set_read_timeout(Some(Duration::from_secs(2))).map_err(Failure::test_error("set a timeout"))?;
+            let n = theirs.recv(&mut buf).map_err(Failure::test_error("receive its datagram"))?;
+            s.expect_bytes("the datagram", b"still here?", &buf[..n])
         });
     }
 
@@ -1182,6 +1323,66 @@ mod socketpair {
             }
             drop(ours);
             prefer_worker(result, sender.join())
+        });
+    }
+
+    /// The state letter of process `pid` (`man 5 proc`, /proc/<pid>/stat); '?' when it is gone.
+    fn state_of(pid: libc::pid_t) -> char {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).unwrap_or('?')
+    }
+
+    #[test]
+    fn recv_keeps_waiting_through_caught_signals_until_the_message_comes() {
+        grade!().run(|s| {
+            s.phase("calling message_pair");
+            let (ours, theirs) = s.ok("message_pair", sockets::message_pair())?;
+            let their_fd = theirs.as_fd().as_raw_fd();
+            let what = "the receiving child, waiting in recv while SIGALRM is caught every 10 ms";
+            let receiver = s.fork(what, || {
+                // SAFETY: the child's copy of the sending end, which it never uses.
+                unsafe { libc::close(their_fd) };
+                caught_alarms_every(Some(Duration::from_millis(10)));
+                let got = ours.recv();
+                caught_alarms_every(None);
+                match got {
+                    Ok(Some(m)) if m == b"after the signals" => Ok(()),
+                    Ok(other) => Err(Failure::wrong(format!(
+                        "recv under caught signals returned {other:?}, not the message \"after the signals\""
+                    ))),
+                    Err(e) => Err(Failure::kata_error(
+                        "recv, interrupted by a caught signal (EINTR from recv means: call it again, not: give up)",
+                        e,
+                    )),
+                }
+            })?;
+            drop(ours);
+            // 60 ms asleep under a signal every 10 ms: recv was interrupted several times.
+            s.phase("watching the receiving child: it should sleep in recv through the signals");
+            let started = Instant::now();
+            let mut asleep_since = None;
+            while started.elapsed() < Duration::from_secs(3) {
+                match state_of(receiver.pid()) {
+                    'S' => {
+                        let since = *asleep_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= Duration::from_millis(60) {
+                            break;
+                        }
+                    }
+                    'Z' | 'X' | '?' => break,
+                    _ => asleep_since = None,
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            s.phase("sending the message the child waits for");
+            let body = b"after the signals";
+            // SAFETY: body is valid for its length; a failure is reported below.
+            let n = unsafe { libc::send(their_fd, body.as_ptr().cast(), body.len(), libc::MSG_NOSIGNAL) };
+            let sent = n == body.len() as isize;
+            let error = io::Error::last_os_error();
+            s.phase("waiting for the receiving child");
+            receiver.join()?;
+            s.expect(sent, || format!("the test's send failed: {error}"))
         });
     }
 

@@ -74,8 +74,10 @@ impl PosixQueue {
     pub fn open(name: &str) -> io::Result<PosixQueue> {
         check_name(name)?;
         let mqd = mqueue::mq_open(name, MQ_OFlag::O_RDWR | MQ_OFlag::O_CLOEXEC, Mode::empty(), None)?;
-        let msgsize = mqueue::mq_getattr(&mqd)?.msgsize() as usize;
-        Ok(PosixQueue { mqd, msgsize })
+        // The queue owns the descriptor from here on, so that its Drop closes it if mq_getattr fails.
+        let mut queue = PosixQueue { mqd, msgsize: 0 };
+        queue.msgsize = mqueue::mq_getattr(&queue.mqd)?.msgsize() as usize;
+        Ok(queue)
     }
 
     /// Sends `body` with `priority`, waiting while the queue is full (unless non-blocking: then
