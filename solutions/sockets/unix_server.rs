@@ -104,7 +104,9 @@ fn remove_if_stale(path: &Path) -> io::Result<()> {
     match UnixStream::connect(path) {
         Ok(_) => Err(in_use("a server is listening on this socket")),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path),
-        Err(e) => Err(e),
+        // Anything but a refusal (EPROTOTYPE from a datagram socket bound there, EACCES) means
+        // a live socket we may not take: the path is in use, and left alone.
+        Err(e) => Err(in_use(&format!("a live socket is bound here (connecting to it: {e})"))),
     }
 }
 
