@@ -1370,9 +1370,15 @@ mod shutdown {
         });
     }
 
-    /// In `ready()` of a call that should have failed: stop it, so the test is not left waiting.
-    fn should_not_be_ready() {
-        send(me(), libc::SIGTERM);
+    /// Calls serve_until_signalled where it should fail before ready(); returns its result and
+    /// whether it called ready() anyway (which then stops it, so the test is not left waiting).
+    fn serve_expecting_no_ready(key: i32, name: &str) -> (io::Result<Signal>, bool) {
+        let mut readied = false;
+        let result = signals::serve_until_signalled(key, name, || {
+            readied = true;
+            send(me(), libc::SIGTERM);
+        });
+        (result, readied)
     }
 
     #[test]
@@ -1384,11 +1390,7 @@ mod shutdown {
             let theirs = unsafe { libc::msgget(key, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
             s.expect(theirs >= 0, || format!("the test could not make its queue: {}", io::Error::last_os_error()))?;
             s.phase("calling serve_until_signalled with a key another queue already has");
-            let mut readied = false;
-            let result = signals::serve_until_signalled(key, &name, || {
-                readied = true;
-                should_not_be_ready();
-            });
+            let (result, readied) = serve_expecting_no_ready(key, &name);
             let still_theirs = queue_mode(key).is_some();
             // SAFETY: IPC_RMID on the queue the test made.
             unsafe { libc::msgctl(theirs, libc::IPC_RMID, std::ptr::null_mut()) };
@@ -1419,11 +1421,7 @@ mod shutdown {
             )
             .map_err(Failure::test_error("make its shared memory object"))?;
             s.phase("calling serve_until_signalled with a shared memory name another object already has");
-            let mut readied = false;
-            let result = signals::serve_until_signalled(key, &name, || {
-                readied = true;
-                should_not_be_ready();
-            });
+            let (result, readied) = serve_expecting_no_ready(key, &name);
             let still_theirs = shm_mode(&name).is_some();
             let _ = nix::sys::mman::shm_unlink(name.as_str());
             drop(theirs);
@@ -1458,11 +1456,7 @@ mod shutdown {
             let mut outcome = Ok(());
             for bad in &cases {
                 s.phase(format!("calling serve_until_signalled with the name {bad:?} and a key in use"));
-                let mut readied = false;
-                let result = signals::serve_until_signalled(key, bad, || {
-                    readied = true;
-                    should_not_be_ready();
-                });
+                let (result, readied) = serve_expecting_no_ready(key, bad);
                 outcome = s
                     .expect(!readied, || format!("serve_until_signalled called ready() with the name {bad:?}"))
                     .and_then(|()| {
@@ -1492,11 +1486,7 @@ mod shutdown {
             let name = s.posix_name("shutdown");
             let bare = name.trim_start_matches('/').to_string();
             s.phase(format!("calling serve_until_signalled with the name {bare:?}"));
-            let mut readied = false;
-            let result = signals::serve_until_signalled(key, &bare, || {
-                readied = true;
-                should_not_be_ready();
-            });
+            let (result, readied) = serve_expecting_no_ready(key, &bare);
             s.expect(!readied, || format!("serve_until_signalled called ready() with the name {bare:?}"))?;
             s.expect_err(&format!("serve_until_signalled with the name {bare:?}"), result, ErrorKind::InvalidInput)?;
             expect_no_objects(s, key, &name, "after failing")
