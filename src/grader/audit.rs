@@ -375,21 +375,42 @@ pub(crate) fn unlink_posix(name: &str) {
     }
 }
 
-/// Removes every SysV shared memory segment that process `pid` created (the cpid column of
-/// /proc/sysvipc/shm, `man 5 proc`). For the body process, once it is dead: a segment the code
-/// made with IPC_PRIVATE and never handed to the test (an `id()` that returns something else)
-/// is reachable by nobody else, and would stay until reboot. Semaphore sets and message queues
-/// record no creator pid, so for them only what the test tracked is removed.
-pub(crate) fn remove_segments_made_by(pid: u32) {
-    let text = fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        // key shmid perms size cpid …
-        if let (Some(id), Some(cpid)) = (cols.get(1), cols.get(4))
-            && cpid.parse::<u32>().ok() == Some(pid)
-            && let Ok(id) = id.parse()
-        {
+/// Removes the SysV objects that process `pid`, the body, made or was the last to use, once it
+/// is dead: an object the code made with IPC_PRIVATE and never handed to the test (an `id()`
+/// that returns something else) is reachable by nobody else, and would stay until reboot.
+/// The kernel keeps a pid with each (`man 5 proc`, `man 2 semctl`): a segment's creator
+/// (`cpid`), a queue's last sender and receiver (`lspid`, `lrpid`), and each semaphore's last
+/// `semop` or `SETVAL` (`GETPID`). A semaphore set or queue that a forked worker used last,
+/// or nobody used, is not found this way.
+pub(crate) fn remove_objects_of(pid: u32) {
+    let rows = |kind: &str| {
+        let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let is_pid = |col: Option<&String>| col.and_then(|c| c.parse::<u32>().ok()) == Some(pid);
+    let id_of = |cols: &[String]| cols.get(1).and_then(|c| c.parse::<i32>().ok());
+    // shm: key shmid perms size cpid lpid …; msg: key msqid perms cbytes qnum lspid lrpid …
+    for cols in rows("shm") {
+        if let Some(id) = id_of(&cols).filter(|_| is_pid(cols.get(4))) {
             remove_sysv("shm", id);
+        }
+    }
+    for cols in rows("msg") {
+        if let Some(id) = id_of(&cols).filter(|_| is_pid(cols.get(5)) || is_pid(cols.get(6))) {
+            remove_sysv("msg", id);
+        }
+    }
+    // sem: key semid perms nsems …
+    for cols in rows("sem") {
+        let (Some(id), Some(nsems)) = (id_of(&cols), cols.get(3).and_then(|c| c.parse::<i32>().ok())) else {
+            continue;
+        };
+        // SAFETY: GETPID takes no argument; a set that is gone only fails with EINVAL.
+        if (0..nsems).any(|n| unsafe { libc::semctl(id, n, libc::GETPID) } == pid as i32) {
+            remove_sysv("sem", id);
         }
     }
 }

@@ -212,7 +212,7 @@ impl Grade {
                 let tracked: Vec<Tracked> =
                     finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
                 audit::clean_up(&tracked, &prefix);
-                audit::remove_segments_made_by(finished.body_pid);
+                audit::remove_objects_of(finished.body_pid);
                 let causes = catalogue::topic(self.kata.topic()).map_or(&[][..], |t| t.hang_causes);
                 judge(&finished, self.deadline, causes)
             }

@@ -216,6 +216,37 @@ fn a_private_segment_the_body_made_and_never_told_the_test_of_is_removed_after_t
 }
 
 #[test]
+fn a_private_semaphore_set_and_queue_the_body_used_and_never_told_the_test_of_are_removed_after_the_run() {
+    let ids = tempfile::tempdir().unwrap();
+    let id_file = ids.path().join("ids");
+    let outcome = grade().outcome(|_| {
+        // SAFETY: plain SysV calls on new private objects; the union argument of SETVAL is an
+        // int in its first bytes, and msgsnd reads the long type and one byte of body.
+        let (sem, msg) = unsafe {
+            let sem = libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600);
+            libc::semctl(sem, 0, libc::SETVAL, 1);
+            let msg = libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600);
+            #[repr(C)]
+            struct Message {
+                mtype: libc::c_long,
+                body: u8,
+            }
+            let message = Message { mtype: 1, body: b'x' };
+            libc::msgsnd(msg, (&raw const message).cast(), 1, 0);
+            (sem, msg)
+        };
+        std::fs::write(&id_file, format!("{sem} {msg}")).unwrap();
+        Err(Failure::wrong("an id() that does not say which objects it made"))
+    });
+    let text = std::fs::read_to_string(&id_file).unwrap();
+    let (sem, msg) = text.split_once(' ').unwrap();
+    let (sem, msg): (i32, i32) = (sem.parse().unwrap(), msg.parse().unwrap());
+    assert!(matches!(&outcome, Outcome::WrongAnswer(_)), "{outcome:?}");
+    assert!(!audit::sysv_objects("sem").iter().any(|(_, i)| *i == sem), "semaphore set {sem} was not removed");
+    assert!(!audit::sysv_objects("msg").iter().any(|(_, i)| *i == msg), "queue {msg} was not removed");
+}
+
+#[test]
 fn a_fifo_left_in_the_temp_dir_is_a_leak() {
     let outcome = grade().outcome(|s| {
         nix::unistd::mkfifo(&s.path("left"), nix::sys::stat::Mode::S_IRWXU).unwrap();
