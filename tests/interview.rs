@@ -726,9 +726,160 @@ mod q4_race_witness {
         })
     }
 
+    /// How long a consume on an empty ring must stay in its busy-wait: the source's consume has
+    /// no timeout, so one that has not returned by then is waiting, as it should.
+    const EMPTY_WAIT: Duration = Duration::from_millis(300);
+
+    /// How many `MAP_SHARED | MAP_ANONYMOUS` mappings this process has (`man 5 proc`: they show
+    /// as /dev/zero, deleted, in /proc/self/maps).
+    fn shared_anonymous_mappings() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("/dev/zero"))
+            .count()
+    }
+
+    /// The evidence counts only from the source's ring: before the witness, the test checks that
+    /// the provided `SourcePc` (interview/mod.rs, given as it is) still is that ring and keeps an
+    /// honest journal, in one process, where it has no race.
+    fn check_exhibit(s: &Sandbox) -> Result<(), Failure> {
+        let changed = |what: String| {
+            Failure::wrong(format!(
+                "the provided SourcePc is not the source's ring any more: {what}. It is the exhibit, given as it is: \
+                 restore interview/mod.rs (git checkout katas/interview/mod.rs) and find the race in the original"
+            ))
+        };
+        for journal in [0, SourcePc::MAX_JOURNAL + 1] {
+            match SourcePc::new(journal) {
+                Err(e) if e.kind() == ErrorKind::InvalidInput => {}
+                other => return Err(changed(format!("SourcePc::new({journal}) returned {other:?}, not InvalidInput"))),
+            }
+        }
+        s.phase(
+            "checking the provided SourcePc in one process (stuck here: SourcePc was changed, and its produce or \
+             consume spins on a count that is not full or not empty)",
+        );
+        // 501 items each way: the ring and journal fill exactly one page (88 + 2 × 501 × 4 bytes),
+        // so a journal list that starts at the wrong place runs off the mapping.
+        const JOURNAL: usize = 501;
+        let mapped_before = shared_anonymous_mappings();
+        let ring = SourcePc::new(JOURNAL).map_err(|e| changed(format!("SourcePc::new({JOURNAL}) returned {e}")))?;
+        // Runs of items that wrap around the ring's end, produced then consumed in turn.
+        let rounds = || [(10, 10), (7, 3), (6, 10), (9, 4), (5, 10)].into_iter().cycle().take(65);
+        let in_turn = s.fork("the test's process that produces and consumes in turn (stuck: a changed SourcePc spins)", || {
+            let me = std::process::id() as i32;
+            ring.produce(101);
+            if (ring.producer_pid(), ring.consumer_pid(), ring.produced()) != (me, 0, vec![101]) {
+                return Err(changed(format!(
+                    "after one produce(101) by process {me}, its journal says producer {}, consumer {}, produced {:?}",
+                    ring.producer_pid(),
+                    ring.consumer_pid(),
+                    ring.produced()
+                )));
+            }
+            let got = ring.consume();
+            if (got, ring.consumer_pid(), ring.consumed()) != (101, me, vec![101]) {
+                return Err(changed(format!(
+                    "then consume() by process {me} returned {got}, and the journal says consumer {}, consumed {:?}",
+                    ring.consumer_pid(),
+                    ring.consumed()
+                )));
+            }
+            // In one process, in turn: a full ring, then runs that wrap around its end, through the
+            // Ring trait too; every item comes out once, in order.
+            let mut next = 200;
+            let mut expected = std::collections::VecDeque::new();
+            for (round, (produce, consume)) in rounds().enumerate() {
+                for _ in 0..produce {
+                    if round % 2 == 0 {
+                        ring.produce(next);
+                    } else {
+                        katas::interview::Ring::produce(&ring, next).map_err(|e| changed(format!("Ring::produce: {e}")))?;
+                    }
+                    expected.push_back(next);
+                    next += 1;
+                }
+                for _ in 0..consume {
+                    let got = if round % 2 == 0 {
+                        ring.consume()
+                    } else {
+                        katas::interview::Ring::consume(&ring).map_err(|e| changed(format!("Ring::consume: {e}")))?
+                    };
+                    let want = expected.pop_front().expect("the test consumes no more than it produced");
+                    if got != want {
+                        return Err(changed(format!(
+                            "in one process, producing and consuming in turn ({produce} then {consume}), a consume \
+                             returned {got}, not {want}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let child = in_turn.pid();
+        in_turn.join()?;
+        // Re-read from this process, as the journal of a witness's run is.
+        let next = 200 + rounds().map(|(produce, _)| produce).sum::<i32>();
+        let all: Vec<i32> = std::iter::once(101).chain(200..next).collect();
+        if ring.produced() != all
+            || ring.consumed() != all
+            || (ring.producer_pid(), ring.consumer_pid()) != (child, child)
+        {
+            return Err(changed(format!(
+                "process {child} produced and consumed {} items in turn, in order, but the journal, read from another \
+                 process, says producer {}, consumer {}, produced {:?}, consumed {:?}",
+                all.len(),
+                ring.producer_pid(),
+                ring.consumer_pid(),
+                ring.produced(),
+                ring.consumed()
+            )));
+        }
+        let debug = format!("{ring:?}");
+        if !debug.contains(&format!("produced: {}", ring.produced().len())) {
+            return Err(changed(format!("its Debug output {debug:?} does not count what its journal holds")));
+        }
+        drop(ring);
+        let mapped_after = shared_anonymous_mappings();
+        if mapped_after != mapped_before {
+            return Err(changed(format!(
+                "this process had {mapped_before} shared anonymous mappings before SourcePc::new and {mapped_after} \
+                 after the SourcePc was dropped: its drop must unmap its memory"
+            )));
+        }
+        // The ring is empty now: a consume must wait. A child consumes one more item than
+        // it produces; the journal shows when it has started the second consume.
+        s.phase("checking that the provided SourcePc's consume waits on an empty ring");
+        let empty = SourcePc::new(4).map_err(|e| changed(format!("SourcePc::new(4) returned {e}")))?;
+        let consumer = s.fork("the process that consumes from an empty SourcePc", || {
+            empty.produce(1);
+            empty.consume();
+            empty.consume();
+            Ok(())
+        })?;
+        while empty.consumed().len() < 1 && !consumer.has_exited() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = std::time::Instant::now();
+        while empty.consumed().len() < 2 && started.elapsed() < EMPTY_WAIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let consumed = empty.consumed();
+        consumer.kill();
+        if consumed.len() != 1 {
+            return Err(changed(format!(
+                "a process produced 1 item and consumed twice, and the second consume of the empty ring returned \
+                 at once instead of waiting: the journal says consumed {consumed:?} (its count went wrong)"
+            )));
+        }
+        Ok(())
+    }
+
     #[test]
     fn the_witness_names_an_item_the_source_ring_really_lost_duplicated_or_corrupted() {
         grade!().deadline(DEADLINE).run(|s| {
+            check_exhibit(s)?;
             s.phase(format!("calling witness_race({ITEMS}, {BUDGET:?}): running the source's ring until it fails"));
             let witness = s.ok("witness_race", witness_race(ITEMS, BUDGET))?;
             check(s, &witness)
