@@ -1052,6 +1052,7 @@ mod q5_supervisor {
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::{Duration, Instant};
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox, Tracked};
@@ -1549,6 +1550,535 @@ mod q5_supervisor {
             s.expect_bytes("the full-size message", &full, &recovered[0])?;
             s.ok("Supervisor::remove", supervisor.remove())?;
             check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    /// Checks, with the test's own calls, that the live worker `pid` holds every lock.
+    fn check_held(s: &Sandbox, ids: &SupervisorIds, lock_file: &Path, pid: i32) -> Result<(), Failure> {
+        s.phase("trying the robust mutex while the worker holds its StateGuard (pthread_mutex_trylock)");
+        // SAFETY: attaching the segment by its id; detached below.
+        let addr = unsafe { libc::shmat(ids.segment, std::ptr::null(), 0) };
+        if addr as isize == -1 {
+            return Err(Failure::wrong(format!(
+                "the SysV shared memory segment {} cannot be attached while the worker runs: {}",
+                ids.segment,
+                io::Error::last_os_error()
+            )));
+        }
+        let state = addr.cast::<SegmentState>();
+        // SAFETY: the segment starts with a SegmentState whose mutex the supervisor initialised;
+        // a lock the test got is given back at once.
+        let code = unsafe {
+            let code = libc::pthread_mutex_trylock(&raw mut (*state).mutex);
+            if code == 0 {
+                libc::pthread_mutex_unlock(&raw mut (*state).mutex);
+            }
+            libc::shmdt(addr);
+            code
+        };
+        s.expect(code == libc::EBUSY, || {
+            format!(
+                "while the worker holds its StateGuard, pthread_mutex_trylock on the state mutex returned {} instead \
+                 of EBUSY: lock_state must lock the mutex, and the guard keep it locked until it is dropped",
+                io::Error::from_raw_os_error(code)
+            )
+        })?;
+        s.phase("reading the semaphore while the worker holds it (semctl GETVAL)");
+        // SAFETY: GETVAL takes no argument.
+        let value = unsafe { libc::semctl(ids.semaphore, 0, libc::GETVAL) };
+        s.expect(value == 0, || {
+            format!(
+                "the SysV semaphore's value is {value} while the worker holds it, not 0: acquire_semaphore must take \
+                 it (semop -1, SEM_UNDO)"
+            )
+        })?;
+        s.phase("trying the lock file while the worker holds it (flock LOCK_EX | LOCK_NB)");
+        let file = fs::File::open(lock_file).map_err(|e| {
+            Failure::wrong(format!("the lock file {} cannot be opened while the worker runs: {e}", lock_file.display()))
+        })?;
+        // SAFETY: flock on a descriptor we own; it is closed (and unlocked) when file drops.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        drop(file);
+        s.expect(!locked, || {
+            format!(
+                "the test could flock the lock file {} while the worker holds it: lock_file must flock(LOCK_EX) it \
+                 and keep that descriptor open for as long as the worker lives",
+                lock_file.display()
+            )
+        })?;
+        let content = fs::read_to_string(lock_file).unwrap_or_default();
+        s.expect(content == format!("{pid}\n"), || {
+            format!(
+                "while worker {pid} holds the lock file, it reads {content:?}: it must name that worker alone, its pid \
+                 and a newline (truncate what an earlier worker left before writing)"
+            )
+        })
+    }
+
+    /// Whether process `pid` still exists (as a zombie too).
+    fn exists(pid: i32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    #[test]
+    fn while_a_worker_runs_it_holds_every_lock_the_lock_file_names_it_alone_and_no_second_worker_starts() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            s.phase("writing what a worker of an earlier run left in the lock file");
+            fs::write(&res.lock_file, "4194304 (a worker of an earlier run, long gone)\n")
+                .map_err(|e| Failure::crash(format!("the test could not write the lock file: {e}")))?;
+            let report = Report::new()?;
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                call(&report, "Worker::lock_file", w.lock_file())?;
+                call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
+                let _guard = call(&report, "Worker::lock_state", w.lock_state())?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = report.receive(s, "take the lock file, the semaphore and the state mutex")?;
+            check_held(s, &ids, &res.lock_file, pid)?;
+            s.phase("calling Supervisor::spawn while the worker runs");
+            let again = supervisor.spawn(|_| Ok(())).map(|()| "a second worker");
+            s.expect_err("Supervisor::spawn while a worker runs", again, ErrorKind::InvalidInput)?;
+            s.phase("calling Supervisor::kill_worker");
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            s.expect(!exists(pid), || {
+                format!("after kill_worker returned, the worker (pid {pid}) still exists: SIGKILL it, then reap it")
+            })?;
+            s.phase("calling Supervisor::spawn after kill_worker, before recover");
+            let early = supervisor.spawn(|_| Ok(())).map(|()| "a worker on a state not yet recovered");
+            s.expect_err("Supervisor::spawn before recover after the last worker", early, ErrorKind::InvalidInput)?;
+            s.ok("Supervisor::kill_worker with no worker running", supervisor.kill_worker())?;
+            s.phase("calling Supervisor::recover");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned (none was committed)", &0, &recovered.len())?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.phase("calling Supervisor::spawn after recover: a worker that commits one message and returns");
+            let report = Report::new()?;
+            let message = message(3, 1);
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                call(&report, "StateGuard::commit of message 0", state.commit(&message))?;
+                report.send(&format!("R{}", std::process::id()));
+                Ok(())
+            };
+            s.ok("Supervisor::spawn after recover", supervisor.spawn(work))?;
+            let pid = report.receive(s, "commit one message and return")?;
+            s.phase("calling Supervisor::recover after a worker that returned");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &1, &recovered.len())?;
+            s.expect_bytes("the committed message", &message, &recovered[0])?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
+    fn an_object_removed_behind_the_supervisors_back_is_an_error_not_a_hang_and_remove_removes_the_rest() {
+        grade!().run(|s| {
+            // (Not the segment: the supervisor's attachment keeps it, and its id, until remove.)
+            for (kind, noun) in [NAMES[1], NAMES[2]] {
+                let res = resources(s);
+                let (mut supervisor, ids) = create(s, &res)?;
+                s.phase(format!("removing the supervisor's {noun} behind its back (IPC_RMID, as ipcrm does)"));
+                // SAFETY: IPC_RMID on the test's own object takes no buffer.
+                let removed = unsafe {
+                    if kind == "msg" {
+                        libc::msgctl(ids.queue, libc::IPC_RMID, std::ptr::null_mut())
+                    } else {
+                        libc::semctl(ids.semaphore, 0, libc::IPC_RMID)
+                    }
+                };
+                if removed != 0 {
+                    return Err(Failure::crash(format!(
+                        "the test could not remove the {noun}: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
+                if kind == "sem" {
+                    let report = Report::new()?;
+                    s.phase("calling Supervisor::spawn");
+                    let work = |w: &mut Worker| -> io::Result<()> {
+                        match w.acquire_semaphore() {
+                            Err(_) => report.send(&format!("R{}", std::process::id())),
+                            Ok(()) => {
+                                report.send("EWorker::acquire_semaphore returned Ok though its semaphore set is gone")
+                            }
+                        }
+                        Ok(())
+                    };
+                    s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+                    report.receive(
+                        s,
+                        "fail to take a removed semaphore set (stuck here: acquire_semaphore retries an error other \
+                         than EINTR, such as EINVAL, for ever)",
+                    )?;
+                }
+                s.phase(format!("calling Supervisor::recover with its {noun} gone"));
+                let recovered = supervisor.recover();
+                s.expect(recovered.is_err(), || {
+                    format!(
+                        "recover returned {recovered:?} though its {noun} is gone ({}): recover must return that error",
+                        if kind == "msg" {
+                            "msgrcv: EINVAL"
+                        } else {
+                            "setting the semaphore back to 1, semctl SETVAL: EINVAL"
+                        }
+                    )
+                })?;
+                s.phase(format!("calling Supervisor::remove with its {noun} gone"));
+                let removed = supervisor.remove();
+                s.expect(removed.is_err(), || {
+                    format!(
+                        "remove returned Ok though its {noun} was already gone (IPC_RMID: EINVAL): it must return \
+                         the first error, after removing the rest"
+                    )
+                })?;
+                check_gone(s, &ids, &res.lock_file)?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Whether a SysV object of `kind` has `key` (`/proc/sysvipc/<kind>`, first column).
+    fn key_in_use(kind: &str, key: i32) -> bool {
+        fs::read_to_string(format!("/proc/sysvipc/{kind}"))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(i64::from(key)))
+    }
+
+    #[test]
+    fn a_taken_queue_or_semaphore_key_is_already_exists_and_create_removes_what_it_made_first() {
+        grade!().run(|s| {
+            for (kind, noun) in [NAMES[1], NAMES[2]] {
+                let res = resources(s);
+                s.phase(format!("taking the {noun}'s key with an object of the test's own"));
+                // SAFETY: msgget and semget take plain integers.
+                let taken = unsafe {
+                    let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
+                    if kind == "msg" {
+                        libc::msgget(res.queue_key, flags)
+                    } else {
+                        libc::semget(res.semaphore_key, 1, flags)
+                    }
+                };
+                if taken < 0 {
+                    return Err(Failure::crash(format!(
+                        "the test could not make a {noun}: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
+                s.track(Tracked::SysvId { kind, id: taken });
+                s.phase(format!("calling Supervisor::create with the {noun}'s key taken"));
+                let result = Supervisor::create(&res).map(|sup| sup.ids());
+                s.expect_err(
+                    &format!("Supervisor::create with its {noun}'s key taken (IPC_CREAT | IPC_EXCL)"),
+                    result,
+                    ErrorKind::AlreadyExists,
+                )?;
+                let made_first: &[(&str, i32, &str)] = if kind == "msg" {
+                    &[("shm", res.segment_key, NAMES[0].1)]
+                } else {
+                    &[("shm", res.segment_key, NAMES[0].1), ("msg", res.queue_key, NAMES[1].1)]
+                };
+                for &(kind, key, made) in made_first {
+                    s.expect(!key_in_use(kind, key), || {
+                        format!(
+                            "a Supervisor::create that failed (the {noun}'s key was taken) left its {made} (key \
+                             {key:#x}) behind: on an error, remove what you made"
+                        )
+                    })?;
+                }
+                s.expect(!res.lock_file.exists(), || {
+                    format!("a Supervisor::create that failed (the {noun}'s key was taken) made the lock file anyway")
+                })?;
+                // SAFETY: IPC_RMID on the test's own object takes no buffer.
+                unsafe {
+                    if kind == "msg" {
+                        libc::msgctl(taken, libc::IPC_RMID, std::ptr::null_mut());
+                    } else {
+                        libc::semctl(taken, 0, libc::IPC_RMID);
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+
+    /// The number of processes attached to SysV segment `id` (`/proc/sysvipc/shm`, nattch).
+    fn attached(id: i32) -> Option<u32> {
+        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.get(1)?.parse::<i32>().ok()? == id).then(|| cols.get(6)?.parse().ok())?
+        })
+    }
+
+    #[test]
+    fn a_supervisor_dropped_without_remove_kills_and_reaps_its_worker_detaches_and_leaves_the_resources() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                call(&report, "Worker::lock_file", w.lock_file())?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = report.receive(s, "take the lock file")?;
+            s.phase("dropping the Supervisor while its worker runs (its Drop)");
+            drop(supervisor);
+            s.expect(!exists(pid), || {
+                format!(
+                    "after the Supervisor was dropped, its worker (pid {pid}) still exists: Drop must SIGKILL a worker \
+                     still running and reap it"
+                )
+            })?;
+            let nattch = attached(ids.segment);
+            s.expect(nattch == Some(0), || match nattch {
+                None => format!(
+                    "after the Supervisor was dropped, its segment {} is gone: Drop only detaches, the resources stay \
+                     until remove",
+                    ids.segment
+                ),
+                Some(n) => format!(
+                    "after the Supervisor was dropped (and its worker reaped), {n} processes are still attached to its \
+                     segment {}: Drop must detach it (shmdt)",
+                    ids.segment
+                ),
+            })?;
+            for (kind, name, id) in each_object(&ids) {
+                s.expect(sysv_mode(kind, id).is_some(), || {
+                    format!("after the Supervisor was dropped, its {name} {id} is gone: only remove removes it")
+                })?;
+            }
+            s.expect(res.lock_file.exists(), || {
+                "after the Supervisor was dropped, its lock file is gone: only remove removes it".to_string()
+            })?;
+            s.phase("removing what the dropped Supervisor left, with the test's own calls");
+            // SAFETY: IPC_RMID on the test's own objects takes no buffer.
+            unsafe {
+                libc::shmctl(ids.segment, libc::IPC_RMID, std::ptr::null_mut());
+                libc::msgctl(ids.queue, libc::IPC_RMID, std::ptr::null_mut());
+                libc::semctl(ids.semaphore, 0, libc::IPC_RMID);
+            }
+            let _ = fs::remove_file(&res.lock_file);
+            Ok(())
+        });
+    }
+
+    /// Whether process `pid` (a child of this one) is in system call `call`, from
+    /// /proc/PID/syscall (`man 5 proc`).
+    fn in_call(pid: i32, call: libc::c_long) -> bool {
+        let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        text.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(call)
+    }
+
+    /// Waits (at most 3 s) until process `pid` has been seen in system call `call` 5 times and
+    /// for 100 ms: 20 of the worker's caught signals came meanwhile.
+    fn wait_in_call(pid: i32, call: libc::c_long) {
+        let started = Instant::now();
+        let (mut seen, mut since) = (0, None);
+        while started.elapsed() < Duration::from_secs(3) {
+            if in_call(pid, call) {
+                seen += 1;
+                since.get_or_insert_with(Instant::now);
+            }
+            if seen >= 5 && since.is_some_and(|t: Instant| t.elapsed() >= Duration::from_millis(100)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_worker_waiting_for_the_lock_file_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let (started, report, go) = (Report::new()?, Report::new()?, ipc_katas::grader::Handshake::new()?);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                started.send(&format!("R{}", std::process::id()));
+                let _ = go.wait("the test to take the lock file");
+                // A caught SIGALRM every 5 ms, without SA_RESTART: flock returns EINTR.
+                ipc_katas::grader::caught_alarms_every(Some(Duration::from_millis(5)));
+                let locked = call(&report, "Worker::lock_file (with caught signals arriving)", w.lock_file());
+                ipc_katas::grader::caught_alarms_every(None);
+                locked?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = started.receive(s, "start")?;
+            // Taken after the fork, so that the worker shares no descriptor of the test's lock.
+            s.phase("locking the lock file with the test's own flock");
+            let held = fs::File::open(&res.lock_file)
+                .map_err(|e| Failure::wrong(format!("the lock file cannot be opened after create: {e}")))?;
+            // SAFETY: flock on a descriptor we own; closing it below unlocks it.
+            if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(Failure::wrong(format!(
+                    "the test cannot flock the lock file after create: {}",
+                    io::Error::last_os_error()
+                )));
+            }
+            go.notify()?;
+            s.phase("waiting for the worker to wait in flock for the lock file the test holds");
+            wait_in_call(pid, libc::SYS_flock);
+            drop(held);
+            let pid = report.receive(
+                s,
+                "take the lock file once the test let it go (stuck here: the worker gave up on flock, or never \
+                 reported)",
+            )?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &0, &recovered.len())?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    /// Takes every message now in SysV queue `id`, without waiting, with the test's own msgrcv.
+    fn drain_queue(id: i32) -> Vec<Vec<u8>> {
+        #[repr(C)]
+        struct Buf {
+            mtype: libc::c_long,
+            text: [u8; MAX_MESSAGE],
+        }
+        let mut buf = Buf { mtype: 0, text: [0; MAX_MESSAGE] };
+        let mut messages = Vec::new();
+        // SAFETY: buf has room for MAX_MESSAGE bytes after its type.
+        while let n @ 0.. = unsafe { libc::msgrcv(id, (&raw mut buf).cast(), MAX_MESSAGE, 0, libc::IPC_NOWAIT) } {
+            messages.push(buf.text[..n as usize].to_vec());
+        }
+        messages
+    }
+
+    #[test]
+    fn a_commit_waiting_for_room_in_a_full_queue_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            // One more than the queue holds (msgmnb bytes, `man 5 proc`), and a few.
+            let limit: usize =
+                fs::read_to_string("/proc/sys/kernel/msgmnb").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(16384);
+            let messages: Vec<Vec<u8>> =
+                (0..limit / MAX_MESSAGE + 4).map(|i| vec![(i % 251) as u8; MAX_MESSAGE]).collect();
+            let (started, report) = (Report::new()?, Report::new()?);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                started.send(&format!("R{}", std::process::id()));
+                // A caught SIGALRM every 5 ms, without SA_RESTART: a msgsnd that waits returns EINTR.
+                ipc_katas::grader::caught_alarms_every(Some(Duration::from_millis(5)));
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                for (i, m) in messages.iter().enumerate() {
+                    call(
+                        &report,
+                        &format!("StateGuard::commit of message {i} (with caught signals arriving)"),
+                        state.commit(m),
+                    )?;
+                }
+                drop(state);
+                ipc_katas::grader::caught_alarms_every(None);
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = started.receive(s, "start")?;
+            s.phase("waiting for the worker to wait in msgsnd for room in the full queue");
+            wait_in_call(pid, libc::SYS_msgsnd);
+            s.phase("making room: the test takes the messages in the queue");
+            let mut got = drain_queue(ids.queue);
+            report.receive(
+                s,
+                &format!(
+                    "commit all {} messages once the test made room (stuck here: a commit gave up on msgsnd, or never \
+                     reported)",
+                    messages.len()
+                ),
+            )?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            got.extend(recovered);
+            s.expect_eq("the number of messages the test took and recover returned", &messages.len(), &got.len())?;
+            for (i, (want, got)) in messages.iter().zip(&got).enumerate() {
+                s.expect_bytes(&format!("committed message {i}"), want, got)?;
+            }
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    /// Moves this (single-threaded) process into a new user and IPC namespace (`man 7
+    /// ipc_namespaces`, `man 7 user_namespaces`), its uid and gid mapped to themselves: the
+    /// SysV objects it makes from now on are the namespace's first, with id 0.
+    fn fresh_ipc_namespace() -> io::Result<()> {
+        // SAFETY: getuid, getgid and unshare have no memory preconditions; the caller is
+        // single-threaded, as CLONE_NEWUSER requires.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWIPC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+        fs::write("/proc/self/setgroups", "deny")?;
+        fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+    }
+
+    #[test]
+    fn objects_with_id_0_are_valid_a_supervisor_in_a_fresh_ipc_namespace_works() {
+        grade!().run(|s| {
+            let res = resources(s);
+            s.phase("in a process of the test's own in a new IPC namespace: create, a worker, recover, remove");
+            let inside = s.fork("the process in a new IPC namespace", || {
+                // Where the kernel allows no user namespace, the same runs in this one (where
+                // an id is rarely 0).
+                let fresh = fresh_ipc_namespace().is_ok();
+                let wrong = |what: String| {
+                    Failure::wrong(format!(
+                        "in a new IPC namespace, whose first segment, queue and semaphore set all get id 0, {what}: \
+                         0 is a valid SysV id, only -1 is an error"
+                    ))
+                };
+                let mut supervisor =
+                    Supervisor::create(&res).map_err(|e| wrong(format!("Supervisor::create returned {e}")))?;
+                let ids = supervisor.ids();
+                let message = message(9, 0);
+                let done = ipc_katas::grader::Handshake::new()?;
+                let work = |w: &mut Worker| -> io::Result<()> {
+                    w.lock_file()?;
+                    w.acquire_semaphore()?;
+                    w.lock_state()?.commit(&message)?;
+                    let _ = done.notify();
+                    hold_until_killed()
+                };
+                supervisor.spawn(work).map_err(|e| wrong(format!("Supervisor::spawn returned {e}")))?;
+                done.wait("the worker to commit one message (stuck here: a Worker call failed)")?;
+                let recovered = supervisor.recover().map_err(|e| wrong(format!("Supervisor::recover returned {e}")))?;
+                if recovered != [message.clone()] {
+                    return Err(wrong(format!(
+                        "a worker committed one message and was killed, and recover returned {} messages",
+                        recovered.len()
+                    )));
+                }
+                supervisor.remove().map_err(|e| wrong(format!("Supervisor::remove returned {e}")))?;
+                if fresh && ids != (SupervisorIds { segment: 0, queue: 0, semaphore: 0 }) {
+                    return Err(Failure::crash(format!("in a new IPC namespace the test expected ids 0, got {ids:?}")));
+                }
+                Ok(())
+            })?;
+            inside.join()?;
+            s.expect(!res.lock_file.exists(), || "the lock file is still there after remove".to_string())
         });
     }
 }
