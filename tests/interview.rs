@@ -83,6 +83,56 @@ mod support {
         Ok(())
     }
 
+    /// Moves this (single-threaded) process into a new user and IPC namespace (`man 7
+    /// ipc_namespaces`, `man 7 user_namespaces`), its uid and gid mapped to themselves: the
+    /// SysV objects it makes from now on are the namespace's first, with id 0.
+    pub fn fresh_ipc_namespace() -> std::io::Result<()> {
+        // SAFETY: getuid, getgid and unshare have no memory preconditions; the caller is
+        // single-threaded, as CLONE_NEWUSER requires.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWIPC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+        fs::write("/proc/self/setgroups", "deny")?;
+        fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+    }
+
+    /// Whether process `pid` (a child of this one) is in system call `call`, from
+    /// /proc/PID/syscall (`man 5 proc`).
+    pub fn in_call(pid: i32, call: libc::c_long) -> bool {
+        let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        text.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(call)
+    }
+
+    /// Waits (at most 3 s) until process `pid` has been seen in system call `call` 5 times, over
+    /// at least `over`; whether it was.
+    pub fn seen_in_call(pid: i32, call: libc::c_long, over: Duration) -> bool {
+        let started = Instant::now();
+        let (mut seen, mut since) = (0, None);
+        while started.elapsed() < Duration::from_secs(3) {
+            if in_call(pid, call) {
+                seen += 1;
+                since.get_or_insert_with(Instant::now);
+            }
+            if seen >= 5 && since.is_some_and(|t: Instant| t.elapsed() >= over) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    /// How many `MAP_SHARED | MAP_ANONYMOUS` mappings this process has (`man 5 proc`: they show
+    /// as /dev/zero, deleted, in /proc/self/maps).
+    pub fn shared_anonymous_mappings() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("/dev/zero"))
+            .count()
+    }
+
     /// The descriptors of this process that link to `target` in /proc/self/fd.
     pub fn fds_linking_to(target: &str) -> Vec<i32> {
         let Ok(dir) = fs::read_dir("/proc/self/fd") else { return Vec::new() };
@@ -312,6 +362,144 @@ mod q1_shm_vs_messages {
             s.expect(shm_row(id).is_none(), || {
                 format!("segment {id} is still in /proc/sysvipc/shm after remove and the drop: detach in Drop (shmdt)")
             })
+        });
+    }
+
+    #[test]
+    fn a_segment_with_id_0_is_valid_a_mailbox_in_a_fresh_ipc_namespace_works() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase("in a process of the test's own in a new IPC namespace: create, send, receive, remove");
+            let inside = s.fork("the process in a new IPC namespace", || {
+                // Where the kernel allows no user namespace, the same runs in this one (where
+                // an id is rarely 0).
+                let fresh = fresh_ipc_namespace().is_ok();
+                let wrong = |what: String| {
+                    Failure::wrong(format!(
+                        "in a new IPC namespace, whose first segment gets id 0, {what}: 0 is a valid SysV id, only -1 \
+                         is an error"
+                    ))
+                };
+                let mb =
+                    q1::ShmMailbox::create(key, 64).map_err(|e| wrong(format!("ShmMailbox::create returned {e}")))?;
+                mb.send(b"id 0", PATIENCE).map_err(|e| wrong(format!("ShmMailbox::send returned {e}")))?;
+                let got = mb.receive(PATIENCE).map_err(|e| wrong(format!("ShmMailbox::receive returned {e}")))?;
+                if got != b"id 0" {
+                    return Err(wrong(format!("what was sent came back as {got:?}")));
+                }
+                let id = mb.id();
+                mb.remove().map_err(|e| wrong(format!("ShmMailbox::remove returned {e}")))?;
+                if fresh && id != 0 {
+                    return Err(Failure::crash(format!("in a new IPC namespace the test expected id 0, got {id}")));
+                }
+                Ok(())
+            })?;
+            inside.join()
+        });
+    }
+
+    #[test]
+    fn a_receiver_of_an_empty_mailbox_and_a_sender_to_a_full_one_sleep_in_futex_and_wake_at_once() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 64)?;
+            // Far beyond the sandbox's deadline: a wake-up that does not come is a hang.
+            const LONG: Duration = Duration::from_secs(60);
+            s.phase("a receiving process waits on the empty mailbox");
+            let receiver = s.fork("the receiving process", || {
+                let got = mb.receive(LONG).map_err(|e| Failure::kata_error("ShmMailbox::receive", e))?;
+                if got != b"wake" {
+                    return Err(Failure::wrong(format!("the receiver got {got:?}, not b\"wake\"")));
+                }
+                Ok(())
+            })?;
+            s.expect(seen_in_call(receiver.pid(), libc::SYS_futex, Duration::from_millis(20)), || {
+                "a receiver waiting on an empty mailbox was not seen asleep in futex for 3 s: it spins, burning a CPU \
+                 while it waits (FUTEX_WAIT on the state word while it still holds the value seen)"
+                    .to_string()
+            })?;
+            s.phase("sending to the waiting receiver (stuck here: the send did not wake it, FUTEX_WAKE)");
+            s.ok("ShmMailbox::send", mb.send(b"wake", PATIENCE))?;
+            receiver.join()?;
+            s.ok("ShmMailbox::send", mb.send(b"first", PATIENCE))?;
+            s.phase("a sending process waits on the full mailbox");
+            let sender = s.fork("the sending process", || {
+                mb.send(b"second", LONG).map_err(|e| Failure::kata_error("ShmMailbox::send to a full mailbox", e))
+            })?;
+            s.expect(seen_in_call(sender.pid(), libc::SYS_futex, Duration::from_millis(20)), || {
+                "a sender waiting on a full mailbox was not seen asleep in futex for 3 s: it spins, burning a CPU \
+                 while it waits"
+                    .to_string()
+            })?;
+            s.phase("receiving from the full mailbox (stuck here: the receive did not wake the waiting sender)");
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes("the first payload", b"first", &got)?;
+            sender.join()?;
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes("the payload the waiting sender sent", b"second", &got)?;
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
+    #[test]
+    fn a_corrupt_length_in_the_segment_never_makes_receive_read_past_the_mailbox() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 64)?;
+            s.phase("writing a full state and a length of 1000 into the mailbox's header, through the segment");
+            // SAFETY: attaching the mailbox's segment by id; detached below. The header's layout
+            // is the answer's: a state word (FULL = 2), then at offset 8 the length (u64).
+            unsafe {
+                let addr = libc::shmat(mb.id(), std::ptr::null(), 0);
+                if addr as isize == -1 {
+                    return Err(Failure::crash(format!(
+                        "the test could not attach the segment: {}",
+                        std::io::Error::last_os_error()
+                    )));
+                }
+                addr.cast::<u8>().add(8).cast::<u64>().write_volatile(1000);
+                addr.cast::<std::sync::atomic::AtomicU32>()
+                    .as_ref()
+                    .expect("attached")
+                    .store(2, std::sync::atomic::Ordering::SeqCst);
+                libc::shmdt(addr);
+            }
+            s.phase("calling ShmMailbox::receive on a slot whose length is corrupt");
+            match mb.receive(PATIENCE) {
+                Ok(got) => s.expect(got.len() <= 64, || {
+                    format!(
+                        "the header said 1000 bytes in a mailbox of 64, and receive returned {}: a length from shared \
+                         memory is untrusted, clamp it to the capacity (or refuse it)",
+                        size(got.len())
+                    )
+                })?,
+                Err(e) => s.expect(e.kind() == ErrorKind::InvalidData, || {
+                    format!("receive of a corrupt length failed with {e} (kind {:?}), not InvalidData", e.kind())
+                })?,
+            }
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
+    #[test]
+    fn a_queue_whose_framing_is_broken_gives_invalid_data_not_a_wrong_payload_or_a_hang() {
+        grade!().run(|s| {
+            let len = |n: u64| n.to_le_bytes().to_vec();
+            let cases: [(&str, Vec<Vec<u8>>); 3] = [
+                ("a length message of 7 bytes", vec![vec![0; 7]]),
+                ("a length of 5, then a chunk of 6 bytes", vec![len(5), vec![1; 6]]),
+                ("a length of 5, then an empty chunk", vec![len(5), Vec::new(), vec![1; 5]]),
+            ];
+            for (what, messages) in cases {
+                let q = queue(s)?;
+                s.phase(format!("sending {what} with the test's own SysvQueue::send"));
+                for m in &messages {
+                    s.ok("SysvQueue::send", q.send(1, m))?;
+                }
+                s.phase(format!("calling receive_payload on {what}"));
+                let got = q1::receive_payload(&q);
+                s.expect_err(&format!("receive_payload of {what}"), got, ErrorKind::InvalidData)?;
+                s.ok("SysvQueue::remove", q.remove())?;
+            }
+            Ok(())
         });
     }
 
@@ -1052,7 +1240,7 @@ mod q5_supervisor {
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox, Tracked};
@@ -1876,30 +2064,6 @@ mod q5_supervisor {
         });
     }
 
-    /// Whether process `pid` (a child of this one) is in system call `call`, from
-    /// /proc/PID/syscall (`man 5 proc`).
-    fn in_call(pid: i32, call: libc::c_long) -> bool {
-        let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        text.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(call)
-    }
-
-    /// Waits (at most 3 s) until process `pid` has been seen in system call `call` 5 times and
-    /// for 100 ms: 20 of the worker's caught signals came meanwhile.
-    fn wait_in_call(pid: i32, call: libc::c_long) {
-        let started = Instant::now();
-        let (mut seen, mut since) = (0, None);
-        while started.elapsed() < Duration::from_secs(3) {
-            if in_call(pid, call) {
-                seen += 1;
-                since.get_or_insert_with(Instant::now);
-            }
-            if seen >= 5 && since.is_some_and(|t: Instant| t.elapsed() >= Duration::from_millis(100)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
     #[test]
     fn a_worker_waiting_for_the_lock_file_keeps_waiting_through_caught_signals() {
         grade!().run(|s| {
@@ -1933,7 +2097,8 @@ mod q5_supervisor {
             }
             go.notify()?;
             s.phase("waiting for the worker to wait in flock for the lock file the test holds");
-            wait_in_call(pid, libc::SYS_flock);
+            // Blocked for 100 ms: 20 of the worker's caught signals came meanwhile.
+            super::support::seen_in_call(pid, libc::SYS_flock, Duration::from_millis(100));
             drop(held);
             let pid = report.receive(
                 s,
@@ -1997,7 +2162,7 @@ mod q5_supervisor {
             s.ok("Supervisor::spawn", supervisor.spawn(work))?;
             let pid = started.receive(s, "start")?;
             s.phase("waiting for the worker to wait in msgsnd for room in the full queue");
-            wait_in_call(pid, libc::SYS_msgsnd);
+            super::support::seen_in_call(pid, libc::SYS_msgsnd, Duration::from_millis(100));
             s.phase("making room: the test takes the messages in the queue");
             let mut got = drain_queue(ids.queue);
             report.receive(
@@ -2020,27 +2185,13 @@ mod q5_supervisor {
         });
     }
 
-    /// Moves this (single-threaded) process into a new user and IPC namespace (`man 7
-    /// ipc_namespaces`, `man 7 user_namespaces`), its uid and gid mapped to themselves: the
-    /// SysV objects it makes from now on are the namespace's first, with id 0.
-    fn fresh_ipc_namespace() -> io::Result<()> {
-        // SAFETY: getuid, getgid and unshare have no memory preconditions; the caller is
-        // single-threaded, as CLONE_NEWUSER requires.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWIPC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-        fs::write("/proc/self/setgroups", "deny")?;
-        fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
-    }
-
     #[test]
     fn objects_with_id_0_are_valid_a_supervisor_in_a_fresh_ipc_namespace_works() {
         grade!().run(|s| {
             let res = resources(s);
             s.phase("in a process of the test's own in a new IPC namespace: create, a worker, recover, remove");
             let inside = s.fork("the process in a new IPC namespace", || {
+                use super::support::fresh_ipc_namespace;
                 // Where the kernel allows no user namespace, the same runs in this one (where
                 // an id is rarely 0).
                 let fresh = fresh_ipc_namespace().is_ok();
