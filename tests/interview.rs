@@ -830,6 +830,8 @@ mod q4_race_witness {
     use ipc_katas::grader::{Failure, Sandbox};
     use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
 
+    use super::support::shared_anonymous_mappings;
+
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
     const ITEMS: usize = 100_000;
@@ -917,16 +919,6 @@ mod q4_race_witness {
     /// How long a consume on an empty ring must stay in its busy-wait: the source's consume has
     /// no timeout, so one that has not returned by then is waiting, as it should.
     const EMPTY_WAIT: Duration = Duration::from_millis(300);
-
-    /// How many `MAP_SHARED | MAP_ANONYMOUS` mappings this process has (`man 5 proc`: they show
-    /// as /dev/zero, deleted, in /proc/self/maps).
-    fn shared_anonymous_mappings() -> usize {
-        std::fs::read_to_string("/proc/self/maps")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("/dev/zero"))
-            .count()
-    }
 
     /// The evidence counts only from the source's ring: before the witness, the test checks that
     /// the provided `SourcePc` (interview/mod.rs, given as it is) still is that ring and keeps an
@@ -1075,6 +1067,27 @@ mod q4_race_witness {
     }
 
     #[test]
+    fn a_process_whose_descriptor_0_is_closed_still_races_the_ring() {
+        grade!().run(|s| {
+            s.phase("in a process of the test's own with descriptor 0 closed (as a daemon's): witness_race(2000, 300 ms)");
+            let daemon = s.fork("the process with descriptor 0 closed", || {
+                // SAFETY: closing our own stdin; nothing else in this process uses it.
+                unsafe { libc::close(0) };
+                match witness_race(2000, Duration::from_millis(300)) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == ErrorKind::TimedOut => Ok(()),
+                    Err(e) => Err(Failure::wrong(format!(
+                        "with descriptor 0 closed, witness_race(2000, 300 ms) failed with {e} (kind {:?}): 0 is a valid \
+                         descriptor (the lowest free one, which a new descriptor gets), only -1 is an error",
+                        e.kind()
+                    ))),
+                }
+            })?;
+            daemon.join()
+        });
+    }
+
+    #[test]
     fn no_items_too_many_items_or_no_time_are_errors_not_witnesses() {
         grade!().run(|s| {
             for items in [0, SourcePc::MAX_JOURNAL + 1] {
@@ -1102,7 +1115,9 @@ mod q4_race_fixes {
     use katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
     use proptest::prelude::*;
 
-    use super::support::{FUTEX_CALLS, trap_futex};
+    use ipc_katas::grader::caught_alarms_every;
+
+    use super::support::{FUTEX_CALLS, seen_in_call, shared_anonymous_mappings, trap_futex};
 
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
@@ -1180,6 +1195,88 @@ mod q4_race_fixes {
             s.phase("calling AtomicPc::new");
             let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
             stream(s, "AtomicPc", &ring, count, salt)
+        });
+    }
+
+    /// A child of this process drops its copy of `ring` (as a child that returns, running its
+    /// destructors, would); then the ring must still carry items, and dropping it here must
+    /// unmap its memory.
+    fn dropped<R: Ring>(s: &Sandbox, kind: &str, ring: R) -> Result<(), Failure> {
+        s.phase(format!("a child process drops its copy of the {kind}"));
+        let child = s.fork("the child that drops its copy of the ring", || {
+            // SAFETY: a bitwise copy in this child's own address space, dropped once; the
+            // original is never dropped here (the child leaves with _exit).
+            drop(unsafe { std::ptr::read(&ring) });
+            Ok(())
+        })?;
+        child.join()?;
+        stream(s, &format!("{kind} after a child dropped its copy"), &ring, 100, 1).map_err(|f| {
+            Failure::wrong(format!(
+                "{} (only the process that made the ring may destroy what is inside it: a child that drops its copy \
+                 must only unmap its own mapping)",
+                f.outcome().text()
+            ))
+        })?;
+        s.phase(format!("dropping the {kind} in the process that made it"));
+        let before = shared_anonymous_mappings();
+        drop(ring);
+        let after = shared_anonymous_mappings();
+        s.expect(after < before, || {
+            format!(
+                "this process had {before} shared anonymous mappings before the {kind} was dropped and {after} after: \
+                 its drop must unmap its memory (munmap)"
+            )
+        })
+    }
+
+    /// A consumer process waits on the empty `ring` while a caught SIGALRM comes every 5 ms
+    /// (without SA_RESTART, so a wait in the kernel returns EINTR); once it has slept a while, the
+    /// test produces one item, which it must get.
+    fn waits_through_signals<R: Ring>(s: &Sandbox, kind: &str, ring: &R) -> Result<(), Failure> {
+        s.phase(format!("a consumer process waits on the empty {kind}, with caught signals arriving"));
+        let consumer = s.fork("the consumer process (caught signals arriving)", || {
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let got = ring.consume();
+            caught_alarms_every(None);
+            match got {
+                Ok(17) => Ok(()),
+                Ok(other) => Err(Failure::wrong(format!("the consumer got {other}, not the item 17 produced"))),
+                Err(e) => Err(Failure::wrong(format!(
+                    "consume on the empty {kind} returned {e} (kind {:?}) when a caught signal came: a wait \
+                     interrupted by a signal (EINTR) must wait again",
+                    e.kind()
+                ))),
+            }
+        })?;
+        // Asleep in the kernel for 100 ms (a spinning wait is never seen there: then the test
+        // goes on after 3 s): 20 caught signals came meanwhile.
+        seen_in_call(consumer.pid(), libc::SYS_futex, Duration::from_millis(100));
+        s.phase(format!("producing one item into the {kind} for the waiting consumer"));
+        s.ok("produce", ring.produce(17))?;
+        consumer.join()
+    }
+
+    #[test]
+    fn a_consumer_waiting_on_an_empty_ring_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            s.phase("calling AtomicPc::new");
+            waits_through_signals(s, "AtomicPc", &s.ok("AtomicPc::new", AtomicPc::new())?)?;
+            s.phase("calling MutexPc::new");
+            waits_through_signals(s, "MutexPc", &s.ok("MutexPc::new", MutexPc::new())?)?;
+            s.phase("calling SemaphorePc::new");
+            waits_through_signals(s, "SemaphorePc", &s.ok("SemaphorePc::new", SemaphorePc::new())?)
+        });
+    }
+
+    #[test]
+    fn a_child_that_drops_its_copy_leaves_each_ring_working_and_the_maker_s_drop_unmaps_it() {
+        grade!().run(|s| {
+            s.phase("calling AtomicPc::new");
+            dropped(s, "AtomicPc", s.ok("AtomicPc::new", AtomicPc::new())?)?;
+            s.phase("calling MutexPc::new");
+            dropped(s, "MutexPc", s.ok("MutexPc::new", MutexPc::new())?)?;
+            s.phase("calling SemaphorePc::new");
+            dropped(s, "SemaphorePc", s.ok("SemaphorePc::new", SemaphorePc::new())?)
         });
     }
 
