@@ -14,7 +14,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
+use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
 use ipc_katas::{grade, peer_exe};
 use katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
 use katas::message_queues::SysvQueue;
@@ -405,14 +405,25 @@ mod q1_shm_vs_messages {
             // Far beyond the sandbox's deadline: a wake-up that does not come is a hang.
             const LONG: Duration = Duration::from_secs(60);
             s.phase("a receiving process waits on the empty mailbox");
-            let receiver = s.fork("the receiving process", || {
-                let got = mb.receive(LONG).map_err(|e| Failure::kata_error("ShmMailbox::receive", e))?;
+            let receiver = s.fork("the receiving process (caught signals arriving)", || {
+                // A caught SIGALRM every 5 ms, without SA_RESTART: FUTEX_WAIT returns EINTR.
+                caught_alarms_every(Some(Duration::from_millis(5)));
+                let got = mb.receive(LONG);
+                caught_alarms_every(None);
+                let got = got.map_err(|e| {
+                    Failure::wrong(format!(
+                        "ShmMailbox::receive returned {e} (kind {:?}) while caught signals came as it waited: a futex \
+                         wait interrupted by a signal (EINTR) must wait again",
+                        e.kind()
+                    ))
+                })?;
                 if got != b"wake" {
                     return Err(Failure::wrong(format!("the receiver got {got:?}, not b\"wake\"")));
                 }
                 Ok(())
             })?;
-            s.expect(seen_in_call(receiver.pid(), libc::SYS_futex, Duration::from_millis(20)), || {
+            // Asleep in futex for 100 ms: 20 caught signals came meanwhile.
+            s.expect(seen_in_call(receiver.pid(), libc::SYS_futex, Duration::from_millis(100)), || {
                 "a receiver waiting on an empty mailbox was not seen asleep in futex for 3 s: it spins, burning a CPU \
                  while it waits (FUTEX_WAIT on the state word while it still holds the value seen)"
                     .to_string()
@@ -578,6 +589,139 @@ mod q2_pipes_vs_sockets {
     }
 
     /// Starts the trusted server program and waits until it listens (it says so on a FIFO).
+    #[test]
+    fn a_client_waiting_for_its_answer_keeps_reading_through_caught_signals() {
+        grade!().run(|s| {
+            let path = s.path("slow.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
+            let request = b"wait for me".to_vec();
+            let server = s.fork("the test's slow server", || {
+                let (mut conn, _) = listener.accept().map_err(Failure::test_error("accept"))?;
+                let mut header = [0u8; 4];
+                conn.read_exact(&mut header).map_err(Failure::test_error("read a request's header"))?;
+                let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                conn.read_exact(&mut body).map_err(Failure::test_error("read a request"))?;
+                // The client now waits in read for the answer: 100 ms, 20 of its caught signals.
+                std::thread::sleep(Duration::from_millis(100));
+                let answer = reversed(&body);
+                let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(&answer);
+                conn.write_all(&frame).map_err(Failure::test_error("write the answer"))?;
+                let _ = conn.read_to_end(&mut Vec::new());
+                Ok(())
+            })?;
+            s.phase("calling over_socket with a caught SIGALRM every 5 ms (no SA_RESTART: a read that waits returns EINTR)");
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let answers = q2::over_socket(&path, std::slice::from_ref(&request));
+            caught_alarms_every(None);
+            let answers = answers.map_err(|e| {
+                Failure::wrong(format!(
+                    "over_socket returned {e} (kind {:?}) while caught signals came as it waited for its answer: a read \
+                     interrupted by a signal (EINTR) must be tried again",
+                    e.kind()
+                ))
+            })?;
+            check_answers(s, "over_socket with caught signals arriving", &[request], &answers)?;
+            server.join()?;
+            drop(listener);
+            fs::remove_file(&path).map_err(Failure::test_error("remove the socket file"))
+        });
+    }
+
+    /// Whether the peer of `conn` has read everything written to it: the bytes still queued,
+    /// SIOCOUTQ (the same number as TIOCOUTQ, `man 7 unix`), are none.
+    fn all_read(conn: &std::os::unix::net::UnixStream) -> bool {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int.
+        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(conn), libc::TIOCOUTQ, &mut queued) == 0 && queued == 0 }
+    }
+
+    #[test]
+    fn answers_that_come_a_byte_at_a_time_stop_mid_header_announce_too_much_or_never_come_are_read_right() {
+        grade!().run(|s| {
+            let path = s.path("bytes.sock");
+            let listener =
+                std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
+            let request = b"one byte at a time".to_vec();
+            // A server of the test's own: one connection each way of answering.
+            let server = s.fork("the test's server", || {
+                for way in 0..4 {
+                    let (mut conn, _) = listener.accept().map_err(Failure::test_error("accept"))?;
+                    if way == 3 {
+                        // Closed with the request unread: the client's read fails, ECONNRESET.
+                        let mut queued: libc::c_int = 0;
+                        while queued < 4 + request.len() as libc::c_int {
+                            std::thread::sleep(Duration::from_millis(1));
+                            // SAFETY: FIONREAD writes one int.
+                            unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&conn), libc::FIONREAD, &mut queued) };
+                        }
+                        break;
+                    }
+                    let mut header = [0u8; 4];
+                    conn.read_exact(&mut header).map_err(Failure::test_error("read a request's header"))?;
+                    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                    conn.read_exact(&mut body).map_err(Failure::test_error("read a request"))?;
+                    let answer = reversed(&body);
+                    let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+                    frame.extend_from_slice(&answer);
+                    match way {
+                        // Every byte once the client has read the one before: each read is short.
+                        0 => {
+                            for byte in &frame {
+                                conn.write_all(std::slice::from_ref(byte)).map_err(Failure::test_error("write"))?;
+                                while !all_read(&conn) {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                            }
+                        }
+                        // Half a header, then the end.
+                        1 => conn.write_all(&frame[..2]).map_err(Failure::test_error("write"))?,
+                        // A header that announces more than MAX_MESSAGE.
+                        _ => {
+                            let too_long = (q2::MAX_MESSAGE as u32 + 1).to_be_bytes();
+                            conn.write_all(&too_long).map_err(Failure::test_error("write"))?;
+                            let _ = conn.read_to_end(&mut Vec::new());
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            s.phase("calling over_socket with a server that sends its answer a byte at a time");
+            let answers = s.ok(
+                "over_socket (an answer in 1-byte reads)",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+            )?;
+            check_answers(
+                s,
+                "over_socket, the answer coming a byte at a time",
+                std::slice::from_ref(&request),
+                &answers,
+            )?;
+            s.phase("calling over_socket with a server that sends half a header and closes");
+            s.expect_err(
+                "over_socket whose server closed after 2 bytes of the answer's header",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+                ErrorKind::UnexpectedEof,
+            )?;
+            s.phase("calling over_socket with a server whose answer announces MAX_MESSAGE + 1 bytes");
+            s.expect_err(
+                "over_socket whose server announced an answer of MAX_MESSAGE + 1 bytes",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+                ErrorKind::InvalidData,
+            )?;
+            s.phase("calling over_socket with a server that closes without reading the request");
+            s.expect_err(
+                "over_socket whose server closed with the request unread (its read fails with ECONNRESET: a read \
+                 error other than EINTR is the answer, not a reason to read again)",
+                q2::over_socket(&path, &[request]),
+                ErrorKind::ConnectionReset,
+            )?;
+            server.join()?;
+            drop(listener);
+            fs::remove_file(&path).map_err(Failure::test_error("remove the socket file"))
+        });
+    }
+
     fn start_server(s: &Sandbox, path: &Path, count: usize) -> Result<Peer, Failure> {
         let ready = s.path("ready");
         nix::unistd::mkfifo(&ready, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -636,8 +780,11 @@ mod q2_pipes_vs_sockets {
             let path = s.path("server.sock");
             let listener = std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
             listener.set_nonblocking(true).map_err(Failure::test_error("set up the socket"))?;
-            s.phase("calling over_socket with a request of MAX_MESSAGE + 1 bytes");
-            let result = q2::over_socket(&path, &too_big[1..]);
+            s.phase(
+                "calling over_socket with a request, then one of MAX_MESSAGE + 1 bytes (stuck here: it sent the first \
+                 and waits for an answer this listener never gives: check every request before sending any)",
+            );
+            let result = q2::over_socket(&path, &too_big);
             let mut sent = Vec::new();
             if let Ok((mut conn, _)) = listener.accept() {
                 conn.set_nonblocking(false).map_err(Failure::test_error("set up the connection"))?;
@@ -812,6 +959,10 @@ mod q3_named_vs_anonymous {
             s.phase("calling gather with 3 writers of an empty record");
             let got = s.ok("gather", q3::gather(3, &[]))?;
             s.expect_eq("what gather read from writers of empty records", &0, &got.len())?;
+            s.phase("calling gather with 4 writers of a record of PIPE_BUF (4096) bytes, the most written atomically");
+            let record = Payload::new(4096, 22).bytes();
+            let got = s.ok("gather of 4096-byte records", q3::gather(4, &record))?;
+            s.expect_bytes("what gather read from 4 writers of 4096-byte records", &record.repeat(4), &got)?;
             s.phase("calling gather with a record of PIPE_BUF + 1 bytes");
             s.expect_err("gather with a 4097-byte record", q3::gather(2, &[7u8; 4097]), ErrorKind::InvalidInput)
                 .map(drop)
@@ -1038,7 +1189,7 @@ mod q4_race_witness {
             empty.consume();
             Ok(())
         })?;
-        while empty.consumed().len() < 1 && !consumer.has_exited() {
+        while empty.consumed().is_empty() && !consumer.has_exited() {
             std::thread::sleep(Duration::from_millis(1));
         }
         let started = std::time::Instant::now();
