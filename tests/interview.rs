@@ -14,7 +14,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, data, size};
+use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
 use ipc_katas::{grade, peer_exe};
 use katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
 use katas::message_queues::SysvQueue;
@@ -81,6 +81,56 @@ mod support {
             }
         }
         Ok(())
+    }
+
+    /// Moves this (single-threaded) process into a new user and IPC namespace (`man 7
+    /// ipc_namespaces`, `man 7 user_namespaces`), its uid and gid mapped to themselves: the
+    /// SysV objects it makes from now on are the namespace's first, with id 0.
+    pub fn fresh_ipc_namespace() -> std::io::Result<()> {
+        // SAFETY: getuid, getgid and unshare have no memory preconditions; the caller is
+        // single-threaded, as CLONE_NEWUSER requires.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWIPC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+        fs::write("/proc/self/setgroups", "deny")?;
+        fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+    }
+
+    /// Whether process `pid` (a child of this one) is in system call `call`, from
+    /// /proc/PID/syscall (`man 5 proc`).
+    pub fn in_call(pid: i32, call: libc::c_long) -> bool {
+        let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        text.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(call)
+    }
+
+    /// Waits (at most 3 s) until process `pid` has been seen in system call `call` 5 times, over
+    /// at least `over`; whether it was.
+    pub fn seen_in_call(pid: i32, call: libc::c_long, over: Duration) -> bool {
+        let started = Instant::now();
+        let (mut seen, mut since) = (0, None);
+        while started.elapsed() < Duration::from_secs(3) {
+            if in_call(pid, call) {
+                seen += 1;
+                since.get_or_insert_with(Instant::now);
+            }
+            if seen >= 5 && since.is_some_and(|t: Instant| t.elapsed() >= over) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    }
+
+    /// How many `MAP_SHARED | MAP_ANONYMOUS` mappings this process has (`man 5 proc`: they show
+    /// as /dev/zero, deleted, in /proc/self/maps).
+    pub fn shared_anonymous_mappings() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("/dev/zero"))
+            .count()
     }
 
     /// The descriptors of this process that link to `target` in /proc/self/fd.
@@ -316,6 +366,155 @@ mod q1_shm_vs_messages {
     }
 
     #[test]
+    fn a_segment_with_id_0_is_valid_a_mailbox_in_a_fresh_ipc_namespace_works() {
+        grade!().run(|s| {
+            let key = s.sysv_key();
+            s.phase("in a process of the test's own in a new IPC namespace: create, send, receive, remove");
+            let inside = s.fork("the process in a new IPC namespace", || {
+                // Where the kernel allows no user namespace, the same runs in this one (where
+                // an id is rarely 0).
+                let fresh = fresh_ipc_namespace().is_ok();
+                let wrong = |what: String| {
+                    Failure::wrong(format!(
+                        "in a new IPC namespace, whose first segment gets id 0, {what}: 0 is a valid SysV id, only -1 \
+                         is an error"
+                    ))
+                };
+                let mb =
+                    q1::ShmMailbox::create(key, 64).map_err(|e| wrong(format!("ShmMailbox::create returned {e}")))?;
+                mb.send(b"id 0", PATIENCE).map_err(|e| wrong(format!("ShmMailbox::send returned {e}")))?;
+                let got = mb.receive(PATIENCE).map_err(|e| wrong(format!("ShmMailbox::receive returned {e}")))?;
+                if got != b"id 0" {
+                    return Err(wrong(format!("what was sent came back as {got:?}")));
+                }
+                let id = mb.id();
+                mb.remove().map_err(|e| wrong(format!("ShmMailbox::remove returned {e}")))?;
+                if fresh && id != 0 {
+                    return Err(Failure::crash(format!("in a new IPC namespace the test expected id 0, got {id}")));
+                }
+                Ok(())
+            })?;
+            inside.join()
+        });
+    }
+
+    #[test]
+    fn a_receiver_of_an_empty_mailbox_and_a_sender_to_a_full_one_sleep_in_futex_and_wake_at_once() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 64)?;
+            // Far beyond the sandbox's deadline: a wake-up that does not come is a hang.
+            const LONG: Duration = Duration::from_secs(60);
+            s.phase("a receiving process waits on the empty mailbox");
+            let receiver = s.fork("the receiving process (caught signals arriving)", || {
+                // A caught SIGALRM every 5 ms, without SA_RESTART: FUTEX_WAIT returns EINTR.
+                caught_alarms_every(Some(Duration::from_millis(5)));
+                let got = mb.receive(LONG);
+                caught_alarms_every(None);
+                let got = got.map_err(|e| {
+                    Failure::wrong(format!(
+                        "ShmMailbox::receive returned {e} (kind {:?}) while caught signals came as it waited: a futex \
+                         wait interrupted by a signal (EINTR) must wait again",
+                        e.kind()
+                    ))
+                })?;
+                if got != b"wake" {
+                    return Err(Failure::wrong(format!("the receiver got {got:?}, not b\"wake\"")));
+                }
+                Ok(())
+            })?;
+            // Asleep in futex for 100 ms: 20 caught signals came meanwhile.
+            s.expect(seen_in_call(receiver.pid(), libc::SYS_futex, Duration::from_millis(100)), || {
+                "a receiver waiting on an empty mailbox was not seen asleep in futex for 3 s: it spins, burning a CPU \
+                 while it waits (FUTEX_WAIT on the state word while it still holds the value seen)"
+                    .to_string()
+            })?;
+            s.phase("sending to the waiting receiver (stuck here: the send did not wake it, FUTEX_WAKE)");
+            s.ok("ShmMailbox::send", mb.send(b"wake", PATIENCE))?;
+            receiver.join()?;
+            s.ok("ShmMailbox::send", mb.send(b"first", PATIENCE))?;
+            s.phase("a sending process waits on the full mailbox");
+            let sender = s.fork("the sending process", || {
+                mb.send(b"second", LONG).map_err(|e| Failure::kata_error("ShmMailbox::send to a full mailbox", e))
+            })?;
+            s.expect(seen_in_call(sender.pid(), libc::SYS_futex, Duration::from_millis(20)), || {
+                "a sender waiting on a full mailbox was not seen asleep in futex for 3 s: it spins, burning a CPU \
+                 while it waits"
+                    .to_string()
+            })?;
+            s.phase("receiving from the full mailbox (stuck here: the receive did not wake the waiting sender)");
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes("the first payload", b"first", &got)?;
+            sender.join()?;
+            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            s.expect_bytes("the payload the waiting sender sent", b"second", &got)?;
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
+    #[test]
+    fn a_corrupt_length_in_the_segment_never_makes_receive_read_past_the_mailbox() {
+        grade!().run(|s| {
+            let mb = mailbox(s, 64)?;
+            s.phase("writing a full state and a length of 1000 into the mailbox's header, through the segment");
+            // SAFETY: attaching the mailbox's segment by id; detached below. The header's layout
+            // is the answer's: a state word (FULL = 2), then at offset 8 the length (u64).
+            unsafe {
+                let addr = libc::shmat(mb.id(), std::ptr::null(), 0);
+                if addr as isize == -1 {
+                    return Err(Failure::crash(format!(
+                        "the test could not attach the segment: {}",
+                        std::io::Error::last_os_error()
+                    )));
+                }
+                addr.cast::<u8>().add(8).cast::<u64>().write_volatile(1000);
+                addr.cast::<std::sync::atomic::AtomicU32>()
+                    .as_ref()
+                    .expect("attached")
+                    .store(2, std::sync::atomic::Ordering::SeqCst);
+                libc::shmdt(addr);
+            }
+            s.phase("calling ShmMailbox::receive on a slot whose length is corrupt");
+            match mb.receive(PATIENCE) {
+                Ok(got) => s.expect(got.len() <= 64, || {
+                    format!(
+                        "the header said 1000 bytes in a mailbox of 64, and receive returned {}: a length from shared \
+                         memory is untrusted, clamp it to the capacity (or refuse it)",
+                        size(got.len())
+                    )
+                })?,
+                Err(e) => s.expect(e.kind() == ErrorKind::InvalidData, || {
+                    format!("receive of a corrupt length failed with {e} (kind {:?}), not InvalidData", e.kind())
+                })?,
+            }
+            s.ok("ShmMailbox::remove", mb.remove())
+        });
+    }
+
+    #[test]
+    fn a_queue_whose_framing_is_broken_gives_invalid_data_not_a_wrong_payload_or_a_hang() {
+        grade!().run(|s| {
+            let len = |n: u64| n.to_le_bytes().to_vec();
+            let cases: [(&str, Vec<Vec<u8>>); 3] = [
+                ("a length message of 7 bytes", vec![vec![0; 7]]),
+                ("a length of 5, then a chunk of 6 bytes", vec![len(5), vec![1; 6]]),
+                ("a length of 5, then an empty chunk", vec![len(5), Vec::new(), vec![1; 5]]),
+            ];
+            for (what, messages) in cases {
+                let q = queue(s)?;
+                s.phase(format!("sending {what} with the test's own SysvQueue::send"));
+                for m in &messages {
+                    s.ok("SysvQueue::send", q.send(1, m))?;
+                }
+                s.phase(format!("calling receive_payload on {what}"));
+                let got = q1::receive_payload(&q);
+                s.expect_err(&format!("receive_payload of {what}"), got, ErrorKind::InvalidData)?;
+                s.ok("SysvQueue::remove", q.remove())?;
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_removed_queue_is_an_error_for_both_ends_not_a_hang() {
         grade!().run(|s| {
             let key = s.sysv_key();
@@ -390,6 +589,139 @@ mod q2_pipes_vs_sockets {
     }
 
     /// Starts the trusted server program and waits until it listens (it says so on a FIFO).
+    #[test]
+    fn a_client_waiting_for_its_answer_keeps_reading_through_caught_signals() {
+        grade!().run(|s| {
+            let path = s.path("slow.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
+            let request = b"wait for me".to_vec();
+            let server = s.fork("the test's slow server", || {
+                let (mut conn, _) = listener.accept().map_err(Failure::test_error("accept"))?;
+                let mut header = [0u8; 4];
+                conn.read_exact(&mut header).map_err(Failure::test_error("read a request's header"))?;
+                let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                conn.read_exact(&mut body).map_err(Failure::test_error("read a request"))?;
+                // The client now waits in read for the answer: 100 ms, 20 of its caught signals.
+                std::thread::sleep(Duration::from_millis(100));
+                let answer = reversed(&body);
+                let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(&answer);
+                conn.write_all(&frame).map_err(Failure::test_error("write the answer"))?;
+                let _ = conn.read_to_end(&mut Vec::new());
+                Ok(())
+            })?;
+            s.phase("calling over_socket with a caught SIGALRM every 5 ms (no SA_RESTART: a read that waits returns EINTR)");
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let answers = q2::over_socket(&path, std::slice::from_ref(&request));
+            caught_alarms_every(None);
+            let answers = answers.map_err(|e| {
+                Failure::wrong(format!(
+                    "over_socket returned {e} (kind {:?}) while caught signals came as it waited for its answer: a read \
+                     interrupted by a signal (EINTR) must be tried again",
+                    e.kind()
+                ))
+            })?;
+            check_answers(s, "over_socket with caught signals arriving", &[request], &answers)?;
+            server.join()?;
+            drop(listener);
+            fs::remove_file(&path).map_err(Failure::test_error("remove the socket file"))
+        });
+    }
+
+    /// Whether the peer of `conn` has read everything written to it: the bytes still queued,
+    /// SIOCOUTQ (the same number as TIOCOUTQ, `man 7 unix`), are none.
+    fn all_read(conn: &std::os::unix::net::UnixStream) -> bool {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int.
+        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(conn), libc::TIOCOUTQ, &mut queued) == 0 && queued == 0 }
+    }
+
+    #[test]
+    fn answers_that_come_a_byte_at_a_time_stop_mid_header_announce_too_much_or_never_come_are_read_right() {
+        grade!().run(|s| {
+            let path = s.path("bytes.sock");
+            let listener =
+                std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
+            let request = b"one byte at a time".to_vec();
+            // A server of the test's own: one connection each way of answering.
+            let server = s.fork("the test's server", || {
+                for way in 0..4 {
+                    let (mut conn, _) = listener.accept().map_err(Failure::test_error("accept"))?;
+                    if way == 3 {
+                        // Closed with the request unread: the client's read fails, ECONNRESET.
+                        let mut queued: libc::c_int = 0;
+                        while queued < 4 + request.len() as libc::c_int {
+                            std::thread::sleep(Duration::from_millis(1));
+                            // SAFETY: FIONREAD writes one int.
+                            unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&conn), libc::FIONREAD, &mut queued) };
+                        }
+                        break;
+                    }
+                    let mut header = [0u8; 4];
+                    conn.read_exact(&mut header).map_err(Failure::test_error("read a request's header"))?;
+                    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                    conn.read_exact(&mut body).map_err(Failure::test_error("read a request"))?;
+                    let answer = reversed(&body);
+                    let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+                    frame.extend_from_slice(&answer);
+                    match way {
+                        // Every byte once the client has read the one before: each read is short.
+                        0 => {
+                            for byte in &frame {
+                                conn.write_all(std::slice::from_ref(byte)).map_err(Failure::test_error("write"))?;
+                                while !all_read(&conn) {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                            }
+                        }
+                        // Half a header, then the end.
+                        1 => conn.write_all(&frame[..2]).map_err(Failure::test_error("write"))?,
+                        // A header that announces more than MAX_MESSAGE.
+                        _ => {
+                            let too_long = (q2::MAX_MESSAGE as u32 + 1).to_be_bytes();
+                            conn.write_all(&too_long).map_err(Failure::test_error("write"))?;
+                            let _ = conn.read_to_end(&mut Vec::new());
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            s.phase("calling over_socket with a server that sends its answer a byte at a time");
+            let answers = s.ok(
+                "over_socket (an answer in 1-byte reads)",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+            )?;
+            check_answers(
+                s,
+                "over_socket, the answer coming a byte at a time",
+                std::slice::from_ref(&request),
+                &answers,
+            )?;
+            s.phase("calling over_socket with a server that sends half a header and closes");
+            s.expect_err(
+                "over_socket whose server closed after 2 bytes of the answer's header",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+                ErrorKind::UnexpectedEof,
+            )?;
+            s.phase("calling over_socket with a server whose answer announces MAX_MESSAGE + 1 bytes");
+            s.expect_err(
+                "over_socket whose server announced an answer of MAX_MESSAGE + 1 bytes",
+                q2::over_socket(&path, std::slice::from_ref(&request)),
+                ErrorKind::InvalidData,
+            )?;
+            s.phase("calling over_socket with a server that closes without reading the request");
+            s.expect_err(
+                "over_socket whose server closed with the request unread (its read fails with ECONNRESET: a read \
+                 error other than EINTR is the answer, not a reason to read again)",
+                q2::over_socket(&path, &[request]),
+                ErrorKind::ConnectionReset,
+            )?;
+            server.join()?;
+            drop(listener);
+            fs::remove_file(&path).map_err(Failure::test_error("remove the socket file"))
+        });
+    }
+
     fn start_server(s: &Sandbox, path: &Path, count: usize) -> Result<Peer, Failure> {
         let ready = s.path("ready");
         nix::unistd::mkfifo(&ready, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -448,8 +780,11 @@ mod q2_pipes_vs_sockets {
             let path = s.path("server.sock");
             let listener = std::os::unix::net::UnixListener::bind(&path).map_err(Failure::test_error("bind a socket"))?;
             listener.set_nonblocking(true).map_err(Failure::test_error("set up the socket"))?;
-            s.phase("calling over_socket with a request of MAX_MESSAGE + 1 bytes");
-            let result = q2::over_socket(&path, &too_big[1..]);
+            s.phase(
+                "calling over_socket with a request, then one of MAX_MESSAGE + 1 bytes (stuck here: it sent the first \
+                 and waits for an answer this listener never gives: check every request before sending any)",
+            );
+            let result = q2::over_socket(&path, &too_big);
             let mut sent = Vec::new();
             if let Ok((mut conn, _)) = listener.accept() {
                 conn.set_nonblocking(false).map_err(Failure::test_error("set up the connection"))?;
@@ -624,6 +959,10 @@ mod q3_named_vs_anonymous {
             s.phase("calling gather with 3 writers of an empty record");
             let got = s.ok("gather", q3::gather(3, &[]))?;
             s.expect_eq("what gather read from writers of empty records", &0, &got.len())?;
+            s.phase("calling gather with 4 writers of a record of PIPE_BUF (4096) bytes, the most written atomically");
+            let record = Payload::new(4096, 22).bytes();
+            let got = s.ok("gather of 4096-byte records", q3::gather(4, &record))?;
+            s.expect_bytes("what gather read from 4 writers of 4096-byte records", &record.repeat(4), &got)?;
             s.phase("calling gather with a record of PIPE_BUF + 1 bytes");
             s.expect_err("gather with a 4097-byte record", q3::gather(2, &[7u8; 4097]), ErrorKind::InvalidInput)
                 .map(drop)
@@ -641,6 +980,8 @@ mod q4_race_witness {
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox};
     use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
+
+    use super::support::shared_anonymous_mappings;
 
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
@@ -726,12 +1067,174 @@ mod q4_race_witness {
         })
     }
 
+    /// How long a consume on an empty ring must stay in its busy-wait: the source's consume has
+    /// no timeout, so one that has not returned by then is waiting, as it should.
+    const EMPTY_WAIT: Duration = Duration::from_millis(300);
+
+    /// The evidence counts only from the source's ring: before the witness, the test checks that
+    /// the provided `SourcePc` (interview/mod.rs, given as it is) still is that ring and keeps an
+    /// honest journal, in one process, where it has no race.
+    fn check_exhibit(s: &Sandbox) -> Result<(), Failure> {
+        let changed = |what: String| {
+            Failure::wrong(format!(
+                "the provided SourcePc is not the source's ring any more: {what}. It is the exhibit, given as it is: \
+                 restore interview/mod.rs (git checkout katas/interview/mod.rs) and find the race in the original"
+            ))
+        };
+        for journal in [0, SourcePc::MAX_JOURNAL + 1] {
+            match SourcePc::new(journal) {
+                Err(e) if e.kind() == ErrorKind::InvalidInput => {}
+                other => return Err(changed(format!("SourcePc::new({journal}) returned {other:?}, not InvalidInput"))),
+            }
+        }
+        s.phase(
+            "checking the provided SourcePc in one process (stuck here: SourcePc was changed, and its produce or \
+             consume spins on a count that is not full or not empty)",
+        );
+        // 501 items each way: the ring and journal fill exactly one page (88 + 2 × 501 × 4 bytes),
+        // so a journal list that starts at the wrong place runs off the mapping.
+        const JOURNAL: usize = 501;
+        let mapped_before = shared_anonymous_mappings();
+        let ring = SourcePc::new(JOURNAL).map_err(|e| changed(format!("SourcePc::new({JOURNAL}) returned {e}")))?;
+        // Runs of items that wrap around the ring's end, produced then consumed in turn.
+        let rounds = || [(10, 10), (7, 3), (6, 10), (9, 4), (5, 10)].into_iter().cycle().take(65);
+        let in_turn = s.fork("the test's process that produces and consumes in turn (stuck: a changed SourcePc spins)", || {
+            let me = std::process::id() as i32;
+            ring.produce(101);
+            if (ring.producer_pid(), ring.consumer_pid(), ring.produced()) != (me, 0, vec![101]) {
+                return Err(changed(format!(
+                    "after one produce(101) by process {me}, its journal says producer {}, consumer {}, produced {:?}",
+                    ring.producer_pid(),
+                    ring.consumer_pid(),
+                    ring.produced()
+                )));
+            }
+            let got = ring.consume();
+            if (got, ring.consumer_pid(), ring.consumed()) != (101, me, vec![101]) {
+                return Err(changed(format!(
+                    "then consume() by process {me} returned {got}, and the journal says consumer {}, consumed {:?}",
+                    ring.consumer_pid(),
+                    ring.consumed()
+                )));
+            }
+            // In one process, in turn: a full ring, then runs that wrap around its end, through the
+            // Ring trait too; every item comes out once, in order.
+            let mut next = 200;
+            let mut expected = std::collections::VecDeque::new();
+            for (round, (produce, consume)) in rounds().enumerate() {
+                for _ in 0..produce {
+                    if round % 2 == 0 {
+                        ring.produce(next);
+                    } else {
+                        katas::interview::Ring::produce(&ring, next).map_err(|e| changed(format!("Ring::produce: {e}")))?;
+                    }
+                    expected.push_back(next);
+                    next += 1;
+                }
+                for _ in 0..consume {
+                    let got = if round % 2 == 0 {
+                        ring.consume()
+                    } else {
+                        katas::interview::Ring::consume(&ring).map_err(|e| changed(format!("Ring::consume: {e}")))?
+                    };
+                    let want = expected.pop_front().expect("the test consumes no more than it produced");
+                    if got != want {
+                        return Err(changed(format!(
+                            "in one process, producing and consuming in turn ({produce} then {consume}), a consume \
+                             returned {got}, not {want}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let child = in_turn.pid();
+        in_turn.join()?;
+        // Re-read from this process, as the journal of a witness's run is.
+        let next = 200 + rounds().map(|(produce, _)| produce).sum::<i32>();
+        let all: Vec<i32> = std::iter::once(101).chain(200..next).collect();
+        if ring.produced() != all
+            || ring.consumed() != all
+            || (ring.producer_pid(), ring.consumer_pid()) != (child, child)
+        {
+            return Err(changed(format!(
+                "process {child} produced and consumed {} items in turn, in order, but the journal, read from another \
+                 process, says producer {}, consumer {}, produced {:?}, consumed {:?}",
+                all.len(),
+                ring.producer_pid(),
+                ring.consumer_pid(),
+                ring.produced(),
+                ring.consumed()
+            )));
+        }
+        let debug = format!("{ring:?}");
+        if !debug.contains(&format!("produced: {}", ring.produced().len())) {
+            return Err(changed(format!("its Debug output {debug:?} does not count what its journal holds")));
+        }
+        drop(ring);
+        let mapped_after = shared_anonymous_mappings();
+        if mapped_after != mapped_before {
+            return Err(changed(format!(
+                "this process had {mapped_before} shared anonymous mappings before SourcePc::new and {mapped_after} \
+                 after the SourcePc was dropped: its drop must unmap its memory"
+            )));
+        }
+        // The ring is empty now: a consume must wait. A child consumes one more item than
+        // it produces; the journal shows when it has started the second consume.
+        s.phase("checking that the provided SourcePc's consume waits on an empty ring");
+        let empty = SourcePc::new(4).map_err(|e| changed(format!("SourcePc::new(4) returned {e}")))?;
+        let consumer = s.fork("the process that consumes from an empty SourcePc", || {
+            empty.produce(1);
+            empty.consume();
+            empty.consume();
+            Ok(())
+        })?;
+        while empty.consumed().is_empty() && !consumer.has_exited() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = std::time::Instant::now();
+        while empty.consumed().len() < 2 && started.elapsed() < EMPTY_WAIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let consumed = empty.consumed();
+        consumer.kill();
+        if consumed.len() != 1 {
+            return Err(changed(format!(
+                "a process produced 1 item and consumed twice, and the second consume of the empty ring returned \
+                 at once instead of waiting: the journal says consumed {consumed:?} (its count went wrong)"
+            )));
+        }
+        Ok(())
+    }
+
     #[test]
     fn the_witness_names_an_item_the_source_ring_really_lost_duplicated_or_corrupted() {
         grade!().deadline(DEADLINE).run(|s| {
+            check_exhibit(s)?;
             s.phase(format!("calling witness_race({ITEMS}, {BUDGET:?}): running the source's ring until it fails"));
             let witness = s.ok("witness_race", witness_race(ITEMS, BUDGET))?;
             check(s, &witness)
+        });
+    }
+
+    #[test]
+    fn a_process_whose_descriptor_0_is_closed_still_races_the_ring() {
+        grade!().run(|s| {
+            s.phase("in a process of the test's own with descriptor 0 closed (as a daemon's): witness_race(2000, 300 ms)");
+            let daemon = s.fork("the process with descriptor 0 closed", || {
+                // SAFETY: closing our own stdin; nothing else in this process uses it.
+                unsafe { libc::close(0) };
+                match witness_race(2000, Duration::from_millis(300)) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == ErrorKind::TimedOut => Ok(()),
+                    Err(e) => Err(Failure::wrong(format!(
+                        "with descriptor 0 closed, witness_race(2000, 300 ms) failed with {e} (kind {:?}): 0 is a valid \
+                         descriptor (the lowest free one, which a new descriptor gets), only -1 is an error",
+                        e.kind()
+                    ))),
+                }
+            })?;
+            daemon.join()
         });
     }
 
@@ -763,7 +1266,9 @@ mod q4_race_fixes {
     use katas::interview::{AtomicPc, MutexPc, Ring, SemaphorePc};
     use proptest::prelude::*;
 
-    use super::support::{FUTEX_CALLS, trap_futex};
+    use ipc_katas::grader::caught_alarms_every;
+
+    use super::support::{FUTEX_CALLS, seen_in_call, shared_anonymous_mappings, trap_futex};
 
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
@@ -844,6 +1349,88 @@ mod q4_race_fixes {
         });
     }
 
+    /// A child of this process drops its copy of `ring` (as a child that returns, running its
+    /// destructors, would); then the ring must still carry items, and dropping it here must
+    /// unmap its memory.
+    fn dropped<R: Ring>(s: &Sandbox, kind: &str, ring: R) -> Result<(), Failure> {
+        s.phase(format!("a child process drops its copy of the {kind}"));
+        let child = s.fork("the child that drops its copy of the ring", || {
+            // SAFETY: a bitwise copy in this child's own address space, dropped once; the
+            // original is never dropped here (the child leaves with _exit).
+            drop(unsafe { std::ptr::read(&ring) });
+            Ok(())
+        })?;
+        child.join()?;
+        stream(s, &format!("{kind} after a child dropped its copy"), &ring, 100, 1).map_err(|f| {
+            Failure::wrong(format!(
+                "{} (only the process that made the ring may destroy what is inside it: a child that drops its copy \
+                 must only unmap its own mapping)",
+                f.outcome().text()
+            ))
+        })?;
+        s.phase(format!("dropping the {kind} in the process that made it"));
+        let before = shared_anonymous_mappings();
+        drop(ring);
+        let after = shared_anonymous_mappings();
+        s.expect(after < before, || {
+            format!(
+                "this process had {before} shared anonymous mappings before the {kind} was dropped and {after} after: \
+                 its drop must unmap its memory (munmap)"
+            )
+        })
+    }
+
+    /// A consumer process waits on the empty `ring` while a caught SIGALRM comes every 5 ms
+    /// (without SA_RESTART, so a wait in the kernel returns EINTR); once it has slept a while, the
+    /// test produces one item, which it must get.
+    fn waits_through_signals<R: Ring>(s: &Sandbox, kind: &str, ring: &R) -> Result<(), Failure> {
+        s.phase(format!("a consumer process waits on the empty {kind}, with caught signals arriving"));
+        let consumer = s.fork("the consumer process (caught signals arriving)", || {
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let got = ring.consume();
+            caught_alarms_every(None);
+            match got {
+                Ok(17) => Ok(()),
+                Ok(other) => Err(Failure::wrong(format!("the consumer got {other}, not the item 17 produced"))),
+                Err(e) => Err(Failure::wrong(format!(
+                    "consume on the empty {kind} returned {e} (kind {:?}) when a caught signal came: a wait \
+                     interrupted by a signal (EINTR) must wait again",
+                    e.kind()
+                ))),
+            }
+        })?;
+        // Asleep in the kernel for 100 ms (a spinning wait is never seen there: then the test
+        // goes on after 3 s): 20 caught signals came meanwhile.
+        seen_in_call(consumer.pid(), libc::SYS_futex, Duration::from_millis(100));
+        s.phase(format!("producing one item into the {kind} for the waiting consumer"));
+        s.ok("produce", ring.produce(17))?;
+        consumer.join()
+    }
+
+    #[test]
+    fn a_consumer_waiting_on_an_empty_ring_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            s.phase("calling AtomicPc::new");
+            waits_through_signals(s, "AtomicPc", &s.ok("AtomicPc::new", AtomicPc::new())?)?;
+            s.phase("calling MutexPc::new");
+            waits_through_signals(s, "MutexPc", &s.ok("MutexPc::new", MutexPc::new())?)?;
+            s.phase("calling SemaphorePc::new");
+            waits_through_signals(s, "SemaphorePc", &s.ok("SemaphorePc::new", SemaphorePc::new())?)
+        });
+    }
+
+    #[test]
+    fn a_child_that_drops_its_copy_leaves_each_ring_working_and_the_maker_s_drop_unmaps_it() {
+        grade!().run(|s| {
+            s.phase("calling AtomicPc::new");
+            dropped(s, "AtomicPc", s.ok("AtomicPc::new", AtomicPc::new())?)?;
+            s.phase("calling MutexPc::new");
+            dropped(s, "MutexPc", s.ok("MutexPc::new", MutexPc::new())?)?;
+            s.phase("calling SemaphorePc::new");
+            dropped(s, "SemaphorePc", s.ok("SemaphorePc::new", SemaphorePc::new())?)
+        });
+    }
+
     #[test]
     fn the_atomic_ring_makes_no_futex_system_call_when_nobody_waits() {
         grade!().run(|s| {
@@ -901,6 +1488,7 @@ mod q5_supervisor {
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::Duration;
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox, Tracked};
@@ -1398,6 +1986,498 @@ mod q5_supervisor {
             s.expect_bytes("the full-size message", &full, &recovered[0])?;
             s.ok("Supervisor::remove", supervisor.remove())?;
             check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    /// Checks, with the test's own calls, that the live worker `pid` holds every lock.
+    fn check_held(s: &Sandbox, ids: &SupervisorIds, lock_file: &Path, pid: i32) -> Result<(), Failure> {
+        s.phase("trying the robust mutex while the worker holds its StateGuard (pthread_mutex_trylock)");
+        // SAFETY: attaching the segment by its id; detached below.
+        let addr = unsafe { libc::shmat(ids.segment, std::ptr::null(), 0) };
+        if addr as isize == -1 {
+            return Err(Failure::wrong(format!(
+                "the SysV shared memory segment {} cannot be attached while the worker runs: {}",
+                ids.segment,
+                io::Error::last_os_error()
+            )));
+        }
+        let state = addr.cast::<SegmentState>();
+        // SAFETY: the segment starts with a SegmentState whose mutex the supervisor initialised;
+        // a lock the test got is given back at once.
+        let code = unsafe {
+            let code = libc::pthread_mutex_trylock(&raw mut (*state).mutex);
+            if code == 0 {
+                libc::pthread_mutex_unlock(&raw mut (*state).mutex);
+            }
+            libc::shmdt(addr);
+            code
+        };
+        s.expect(code == libc::EBUSY, || {
+            format!(
+                "while the worker holds its StateGuard, pthread_mutex_trylock on the state mutex returned {} instead \
+                 of EBUSY: lock_state must lock the mutex, and the guard keep it locked until it is dropped",
+                io::Error::from_raw_os_error(code)
+            )
+        })?;
+        s.phase("reading the semaphore while the worker holds it (semctl GETVAL)");
+        // SAFETY: GETVAL takes no argument.
+        let value = unsafe { libc::semctl(ids.semaphore, 0, libc::GETVAL) };
+        s.expect(value == 0, || {
+            format!(
+                "the SysV semaphore's value is {value} while the worker holds it, not 0: acquire_semaphore must take \
+                 it (semop -1, SEM_UNDO)"
+            )
+        })?;
+        s.phase("trying the lock file while the worker holds it (flock LOCK_EX | LOCK_NB)");
+        let file = fs::File::open(lock_file).map_err(|e| {
+            Failure::wrong(format!("the lock file {} cannot be opened while the worker runs: {e}", lock_file.display()))
+        })?;
+        // SAFETY: flock on a descriptor we own; it is closed (and unlocked) when file drops.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        drop(file);
+        s.expect(!locked, || {
+            format!(
+                "the test could flock the lock file {} while the worker holds it: lock_file must flock(LOCK_EX) it \
+                 and keep that descriptor open for as long as the worker lives",
+                lock_file.display()
+            )
+        })?;
+        let content = fs::read_to_string(lock_file).unwrap_or_default();
+        s.expect(content == format!("{pid}\n"), || {
+            format!(
+                "while worker {pid} holds the lock file, it reads {content:?}: it must name that worker alone, its pid \
+                 and a newline (truncate what an earlier worker left before writing)"
+            )
+        })
+    }
+
+    /// Whether process `pid` still exists (as a zombie too).
+    fn exists(pid: i32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    #[test]
+    fn while_a_worker_runs_it_holds_every_lock_the_lock_file_names_it_alone_and_no_second_worker_starts() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            s.phase("writing what a worker of an earlier run left in the lock file");
+            fs::write(&res.lock_file, "4194304 (a worker of an earlier run, long gone)\n")
+                .map_err(|e| Failure::crash(format!("the test could not write the lock file: {e}")))?;
+            let report = Report::new()?;
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                call(&report, "Worker::lock_file", w.lock_file())?;
+                call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
+                let _guard = call(&report, "Worker::lock_state", w.lock_state())?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = report.receive(s, "take the lock file, the semaphore and the state mutex")?;
+            check_held(s, &ids, &res.lock_file, pid)?;
+            s.phase("calling Supervisor::spawn while the worker runs");
+            let again = supervisor.spawn(|_| Ok(())).map(|()| "a second worker");
+            s.expect_err("Supervisor::spawn while a worker runs", again, ErrorKind::InvalidInput)?;
+            s.phase("calling Supervisor::kill_worker");
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            s.expect(!exists(pid), || {
+                format!("after kill_worker returned, the worker (pid {pid}) still exists: SIGKILL it, then reap it")
+            })?;
+            s.phase("calling Supervisor::spawn after kill_worker, before recover");
+            let early = supervisor.spawn(|_| Ok(())).map(|()| "a worker on a state not yet recovered");
+            s.expect_err("Supervisor::spawn before recover after the last worker", early, ErrorKind::InvalidInput)?;
+            s.ok("Supervisor::kill_worker with no worker running", supervisor.kill_worker())?;
+            s.phase("calling Supervisor::recover");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned (none was committed)", &0, &recovered.len())?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.phase("calling Supervisor::spawn after recover: a worker that commits one message and returns");
+            let report = Report::new()?;
+            let message = message(3, 1);
+            let work = |w: &mut Worker| -> io::Result<()> {
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                call(&report, "StateGuard::commit of message 0", state.commit(&message))?;
+                report.send(&format!("R{}", std::process::id()));
+                Ok(())
+            };
+            s.ok("Supervisor::spawn after recover", supervisor.spawn(work))?;
+            let pid = report.receive(s, "commit one message and return")?;
+            s.phase("calling Supervisor::recover after a worker that returned");
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &1, &recovered.len())?;
+            s.expect_bytes("the committed message", &message, &recovered[0])?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
+    fn an_object_removed_behind_the_supervisors_back_is_an_error_not_a_hang_and_remove_removes_the_rest() {
+        grade!().run(|s| {
+            // (Not the segment: the supervisor's attachment keeps it, and its id, until remove.)
+            for (kind, noun) in [NAMES[1], NAMES[2]] {
+                let res = resources(s);
+                let (mut supervisor, ids) = create(s, &res)?;
+                s.phase(format!("removing the supervisor's {noun} behind its back (IPC_RMID, as ipcrm does)"));
+                // SAFETY: IPC_RMID on the test's own object takes no buffer.
+                let removed = unsafe {
+                    if kind == "msg" {
+                        libc::msgctl(ids.queue, libc::IPC_RMID, std::ptr::null_mut())
+                    } else {
+                        libc::semctl(ids.semaphore, 0, libc::IPC_RMID)
+                    }
+                };
+                if removed != 0 {
+                    return Err(Failure::crash(format!(
+                        "the test could not remove the {noun}: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
+                if kind == "sem" {
+                    let report = Report::new()?;
+                    s.phase("calling Supervisor::spawn");
+                    let work = |w: &mut Worker| -> io::Result<()> {
+                        match w.acquire_semaphore() {
+                            Err(_) => report.send(&format!("R{}", std::process::id())),
+                            Ok(()) => {
+                                report.send("EWorker::acquire_semaphore returned Ok though its semaphore set is gone")
+                            }
+                        }
+                        Ok(())
+                    };
+                    s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+                    report.receive(
+                        s,
+                        "fail to take a removed semaphore set (stuck here: acquire_semaphore retries an error other \
+                         than EINTR, such as EINVAL, for ever)",
+                    )?;
+                }
+                s.phase(format!("calling Supervisor::recover with its {noun} gone"));
+                let recovered = supervisor.recover();
+                s.expect(recovered.is_err(), || {
+                    format!(
+                        "recover returned {recovered:?} though its {noun} is gone ({}): recover must return that error",
+                        if kind == "msg" {
+                            "msgrcv: EINVAL"
+                        } else {
+                            "setting the semaphore back to 1, semctl SETVAL: EINVAL"
+                        }
+                    )
+                })?;
+                s.phase(format!("calling Supervisor::remove with its {noun} gone"));
+                let removed = supervisor.remove();
+                s.expect(removed.is_err(), || {
+                    format!(
+                        "remove returned Ok though its {noun} was already gone (IPC_RMID: EINVAL): it must return \
+                         the first error, after removing the rest"
+                    )
+                })?;
+                check_gone(s, &ids, &res.lock_file)?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Whether a SysV object of `kind` has `key` (`/proc/sysvipc/<kind>`, first column).
+    fn key_in_use(kind: &str, key: i32) -> bool {
+        fs::read_to_string(format!("/proc/sysvipc/{kind}"))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(i64::from(key)))
+    }
+
+    #[test]
+    fn a_taken_queue_or_semaphore_key_is_already_exists_and_create_removes_what_it_made_first() {
+        grade!().run(|s| {
+            for (kind, noun) in [NAMES[1], NAMES[2]] {
+                let res = resources(s);
+                s.phase(format!("taking the {noun}'s key with an object of the test's own"));
+                // SAFETY: msgget and semget take plain integers.
+                let taken = unsafe {
+                    let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
+                    if kind == "msg" {
+                        libc::msgget(res.queue_key, flags)
+                    } else {
+                        libc::semget(res.semaphore_key, 1, flags)
+                    }
+                };
+                if taken < 0 {
+                    return Err(Failure::crash(format!(
+                        "the test could not make a {noun}: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
+                s.track(Tracked::SysvId { kind, id: taken });
+                s.phase(format!("calling Supervisor::create with the {noun}'s key taken"));
+                let result = Supervisor::create(&res).map(|sup| sup.ids());
+                s.expect_err(
+                    &format!("Supervisor::create with its {noun}'s key taken (IPC_CREAT | IPC_EXCL)"),
+                    result,
+                    ErrorKind::AlreadyExists,
+                )?;
+                let made_first: &[(&str, i32, &str)] = if kind == "msg" {
+                    &[("shm", res.segment_key, NAMES[0].1)]
+                } else {
+                    &[("shm", res.segment_key, NAMES[0].1), ("msg", res.queue_key, NAMES[1].1)]
+                };
+                for &(kind, key, made) in made_first {
+                    s.expect(!key_in_use(kind, key), || {
+                        format!(
+                            "a Supervisor::create that failed (the {noun}'s key was taken) left its {made} (key \
+                             {key:#x}) behind: on an error, remove what you made"
+                        )
+                    })?;
+                }
+                s.expect(!res.lock_file.exists(), || {
+                    format!("a Supervisor::create that failed (the {noun}'s key was taken) made the lock file anyway")
+                })?;
+                // SAFETY: IPC_RMID on the test's own object takes no buffer.
+                unsafe {
+                    if kind == "msg" {
+                        libc::msgctl(taken, libc::IPC_RMID, std::ptr::null_mut());
+                    } else {
+                        libc::semctl(taken, 0, libc::IPC_RMID);
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+
+    /// The number of processes attached to SysV segment `id` (`/proc/sysvipc/shm`, nattch).
+    fn attached(id: i32) -> Option<u32> {
+        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.get(1)?.parse::<i32>().ok()? == id).then(|| cols.get(6)?.parse().ok())?
+        })
+    }
+
+    #[test]
+    fn a_supervisor_dropped_without_remove_kills_and_reaps_its_worker_detaches_and_leaves_the_resources() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let report = Report::new()?;
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                call(&report, "Worker::lock_file", w.lock_file())?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = report.receive(s, "take the lock file")?;
+            s.phase("dropping the Supervisor while its worker runs (its Drop)");
+            drop(supervisor);
+            s.expect(!exists(pid), || {
+                format!(
+                    "after the Supervisor was dropped, its worker (pid {pid}) still exists: Drop must SIGKILL a worker \
+                     still running and reap it"
+                )
+            })?;
+            let nattch = attached(ids.segment);
+            s.expect(nattch == Some(0), || match nattch {
+                None => format!(
+                    "after the Supervisor was dropped, its segment {} is gone: Drop only detaches, the resources stay \
+                     until remove",
+                    ids.segment
+                ),
+                Some(n) => format!(
+                    "after the Supervisor was dropped (and its worker reaped), {n} processes are still attached to its \
+                     segment {}: Drop must detach it (shmdt)",
+                    ids.segment
+                ),
+            })?;
+            for (kind, name, id) in each_object(&ids) {
+                s.expect(sysv_mode(kind, id).is_some(), || {
+                    format!("after the Supervisor was dropped, its {name} {id} is gone: only remove removes it")
+                })?;
+            }
+            s.expect(res.lock_file.exists(), || {
+                "after the Supervisor was dropped, its lock file is gone: only remove removes it".to_string()
+            })?;
+            s.phase("removing what the dropped Supervisor left, with the test's own calls");
+            // SAFETY: IPC_RMID on the test's own objects takes no buffer.
+            unsafe {
+                libc::shmctl(ids.segment, libc::IPC_RMID, std::ptr::null_mut());
+                libc::msgctl(ids.queue, libc::IPC_RMID, std::ptr::null_mut());
+                libc::semctl(ids.semaphore, 0, libc::IPC_RMID);
+            }
+            let _ = fs::remove_file(&res.lock_file);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_worker_waiting_for_the_lock_file_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            let (started, report, go) = (Report::new()?, Report::new()?, ipc_katas::grader::Handshake::new()?);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                started.send(&format!("R{}", std::process::id()));
+                let _ = go.wait("the test to take the lock file");
+                // A caught SIGALRM every 5 ms, without SA_RESTART: flock returns EINTR.
+                ipc_katas::grader::caught_alarms_every(Some(Duration::from_millis(5)));
+                let locked = call(&report, "Worker::lock_file (with caught signals arriving)", w.lock_file());
+                ipc_katas::grader::caught_alarms_every(None);
+                locked?;
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = started.receive(s, "start")?;
+            // Taken after the fork, so that the worker shares no descriptor of the test's lock.
+            s.phase("locking the lock file with the test's own flock");
+            let held = fs::File::open(&res.lock_file)
+                .map_err(|e| Failure::wrong(format!("the lock file cannot be opened after create: {e}")))?;
+            // SAFETY: flock on a descriptor we own; closing it below unlocks it.
+            if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(Failure::wrong(format!(
+                    "the test cannot flock the lock file after create: {}",
+                    io::Error::last_os_error()
+                )));
+            }
+            go.notify()?;
+            s.phase("waiting for the worker to wait in flock for the lock file the test holds");
+            // Blocked for 100 ms: 20 of the worker's caught signals came meanwhile.
+            super::support::seen_in_call(pid, libc::SYS_flock, Duration::from_millis(100));
+            drop(held);
+            let pid = report.receive(
+                s,
+                "take the lock file once the test let it go (stuck here: the worker gave up on flock, or never \
+                 reported)",
+            )?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.expect_eq("the number of messages recover returned", &0, &recovered.len())?;
+            check_locks(s, &ids, &res.lock_file, pid)?;
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    /// Takes every message now in SysV queue `id`, without waiting, with the test's own msgrcv.
+    fn drain_queue(id: i32) -> Vec<Vec<u8>> {
+        #[repr(C)]
+        struct Buf {
+            mtype: libc::c_long,
+            text: [u8; MAX_MESSAGE],
+        }
+        let mut buf = Buf { mtype: 0, text: [0; MAX_MESSAGE] };
+        let mut messages = Vec::new();
+        // SAFETY: buf has room for MAX_MESSAGE bytes after its type.
+        while let n @ 0.. = unsafe { libc::msgrcv(id, (&raw mut buf).cast(), MAX_MESSAGE, 0, libc::IPC_NOWAIT) } {
+            messages.push(buf.text[..n as usize].to_vec());
+        }
+        messages
+    }
+
+    #[test]
+    fn a_commit_waiting_for_room_in_a_full_queue_keeps_waiting_through_caught_signals() {
+        grade!().run(|s| {
+            let res = resources(s);
+            let (mut supervisor, ids) = create(s, &res)?;
+            // One more than the queue holds (msgmnb bytes, `man 5 proc`), and a few.
+            let limit: usize =
+                fs::read_to_string("/proc/sys/kernel/msgmnb").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(16384);
+            let messages: Vec<Vec<u8>> =
+                (0..limit / MAX_MESSAGE + 4).map(|i| vec![(i % 251) as u8; MAX_MESSAGE]).collect();
+            let (started, report) = (Report::new()?, Report::new()?);
+            s.phase("calling Supervisor::spawn");
+            let work = |w: &mut Worker| -> io::Result<()> {
+                started.send(&format!("R{}", std::process::id()));
+                // A caught SIGALRM every 5 ms, without SA_RESTART: a msgsnd that waits returns EINTR.
+                ipc_katas::grader::caught_alarms_every(Some(Duration::from_millis(5)));
+                let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
+                for (i, m) in messages.iter().enumerate() {
+                    call(
+                        &report,
+                        &format!("StateGuard::commit of message {i} (with caught signals arriving)"),
+                        state.commit(m),
+                    )?;
+                }
+                drop(state);
+                ipc_katas::grader::caught_alarms_every(None);
+                report.send(&format!("R{}", std::process::id()));
+                hold_until_killed()
+            };
+            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            let pid = started.receive(s, "start")?;
+            s.phase("waiting for the worker to wait in msgsnd for room in the full queue");
+            super::support::seen_in_call(pid, libc::SYS_msgsnd, Duration::from_millis(100));
+            s.phase("making room: the test takes the messages in the queue");
+            let mut got = drain_queue(ids.queue);
+            report.receive(
+                s,
+                &format!(
+                    "commit all {} messages once the test made room (stuck here: a commit gave up on msgsnd, or never \
+                     reported)",
+                    messages.len()
+                ),
+            )?;
+            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            got.extend(recovered);
+            s.expect_eq("the number of messages the test took and recover returned", &messages.len(), &got.len())?;
+            for (i, (want, got)) in messages.iter().zip(&got).enumerate() {
+                s.expect_bytes(&format!("committed message {i}"), want, got)?;
+            }
+            s.ok("Supervisor::remove", supervisor.remove())?;
+            check_gone(s, &ids, &res.lock_file)
+        });
+    }
+
+    #[test]
+    fn objects_with_id_0_are_valid_a_supervisor_in_a_fresh_ipc_namespace_works() {
+        grade!().run(|s| {
+            let res = resources(s);
+            s.phase("in a process of the test's own in a new IPC namespace: create, a worker, recover, remove");
+            let inside = s.fork("the process in a new IPC namespace", || {
+                use super::support::fresh_ipc_namespace;
+                // Where the kernel allows no user namespace, the same runs in this one (where
+                // an id is rarely 0).
+                let fresh = fresh_ipc_namespace().is_ok();
+                let wrong = |what: String| {
+                    Failure::wrong(format!(
+                        "in a new IPC namespace, whose first segment, queue and semaphore set all get id 0, {what}: \
+                         0 is a valid SysV id, only -1 is an error"
+                    ))
+                };
+                let mut supervisor =
+                    Supervisor::create(&res).map_err(|e| wrong(format!("Supervisor::create returned {e}")))?;
+                let ids = supervisor.ids();
+                let message = message(9, 0);
+                let done = ipc_katas::grader::Handshake::new()?;
+                let work = |w: &mut Worker| -> io::Result<()> {
+                    w.lock_file()?;
+                    w.acquire_semaphore()?;
+                    w.lock_state()?.commit(&message)?;
+                    let _ = done.notify();
+                    hold_until_killed()
+                };
+                supervisor.spawn(work).map_err(|e| wrong(format!("Supervisor::spawn returned {e}")))?;
+                done.wait("the worker to commit one message (stuck here: a Worker call failed)")?;
+                let recovered = supervisor.recover().map_err(|e| wrong(format!("Supervisor::recover returned {e}")))?;
+                if recovered != [message.clone()] {
+                    return Err(wrong(format!(
+                        "a worker committed one message and was killed, and recover returned {} messages",
+                        recovered.len()
+                    )));
+                }
+                supervisor.remove().map_err(|e| wrong(format!("Supervisor::remove returned {e}")))?;
+                if fresh && ids != (SupervisorIds { segment: 0, queue: 0, semaphore: 0 }) {
+                    return Err(Failure::crash(format!("in a new IPC namespace the test expected ids 0, got {ids:?}")));
+                }
+                Ok(())
+            })?;
+            inside.join()?;
+            s.expect(!res.lock_file.exists(), || "the lock file is still there after remove".to_string())
         });
     }
 }

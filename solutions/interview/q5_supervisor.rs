@@ -397,6 +397,22 @@ impl Supervisor {
         }
     }
 
+    /// `shmctl(IPC_RMID)`, then `shmdt`: the segment goes at its last detach (`man 2 shmctl`).
+    /// The first error, after trying both; the attachment is forgotten (Drop must not detach
+    /// again, hence the null).
+    fn remove_segment(&mut self) -> io::Result<()> {
+        // SAFETY: IPC_RMID on our segment takes no buffer.
+        let removed = if unsafe { libc::shmctl(self.ids.segment, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
+            last_error()
+        } else {
+            Ok(())
+        };
+        // SAFETY: our own attachment, detached once: state is null from here on.
+        let detached = if unsafe { libc::shmdt(self.state.cast()) } < 0 { last_error() } else { Ok(()) };
+        self.state = std::ptr::null_mut();
+        removed.and(detached)
+    }
+
     fn mutex(&self) -> *mut libc::pthread_mutex_t {
         // SAFETY: state points into our attached segment.
         unsafe { &raw mut (*self.state).mutex }
@@ -411,17 +427,16 @@ impl Supervisor {
     /// returned, after trying them all.
     pub fn remove(mut self) -> io::Result<()> {
         let mut first = self.kill_worker().err();
+        if let Err(e) = self.remove_segment() {
+            first.get_or_insert(e);
+        }
         let mut note = |failed: bool| {
             if failed && first.is_none() {
                 first = Some(io::Error::last_os_error());
             }
         };
-        // SAFETY: our ids and our attachment; after IPC_RMID the segment goes at the last
-        // detach, which is ours below (Drop must not detach again, hence the null).
+        // SAFETY: our ids.
         unsafe {
-            note(libc::shmctl(self.ids.segment, libc::IPC_RMID, std::ptr::null_mut()) < 0);
-            note(libc::shmdt(self.state.cast()) < 0);
-            self.state = std::ptr::null_mut();
             note(libc::msgctl(self.ids.queue, libc::IPC_RMID, std::ptr::null_mut()) < 0);
             note(libc::semctl(self.ids.semaphore, 0, libc::IPC_RMID) < 0);
         }
