@@ -374,11 +374,13 @@ mod q1_shm_vs_messages {
                 // Where the kernel allows no user namespace, the same runs in this one (where
                 // an id is rarely 0).
                 let fresh = fresh_ipc_namespace().is_ok();
+                let place = if fresh {
+                    "in a new IPC namespace, whose first segment gets id 0"
+                } else {
+                    "in the test's own IPC namespace (the kernel allows no new one here)"
+                };
                 let wrong = |what: String| {
-                    Failure::wrong(format!(
-                        "in a new IPC namespace, whose first segment gets id 0, {what}: 0 is a valid SysV id, only -1 \
-                         is an error"
-                    ))
+                    Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
                 };
                 let mb =
                     q1::ShmMailbox::create(key, 64).map_err(|e| wrong(format!("ShmMailbox::create returned {e}")))?;
@@ -2443,11 +2445,13 @@ mod q5_supervisor {
                 // Where the kernel allows no user namespace, the same runs in this one (where
                 // an id is rarely 0).
                 let fresh = fresh_ipc_namespace().is_ok();
+                let place = if fresh {
+                    "in a new IPC namespace, whose first segment, queue and semaphore set all get id 0"
+                } else {
+                    "in the test's own IPC namespace (the kernel allows no new one here)"
+                };
                 let wrong = |what: String| {
-                    Failure::wrong(format!(
-                        "in a new IPC namespace, whose first segment, queue and semaphore set all get id 0, {what}: \
-                         0 is a valid SysV id, only -1 is an error"
-                    ))
+                    Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
                 };
                 let mut supervisor =
                     Supervisor::create(&res).map_err(|e| wrong(format!("Supervisor::create returned {e}")))?;
