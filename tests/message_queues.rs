@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
+use ipc_katas::grader::{Failure, Handshake, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
 use ipc_katas::{grade, peer_exe};
 use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
@@ -1566,11 +1566,17 @@ mod posix_queue {
             let name = s.posix_name("mq");
             let theirs = posix::Queue::new(&name, 1, 32, 0o600)?;
             theirs.send(b"fills the queue", 1)?;
+            // The child receives only once the test has taken its message: else it could take
+            // its own message back off the queue.
+            let taken = Handshake::new()?;
             let what = "the child calling send on a full queue, then receive, while SIGALRM is caught every 10 ms";
             let child = s.fork(what, || {
                 let kata = PosixQueue::open(&name).map_err(Failure::kata("PosixQueue::open"))?;
                 caught_alarms_every(Some(Duration::from_millis(10)));
                 let sent = kata.send(b"from the child", 2);
+                if sent.is_ok() {
+                    taken.wait("the test to take the child's message off the queue")?;
+                }
                 let got = sent.is_ok().then(|| kata.receive());
                 caught_alarms_every(None);
                 sent.map_err(|e| Failure::kata_error(&format!("send on a full queue: {EINTR_HINT}"), e))?;
@@ -1593,6 +1599,7 @@ mod posix_queue {
             }
             if let Ok(message) = &arrived {
                 s.expect_eq("the child's message", &(2, b"from the child".to_vec()), message)?;
+                taken.notify()?;
                 asleep_through_signals(s, &child, "the child in receive on an empty queue");
                 s.phase("sending the message the child waits for");
                 theirs.send(b"to the child", 3)?;
