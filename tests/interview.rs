@@ -101,6 +101,17 @@ mod support {
         fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
     }
 
+    /// A wrong answer in a test of id 0: says where it ran (`fresh`: in a new IPC namespace,
+    /// whose first `objects`, or in the test's own one, where no new one is allowed).
+    pub fn id_0_failure(fresh: bool, objects: &str) -> impl Fn(String) -> Failure {
+        let place = if fresh {
+            format!("in a new IPC namespace, whose first {objects}")
+        } else {
+            "in the test's own IPC namespace (the kernel allows no new one here)".to_string()
+        };
+        move |what| Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
+    }
+
     /// Whether process `pid` (a child of this one) is in system call `call`, from
     /// /proc/PID/syscall (`man 5 proc`).
     pub fn in_call(pid: i32, call: libc::c_long) -> bool {
@@ -377,14 +388,7 @@ mod q1_shm_vs_messages {
                 // Where the kernel allows no user namespace, the same runs in this one (where
                 // an id is rarely 0).
                 let fresh = fresh_ipc_namespace().is_ok();
-                let place = if fresh {
-                    "in a new IPC namespace, whose first segment gets id 0"
-                } else {
-                    "in the test's own IPC namespace (the kernel allows no new one here)"
-                };
-                let wrong = |what: String| {
-                    Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
-                };
+                let wrong = id_0_failure(fresh, "segment gets id 0");
                 let mb =
                     q1::ShmMailbox::create(key, 64).map_err(|e| wrong(format!("ShmMailbox::create returned {e}")))?;
                 mb.send(b"id 0", PATIENCE).map_err(|e| wrong(format!("ShmMailbox::send returned {e}")))?;
@@ -2444,18 +2448,11 @@ mod q5_supervisor {
             let res = resources(s);
             s.phase("in a process of the test's own in a new IPC namespace: create, a worker, recover, remove");
             let inside = s.fork("the process in a new IPC namespace", || {
-                use super::support::fresh_ipc_namespace;
+                use super::support::{fresh_ipc_namespace, id_0_failure};
                 // Where the kernel allows no user namespace, the same runs in this one (where
                 // an id is rarely 0).
                 let fresh = fresh_ipc_namespace().is_ok();
-                let place = if fresh {
-                    "in a new IPC namespace, whose first segment, queue and semaphore set all get id 0"
-                } else {
-                    "in the test's own IPC namespace (the kernel allows no new one here)"
-                };
-                let wrong = |what: String| {
-                    Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
-                };
+                let wrong = id_0_failure(fresh, "segment, queue and semaphore set all get id 0");
                 let mut supervisor =
                     Supervisor::create(&res).map_err(|e| wrong(format!("Supervisor::create returned {e}")))?;
                 let ids = supervisor.ids();
