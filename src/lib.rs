@@ -7,6 +7,9 @@
 //!
 //! - [`catalogue`]: every kata, its files, its tests and its hints.
 //! - [`grader`]: the sandbox that runs graded tests and explains what went wrong.
+//! - [`kit`]: what graded tests share beyond the sandbox: watching a call wait, the kernel's tables,
+//!   tagged arrivals, objects the test owns.
 
 pub mod catalogue;
 pub mod grader;
+pub mod kit;

@@ -134,6 +134,19 @@ impl Failure {
     pub fn outcome(&self) -> &Outcome {
         &self.0
     }
+
+    /// The same failure with a hint after its text: `\nHint: {hint}`, what a learner should try.
+    pub fn hint(self, hint: impl std::fmt::Display) -> Failure {
+        let with = |text: String| format!("{text}\nHint: {hint}");
+        Failure(match self.0 {
+            Outcome::Pass => Outcome::Pass,
+            Outcome::WrongAnswer(t) => Outcome::WrongAnswer(with(t)),
+            Outcome::Crash(t) => Outcome::Crash(with(t)),
+            Outcome::Hang(t) => Outcome::Hang(with(t)),
+            Outcome::Leak(t) => Outcome::Leak(with(t)),
+            Outcome::NotImplemented(t) => Outcome::NotImplemented(t),
+        })
+    }
 }
 
 /// One graded test: which kata it grades, and its deadline. Made by [`grade!`].
@@ -205,8 +218,10 @@ impl Grade {
         let prefix = format!("/ipck-{}-{}-", std::process::id(), SANDBOXES.fetch_add(1, Ordering::Relaxed));
         let sandbox_dir = dir.path().join("work");
         let sandbox_prefix = prefix.clone();
-        let finished =
-            supervise::run(self.deadline, move || body_main(Sandbox::new(sandbox_dir, sandbox_prefix), body));
+        let deadline = self.deadline;
+        let finished = supervise::run(deadline, move || {
+            body_main(Sandbox::new(sandbox_dir, sandbox_prefix, Instant::now() + deadline), body)
+        });
         let outcome = match finished {
             Ok(finished) => {
                 let tracked: Vec<Tracked> =
@@ -443,11 +458,25 @@ pub struct Sandbox {
     names: u32,
     body_pid: u32,
     tracked: Vec<Tracked>,
+    deadline: Instant,
 }
 
 impl Sandbox {
-    fn new(dir: PathBuf, prefix: String) -> Sandbox {
-        Sandbox { dir, prefix, names: 0, body_pid: std::process::id(), tracked: Vec::new() }
+    fn new(dir: PathBuf, prefix: String, deadline: Instant) -> Sandbox {
+        Sandbox { dir, prefix, names: 0, body_pid: std::process::id(), tracked: Vec::new(), deadline }
+    }
+
+    /// How long until the grader calls this test a hang. A wait inside the test should give up
+    /// before that (see [`Sandbox::bounded`]), so that its own message, which says what it waited
+    /// for, is the one the learner reads.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// `limit`, or less if the deadline is nearer: what is left of it, less half a second for the
+    /// test to say what it saw.
+    pub fn bounded(&self, limit: Duration) -> Duration {
+        limit.min(self.time_left().saturating_sub(Duration::from_millis(500)))
     }
 
     fn is_body(&self) -> bool {
@@ -525,6 +554,15 @@ impl Sandbox {
     pub fn ok<T>(&self, call: &str, result: io::Result<T>) -> Result<T, Failure> {
         self.guard();
         result.map_err(|e| Failure::wrong(format!("{call} returned an error: {e} (kind {:?})", e.kind())))
+    }
+
+    /// Calls the graded code: names the phase (`calling {what}`), runs `f` and unwraps its
+    /// result, so that a hang names the call and an error is a wrong answer naming it.
+    /// `what` says the call and its inputs, e.g. `format!("send_records({n} records)")`.
+    pub fn call<T>(&self, what: impl AsRef<str>, f: impl FnOnce() -> io::Result<T>) -> Result<T, Failure> {
+        let what = what.as_ref();
+        self.phase(format!("calling {what}"));
+        self.ok(what, f())
     }
 
     /// Expects an error of `kind` from the graded code, and returns it.
