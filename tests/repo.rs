@@ -16,8 +16,8 @@ fn read(path: &str) -> String {
 fn every_kata_has_a_stub_an_answer_hints_and_graded_tests() {
     for kata in katas() {
         assert!(topic(kata.topic()).is_some(), "{}: unknown topic", kata.id);
-        let stub = read(kata.file);
-        assert!(stub.contains("todo!("), "{}: the stub {} has no todo!()", kata.id, kata.file);
+        let stub = read(&kata.file());
+        assert!(stub.contains("todo!("), "{}: the stub {} has no todo!()", kata.id, kata.file());
         let answer = read(&kata.solution_file());
         assert!(!answer.contains("todo!("), "{}: the answer still has a todo!()", kata.id);
         assert!((2..=3).contains(&kata.hints.len()), "{}: give two or three hints", kata.id);
@@ -58,7 +58,7 @@ fn every_kata_file_in_the_tree_is_in_the_catalogue() {
                 continue;
             }
             let file = format!("katas/{}/{name}", topic.id);
-            assert!(katas().any(|k| k.file == file), "{file} is not in the catalogue");
+            assert!(katas().any(|k| k.file() == file), "{file} is not in the catalogue");
         }
     }
 }
@@ -140,7 +140,7 @@ fn every_question_includes_an_interview_kata_of_its_own() {
 fn every_stub_says_how_to_grade_it_as_the_catalogue_does() {
     for kata in katas() {
         let line = format!("//! Grade it: `{}`", kata.test_command());
-        assert!(read(kata.file).lines().take(8).any(|l| l == line), "{}: its header must say {line}", kata.file);
+        assert!(read(&kata.file()).lines().take(8).any(|l| l == line), "{}: its header must say {line}", kata.file());
     }
 }
 
@@ -169,7 +169,7 @@ fn every_topic_binary_is_also_the_peer_and_the_trees_hold_no_stray_files() {
                 let file = file.unwrap().file_name().into_string().unwrap();
                 let path = format!("katas/{name}/{file}");
                 let known = file == "mod.rs"
-                    || katas().any(|k| k.file == path)
+                    || katas().any(|k| k.file() == path)
                     || (tree == "solutions"
                         && file.ends_with(".md")
                         && QUESTIONS.iter().any(|q| q.answer == format!("solutions/{name}/{file}")));

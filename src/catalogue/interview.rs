@@ -18,7 +18,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q1_shm_vs_messages",
             title: "The same payloads through shared memory and through a message queue",
-            file: "katas/interview/q1_shm_vs_messages.rs",
             question: Some(1),
             hints: &[
                 "Shared memory gives you bytes and nothing else. Put a small header at the start of the \
@@ -40,7 +39,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q2_pipes_vs_sockets",
             title: "One conversation over two pipes and over one Unix socket",
-            file: "katas/interview/q2_pipes_vs_sockets.rs",
             question: Some(2),
             hints: &[
                 "Write the client's loop once, over any Read and Write: write a frame (u32 big-endian \
@@ -58,7 +56,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q3_named_vs_anonymous",
             title: "A FIFO outlives its maker; an anonymous pipe ends with its last descriptor",
-            file: "katas/interview/q3_named_vs_anonymous.rs",
             question: Some(3),
             hints: &[
                 "create_fifo_in_child: fork; the child calls mkfifo(path, 0600) and exits with 0 or with \
@@ -74,7 +71,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q4_race_witness",
             title: "Catch the source's producer-consumer losing an item",
-            file: "katas/interview/q4_race_witness.rs",
             question: Some(4),
             hints: &[
                 "Make the SourcePc before forking, fork a producer (1, 2, 3, ... in order) and a consumer, \
@@ -91,7 +87,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q4_race_fixes",
             title: "Fix the source's producer-consumer three ways",
-            file: "katas/interview/q4_race_fixes.rs",
             question: Some(4),
             hints: &[
                 "Every fix makes the shared update indivisible: count.fetch_add / fetch_sub, or the whole \
@@ -109,7 +104,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q5_supervisor",
             title: "A supervisor recovers what its killed worker held",
-            file: "katas/interview/q5_supervisor.rs",
             question: Some(5),
             hints: &[
                 "SIGKILL runs no handler, no atexit, no Drop: everything the kernel does not release by \

@@ -18,7 +18,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "message_queues::sysv_queue",
             title: "A System V message queue: typed messages, picked by type",
-            file: "katas/message_queues/sysv_queue.rs",
             question: Some(5),
             hints: &[
                 "msgget(key, IPC_CREAT | IPC_EXCL | 0o600) makes a new queue or fails with EEXIST; \
@@ -36,7 +35,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "message_queues::posix_queue",
             title: "A POSIX message queue: named, with priorities",
-            file: "katas/message_queues/posix_queue.rs",
             question: Some(5),
             hints: &[
                 "nix::mqueue::mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600, Some(&MqAttr::new(0, \

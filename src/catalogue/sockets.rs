@@ -19,7 +19,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::framing",
             title: "Length-prefixed frames over any stream",
-            file: "katas/sockets/framing.rs",
             question: Some(2),
             hints: &[
                 "A read returns what has arrived, anywhere from 1 byte to the size of your buffer: part \
@@ -36,7 +35,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::unix_server",
             title: "A Unix stream server for many clients, and its client",
-            file: "katas/sockets/unix_server.rs",
             question: Some(2),
             hints: &[
                 "Serve each accepted connection in its own thread (std::thread::scope lets the threads \
@@ -53,7 +51,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::tcp",
             title: "TCP on loopback: port 0 and half-close",
-            file: "katas/sockets/tcp.rs",
             question: Some(2),
             hints: &[
                 "Bind to (Ipv4Addr::LOCALHOST, 0): port 0 asks the kernel for a free port, and \
@@ -68,7 +65,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::socketpair",
             title: "socketpair: a two-way channel, and messages that stay whole",
-            file: "katas/sockets/socketpair.rs",
             question: Some(2),
             hints: &[
                 "UnixStream::pair() gives two connected ends; after fork, each process drops the end it \
@@ -83,7 +79,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::pass_fd",
             title: "Pass an open file to another process",
-            file: "katas/sockets/pass_fd.rs",
             question: Some(2),
             hints: &[
                 "A descriptor number means nothing in another process. The kernel can install a copy of \

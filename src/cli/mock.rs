@@ -115,7 +115,7 @@ fn indent(text: &str) -> String {
 fn brief(root: &Path, kata: &Kata) -> io::Result<String> {
     let text = match super::repo::original_stub(root, kata) {
         Ok(stub) => stub,
-        Err(_) => std::fs::read_to_string(root.join(kata.file))?,
+        Err(_) => std::fs::read_to_string(root.join(kata.file()))?,
     };
     let mut out = Vec::new();
     let mut in_doc = false;
@@ -173,10 +173,10 @@ pub fn start(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>, minu
     println!("{}\n", indent(&section(&doc, "The question").unwrap_or_else(|| pick.question.prompt.to_string())));
     println!("  Answer it aloud first, in two or three minutes, as you would to an interviewer.\n");
     println!("{}", ui.bold(&format!("Coding task — {}: {}", pick.kata.id, pick.kata.title)));
-    println!("  open   {}   (the brief below is its doc comments)\n", pick.kata.file);
+    println!("  open   {}   (the brief below is its doc comments)\n", pick.kata.file());
     println!("{}", brief(root, pick.kata)?);
     if super::repo::has_an_attempt(root, pick.kata) {
-        println!("  Note: {} already holds an attempt of yours. Start from the stub with", pick.kata.file);
+        println!("  Note: {} already holds an attempt of yours. Start from the stub with", pick.kata.file());
         println!("  `cargo run -- reset {}`, or carry on from it.\n", pick.kata.id);
     }
     println!(
@@ -258,7 +258,7 @@ pub fn interviewer(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>
         "  {}: {}\n  The candidate edits {}; the reference is {}.\n",
         kata.id,
         kata.title,
-        kata.file,
+        kata.file(),
         kata.solution_file()
     );
     print_section(ui, &doc, "What a strong answer says");
