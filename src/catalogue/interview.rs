@@ -1,5 +1,5 @@
 //! The interview topic: the five classic questions as katas, and the question registry the
-//! mock interview reads.
+//! mock interview reads. A question's katas are those whose `question` names it.
 
 use super::{Kata, Question, Topic};
 
@@ -130,33 +130,24 @@ pub const QUESTIONS: &[Question] = &[
         number: 1,
         title: "Shared memory versus message passing",
         prompt: "What are the advantages and disadvantages of shared memory compared with message passing?",
-        katas: &["interview::q1_shm_vs_messages", "shared_memory::posix_shm", "shared_memory::sysv_segment"],
         answer: "solutions/interview/q1_shm_vs_messages.md",
     },
     Question {
         number: 2,
         title: "Pipes versus sockets",
         prompt: "When would you use a pipe, and when a socket?",
-        katas: &["interview::q2_pipes_vs_sockets", "sockets::unix_server", "pipes::ask_child"],
         answer: "solutions/interview/q2_pipes_vs_sockets.md",
     },
     Question {
         number: 3,
         title: "Anonymous versus named pipes",
         prompt: "What is the difference between an anonymous pipe and a named pipe (FIFO)?",
-        katas: &["interview::q3_named_vs_anonymous", "fifos::send_receive", "fifos::make_fifo"],
         answer: "solutions/interview/q3_named_vs_anonymous.md",
     },
     Question {
         number: 4,
         title: "Race conditions in shared memory",
         prompt: "How do you handle race conditions in shared memory?",
-        katas: &[
-            "interview::q4_race_witness",
-            "interview::q4_race_fixes",
-            "sync::shared_counter",
-            "producer_consumer::spsc_ring",
-        ],
         answer: "solutions/interview/q4_races.md",
     },
     Question {
@@ -164,7 +155,6 @@ pub const QUESTIONS: &[Question] = &[
         title: "A process dies holding a resource",
         prompt: "What happens if a process dies while it holds a system resource, such as a message queue, \
                  a shared memory segment or a lock?",
-        katas: &["interview::q5_supervisor", "sync::robust_mutex", "sync::undo_semaphore"],
         answer: "solutions/interview/q5_supervisor.md",
     },
 ];

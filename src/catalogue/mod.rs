@@ -34,7 +34,8 @@ pub struct Kata {
     /// `topic::name`, also the module path of its graded tests (`tests/<topic>.rs`, `mod <name>`).
     pub id: &'static str,
     pub title: &'static str,
-    /// The interview question (1 to 5) this kata makes concrete, if any.
+    /// The interview question (1 to 5) this kata makes concrete, if any: the one record of the
+    /// link ([`Question::katas`] reads it), named in the question's model answer too.
     pub question: Option<u8>,
     /// From a nudge to a near-answer.
     pub hints: &'static [&'static str],
@@ -78,8 +79,8 @@ pub const TOPICS: &[Topic] = &[
     interview::TOPIC,
 ];
 
-/// One of the five classic interview questions: the prompt, the katas that make its answer
-/// concrete, and a model answer to read after trying.
+/// One of the five classic interview questions: the prompt and a model answer to read after
+/// trying. The katas that make its answer concrete are [`Question::katas`].
 #[derive(Debug)]
 pub struct Question {
     /// 1 to 5, as in the source guide.
@@ -87,12 +88,18 @@ pub struct Question {
     pub title: &'static str,
     /// The question as an interviewer asks it.
     pub prompt: &'static str,
-    /// Katas that make the answer concrete; a mock interview sets one of them.
-    pub katas: &'static [&'static str],
     /// The model answer, a Markdown file beside the reference answers. Its sections, in order:
     /// `## The question`, `## What a strong answer says`, `## Rubric`, `## The model answer`,
     /// `## Follow-up questions` (exactly three, numbered). The CLI shows them by heading.
     pub answer: &'static str,
+}
+
+impl Question {
+    /// The katas that make the answer concrete, in catalogue order (the question's own interview
+    /// kata last): those whose [`Kata::question`] is this question. A mock interview sets one.
+    pub fn katas(&self) -> Vec<&'static Kata> {
+        katas().filter(|k| k.question == Some(self.number)).collect()
+    }
 }
 
 pub use interview::QUESTIONS;

@@ -19,7 +19,7 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "sockets::framing",
             title: "Length-prefixed frames over any stream",
-            question: Some(2),
+            question: None,
             hints: &[
                 "A read returns what has arrived, anywhere from 1 byte to the size of your buffer: part \
                  of a frame, or one frame and the start of the next. Read the 4 length bytes first, then \
