@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use ipc_katas::catalogue::{QUESTIONS, TOPICS, kata_for_test, katas, question, topic};
+use ipc_katas::catalogue::{Kata, QUESTIONS, Question, TOPICS, kata_for_test, katas, question, topic};
 
 fn read(path: &str) -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -165,11 +165,64 @@ fn every_question_has_an_interview_kata_of_its_own() {
     }
 }
 
+/// The header a kata's stub must open with: its id and title, how to grade it, how to get a
+/// hint and, for an interview kata, where its model answer is. All of it follows from the
+/// catalogue.
+fn stub_header(kata: &Kata) -> Vec<String> {
+    let mut lines = vec![
+        format!("//! Kata {}: {}.", kata.id, kata.title),
+        "//!".to_string(),
+        format!("//! Grade it: `{}`", kata.test_command()),
+        format!("//! Stuck? `cargo run -- hint {}`", kata.id),
+    ];
+    if let Some(q) = interview_question(kata) {
+        lines.push(format!("//! Afterwards, read the model answer: `{}`.", q.answer));
+    }
+    lines
+}
+
+/// The header a kata's reference answer must open with.
+fn answer_header(kata: &Kata) -> Vec<String> {
+    let mut lines = vec![format!("//! Answer to kata {}: {}.", kata.id, kata.title)];
+    if let Some(q) = interview_question(kata) {
+        lines.extend(["//!".to_string(), format!("//! The model answer to the question: `{}`.", q.answer)]);
+    }
+    lines
+}
+
+/// The question an interview kata is the kata of (not merely related to).
+fn interview_question(kata: &Kata) -> Option<&'static Question> {
+    if kata.topic() == "interview" { kata.question.and_then(question) } else { None }
+}
+
+/// `file` opens with exactly `header`, followed by a blank `//!` line or by the end of the
+/// module docs, so that the header is neither changed nor continued.
+fn check_header(file: &str, header: &[String]) {
+    let text = read(file);
+    let lines: Vec<&str> = text.lines().collect();
+    let expected = header.join("\n");
+    let fix = format!(
+        "Fix: make the file begin with these lines (the title comes from src/catalogue/; change it \
+         there, and in both files, if it should read differently):\n{expected}\n"
+    );
+    for (n, want) in header.iter().enumerate() {
+        let got = lines.get(n).copied().unwrap_or("(end of file)");
+        assert!(got == want, "{file}, line {}: found\n{got}\nwhere the catalogue implies\n{want}\n{fix}", n + 1);
+        assert!(want.len() <= 120, "{file}, line {}: longer than 120 characters; shorten the title", n + 1);
+    }
+    let next = lines.get(header.len()).copied().unwrap_or("");
+    assert!(
+        next == "//!" || !next.starts_with("//!"),
+        "{file}, line {}: the header goes on ({next:?}); end it with a blank `//!` line.\n{fix}",
+        header.len() + 1
+    );
+}
+
 #[test]
-fn every_stub_says_how_to_grade_it_as_the_catalogue_does() {
+fn every_stub_and_answer_opens_with_the_header_the_catalogue_implies() {
     for kata in katas() {
-        let line = format!("//! Grade it: `{}`", kata.test_command());
-        assert!(read(&kata.file()).lines().take(8).any(|l| l == line), "{}: its header must say {line}", kata.file());
+        check_header(&kata.file(), &stub_header(kata));
+        check_header(&kata.solution_file(), &answer_header(kata));
     }
 }
 

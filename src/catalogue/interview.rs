@@ -55,7 +55,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "interview::q3_named_vs_anonymous",
-            title: "A FIFO outlives its maker; an anonymous pipe ends with its last descriptor",
+            title: "A FIFO outlives its maker; a pipe ends with its last descriptor",
             question: Some(3),
             hints: &[
                 "create_fifo_in_child: fork; the child calls mkfifo(path, 0600) and exits with 0 or with \
@@ -70,7 +70,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "interview::q4_race_witness",
-            title: "Catch the source's producer-consumer losing an item",
+            title: "Prove that the source's producer-consumer loses or duplicates items",
             question: Some(4),
             hints: &[
                 "Make the SourcePc before forking, fork a producer (1, 2, 3, ... in order) and a consumer, \

@@ -49,7 +49,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "pipes::pipeline",
-            title: "A shell pipeline: a | b | c",
+            title: "Build the shell pipeline a | b | c",
             question: None,
             hints: &[
                 "One pipe between each pair of neighbours, plus one to feed the first stage and one \

@@ -36,7 +36,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "producer_consumer::bounded_buffer",
-            title: "A bounded buffer for several producers and consumers",
+            title: "A bounded buffer for several producer and consumer processes",
             question: Some(4),
             hints: &[
                 "Put three libc::sem_t in the shared mapping and sem_init them with pshared = 1: free \

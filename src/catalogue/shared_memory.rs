@@ -31,7 +31,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "shared_memory::posix_shm",
-            title: "POSIX shared memory by name",
+            title: "POSIX shared memory, opened by name",
             question: Some(1),
             hints: &[
                 "nix::sys::mman has shm_open, mmap and shm_unlink; nix::unistd::ftruncate sizes the object. \

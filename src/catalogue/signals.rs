@@ -54,7 +54,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "signals::reaping",
-            title: "Reap every child on SIGCHLD",
+            title: "Reap every child on SIGCHLD, however many signals coalesced",
             question: None,
             hints: &[
                 "When 50 children exit at once you may get a single SIGCHLD: a signal that is \

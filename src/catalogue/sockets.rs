@@ -18,7 +18,7 @@ pub const TOPIC: Topic = Topic {
     katas: &[
         Kata {
             id: "sockets::framing",
-            title: "Length-prefixed frames over any stream",
+            title: "Length-prefixed messages over any byte stream",
             question: None,
             hints: &[
                 "A read returns what has arrived, anywhere from 1 byte to the size of your buffer: part \
@@ -34,7 +34,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::unix_server",
-            title: "A Unix stream server for many clients, and its client",
+            title: "A Unix stream server for many clients at once, and its client",
             question: Some(2),
             hints: &[
                 "Serve each accepted connection in its own thread (std::thread::scope lets the threads \
@@ -50,7 +50,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::tcp",
-            title: "TCP on loopback: port 0 and half-close",
+            title: "TCP on loopback: a port the kernel chooses, and half-close",
             question: Some(2),
             hints: &[
                 "Bind to (Ipv4Addr::LOCALHOST, 0): port 0 asks the kernel for a free port, and \
@@ -64,7 +64,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::socketpair",
-            title: "socketpair: a two-way channel, and messages that stay whole",
+            title: "A socketpair as a two-way channel, and messages that stay whole",
             question: Some(2),
             hints: &[
                 "UnixStream::pair() gives two connected ends; after fork, each process drops the end it \
@@ -78,7 +78,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::pass_fd",
-            title: "Pass an open file to another process",
+            title: "Pass an open file to another process (SCM_RIGHTS)",
             question: Some(2),
             hints: &[
                 "A descriptor number means nothing in another process. The kernel can install a copy of \
