@@ -1,7 +1,10 @@
-//! Checks of the repository itself, for CI and contributors: the catalogue, the stubs, the
-//! answers, the graded tests and the model answers stay in step. Not graded tests, and never
-//! part of a learner's `cargo test` (they need the `dev` feature:
-//! `cargo test --features dev --test repo`): a learner's edited kata is not a stub any more.
+//! Checks of the repository itself, for CI and contributors: the catalogue (`src/catalogue/`)
+//! is the one source of every kata fact, and everything that repeats one of them (the stubs'
+//! and answers' paths and headers, the module lists, the peer program, the test files, the
+//! classic mistakes, the README's Topics table, the model answers) is checked against it here.
+//! Each failure names the file and the fix. Not graded tests, and never part of a learner's
+//! `cargo test` (they need the `dev` feature: `cargo test --features dev --test repo`): a
+//! learner's edited kata is not a stub any more.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -26,7 +29,11 @@ fn every_kata_has_a_stub_an_answer_and_hints() {
             );
         }
         let stub = read(&kata.file());
-        assert!(stub.contains("todo!("), "{}: the stub has no todo!(); a learner's file is not a stub", kata.file());
+        assert!(
+            stub.contains("todo!("),
+            "{}: the stub has no todo!() left for the learner; if you solved it in place, `git checkout` it",
+            kata.file()
+        );
         let answer = read(&kata.solution_file());
         assert!(!answer.contains("todo!("), "{}: the answer still has a todo!()", kata.solution_file());
         assert!(
