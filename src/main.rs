@@ -174,7 +174,7 @@ fn list(ui: &Ui) {
         println!("{} — {}", ui.bold(topic.id), topic.title);
         for kata in topic.katas {
             println!("  {:<32} {}", kata.id, kata.title);
-            println!("  {:<32} {}", "", ui.dim(&format!("edit {}   grade: {}", kata.file, kata.test_command())));
+            println!("  {:<32} {}", "", ui.dim(&format!("edit {}   grade: {}", kata.file(), kata.test_command())));
         }
     }
 }
@@ -243,7 +243,7 @@ fn overview(ui: &Ui, root: &Path, solutions: bool) -> io::Result<bool> {
         None => println!("Every kata is solved. Read the reference answers: cargo run -- solution <kata>"),
         Some((kata, _)) => {
             println!("Next: {} — {}", ui.bold(kata.id), kata.title);
-            println!("  open   {}", kata.file);
+            println!("  open   {}", kata.file());
             println!("  grade  cargo run -- check {}   (or: {})", kata.id, kata.test_command());
             println!("  stuck? cargo run -- hint {}", kata.id);
         }
@@ -308,7 +308,7 @@ fn hint(ui: &Ui, root: &Path, kata: &Kata, level: Option<usize>) -> io::Result<b
 
 fn reset(root: &Path, kata: &Kata, yes: bool) -> io::Result<bool> {
     let stub = repo::original_stub(root, kata)?;
-    let path = root.join(kata.file);
+    let path = root.join(kata.file());
     if !yes {
         if !io::stdin().is_terminal() {
             return Err(io::Error::new(
@@ -316,7 +316,7 @@ fn reset(root: &Path, kata: &Kata, yes: bool) -> io::Result<bool> {
                 "not asking on a non-terminal: pass --yes to reset",
             ));
         }
-        print!("Restore {} to its original stub? Your code in it will be lost. [y/N] ", kata.file);
+        print!("Restore {} to its original stub? Your code in it will be lost. [y/N] ", kata.file());
         io::stdout().flush()?;
         let mut answer = String::new();
         io::stdin().lock().read_line(&mut answer)?;
@@ -326,7 +326,7 @@ fn reset(root: &Path, kata: &Kata, yes: bool) -> io::Result<bool> {
         }
     }
     std::fs::write(&path, stub)?;
-    println!("{} is a stub again. Grade it with: {}", kata.file, kata.test_command());
+    println!("{} is a stub again. Grade it with: {}", kata.file(), kata.test_command());
     Ok(true)
 }
 

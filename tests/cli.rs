@@ -50,7 +50,7 @@ fn list_shows_every_kata_with_its_file() {
     let root = tempfile::tempdir().unwrap();
     let out = stdout(&cli(root.path(), &["list"]));
     for kata in ipc_katas::catalogue::katas() {
-        assert!(out.contains(kata.id) && out.contains(kata.file), "{} missing:\n{out}", kata.id);
+        assert!(out.contains(kata.id) && out.contains(&kata.file()), "{} missing:\n{out}", kata.id);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Kata fifos::make_fifo — make a named pipe.
+//! Kata fifos::make_fifo: Make a named pipe.
 //!
 //! Grade it: `cargo test --test fifos make_fifo::`
 //! Stuck? `cargo run -- hint fifos::make_fifo`

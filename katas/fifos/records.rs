@@ -1,4 +1,4 @@
-//! Kata fifos::records — several writers, one reader, records kept whole.
+//! Kata fifos::records: Several writers, one reader, records kept whole.
 //!
 //! Grade it: `cargo test --test fifos records::`
 //! Stuck? `cargo run -- hint fifos::records`

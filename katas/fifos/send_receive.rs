@@ -1,4 +1,4 @@
-//! Kata fifos::send_receive — bytes through a FIFO between unrelated processes.
+//! Kata fifos::send_receive: Send bytes through a FIFO between unrelated processes.
 //!
 //! Grade it: `cargo test --test fifos send_receive::`
 //! Stuck? `cargo run -- hint fifos::send_receive`

@@ -1,5 +1,4 @@
-//! Kata interview::q1_shm_vs_messages — the same payloads through shared memory and through a
-//! message queue (interview question 1: shared memory versus message passing).
+//! Kata interview::q1_shm_vs_messages: The same payloads through shared memory and through a message queue.
 //!
 //! Grade it: `cargo test --test interview q1_shm_vs_messages::`
 //! Stuck? `cargo run -- hint interview::q1_shm_vs_messages`

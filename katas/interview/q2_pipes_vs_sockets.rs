@@ -1,5 +1,4 @@
-//! Kata interview::q2_pipes_vs_sockets — one conversation over two pipes and over one Unix
-//! socket (interview question 2: when a pipe, when a socket?).
+//! Kata interview::q2_pipes_vs_sockets: One conversation over two pipes and over one Unix socket.
 //!
 //! Grade it: `cargo test --test interview q2_pipes_vs_sockets::`
 //! Stuck? `cargo run -- hint interview::q2_pipes_vs_sockets`

@@ -1,10 +1,11 @@
-//! Kata interview::q3_named_vs_anonymous — what a name changes: a FIFO outlives the process that
-//! made it and lets strangers meet; an anonymous pipe lives exactly as long as its descriptors
-//! (interview question 3).
+//! Kata interview::q3_named_vs_anonymous: A FIFO outlives its maker; a pipe ends with its last descriptor.
 //!
 //! Grade it: `cargo test --test interview q3_named_vs_anonymous::`
 //! Stuck? `cargo run -- hint interview::q3_named_vs_anonymous`
 //! Afterwards, read the model answer: `solutions/interview/q3_named_vs_anonymous.md`.
+//!
+//! What a name changes: a FIFO outlives the process that made it and lets strangers meet; an
+//! anonymous pipe lives exactly as long as its descriptors.
 //!
 //! Read first: `man 7 fifo`, `man 3 mkfifo`, `man 2 unlink`, `man 7 pipe`, `man 2 pipe`,
 //! `man 5 proc` (/proc/self/fd: what each descriptor refers to), `man 2 fstat`.

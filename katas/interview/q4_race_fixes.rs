@@ -1,7 +1,8 @@
-//! Kata interview::q4_race_fixes — the source's producer–consumer, fixed three ways.
+//! Kata interview::q4_race_fixes: Fix the source's producer-consumer three ways.
 //!
 //! Grade it: `cargo test --test interview q4_race_fixes::`
 //! Stuck? `cargo run -- hint interview::q4_race_fixes`
+//! Afterwards, read the model answer: `solutions/interview/q4_races.md`.
 //!
 //! The source's ring ([`SourcePc`](super::SourcePc), in `katas/interview/mod.rs`) keeps a
 //! `count` that both processes update with a load and a store: updates are lost, and the ring

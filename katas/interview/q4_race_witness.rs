@@ -1,8 +1,8 @@
-//! Kata interview::q4_race_witness — prove that the source's producer–consumer loses or
-//! duplicates items.
+//! Kata interview::q4_race_witness: Prove that the source's producer-consumer loses or duplicates items.
 //!
 //! Grade it: `cargo test --test interview q4_race_witness::`
 //! Stuck? `cargo run -- hint interview::q4_race_witness`
+//! Afterwards, read the model answer: `solutions/interview/q4_races.md`.
 
 use std::io;
 use std::time::Duration;

@@ -1,8 +1,11 @@
-//! Kata interview::q5_supervisor — a worker dies holding five resources; its supervisor
-//! recovers every lock, keeps every committed message, and leaks nothing.
+//! Kata interview::q5_supervisor: A supervisor recovers what its killed worker held.
 //!
 //! Grade it: `cargo test --test interview q5_supervisor::`
 //! Stuck? `cargo run -- hint interview::q5_supervisor`
+//! Afterwards, read the model answer: `solutions/interview/q5_supervisor.md`.
+//!
+//! A worker dies holding five resources; its supervisor recovers every lock, keeps every
+//! committed message, and leaks nothing.
 //!
 //! The story: a supervisor sets up a SysV shared memory segment (holding a robust mutex and a
 //! commit counter), a SysV message queue, a SysV semaphore and a lock file, then forks a worker.

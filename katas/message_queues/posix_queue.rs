@@ -1,4 +1,4 @@
-//! Kata message_queues::posix_queue — a POSIX message queue: named, with priorities.
+//! Kata message_queues::posix_queue: A POSIX message queue: named, with priorities.
 //!
 //! Grade it: `cargo test --test message_queues posix_queue::`
 //! Stuck? `cargo run -- hint message_queues::posix_queue`

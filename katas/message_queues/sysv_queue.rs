@@ -1,4 +1,4 @@
-//! Kata message_queues::sysv_queue — a System V message queue: typed messages, picked by type.
+//! Kata message_queues::sysv_queue: A System V message queue: typed messages, picked by type.
 //!
 //! Grade it: `cargo test --test message_queues sysv_queue::`
 //! Stuck? `cargo run -- hint message_queues::sysv_queue`

@@ -1,4 +1,4 @@
-//! Kata pipes::ask_child — ask a child questions over two pipes.
+//! Kata pipes::ask_child: Ask a child questions over two pipes.
 //!
 //! Grade it: `cargo test --test pipes ask_child::`
 //! Stuck? `cargo run -- hint pipes::ask_child`

@@ -1,4 +1,4 @@
-//! Kata pipes::broken_pipe — write to a pipe nobody reads.
+//! Kata pipes::broken_pipe: Write to a pipe nobody reads.
 //!
 //! Grade it: `cargo test --test pipes broken_pipe::`
 //! Stuck? `cargo run -- hint pipes::broken_pipe`

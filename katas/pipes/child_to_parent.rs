@@ -1,4 +1,4 @@
-//! Kata pipes::child_to_parent — a child sends bytes to its parent.
+//! Kata pipes::child_to_parent: A child sends bytes to its parent.
 //!
 //! Grade it: `cargo test --test pipes child_to_parent::`
 //! Stuck? `cargo run -- hint pipes::child_to_parent`

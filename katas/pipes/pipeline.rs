@@ -1,4 +1,4 @@
-//! Kata pipes::pipeline — what `sh -c 'a | b | c'` does.
+//! Kata pipes::pipeline: Build the shell pipeline a | b | c.
 //!
 //! Grade it: `cargo test --test pipes pipeline::`
 //! Stuck? `cargo run -- hint pipes::pipeline`

@@ -1,5 +1,4 @@
-//! Kata producer_consumer::bounded_buffer — several producer processes, several consumer
-//! processes, one bounded buffer in shared memory.
+//! Kata producer_consumer::bounded_buffer: A bounded buffer for several producer and consumer processes.
 //!
 //! Grade it: `cargo test --test producer_consumer bounded_buffer::`
 //! Stuck? `cargo run -- hint producer_consumer::bounded_buffer`

@@ -1,5 +1,4 @@
-//! Kata producer_consumer::spsc_ring — one producer process, one consumer process, a ring in
-//! shared memory.
+//! Kata producer_consumer::spsc_ring: A single-producer single-consumer ring in shared memory.
 //!
 //! Grade it: `cargo test --test producer_consumer spsc_ring::`
 //! Stuck? `cargo run -- hint producer_consumer::spsc_ring`

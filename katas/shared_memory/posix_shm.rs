@@ -1,4 +1,4 @@
-//! Kata shared_memory::posix_shm — POSIX shared memory, opened by name.
+//! Kata shared_memory::posix_shm: POSIX shared memory, opened by name.
 //!
 //! Grade it: `cargo test --test shared_memory posix_shm::`
 //! Stuck? `cargo run -- hint shared_memory::posix_shm`

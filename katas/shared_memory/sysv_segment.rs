@@ -1,4 +1,4 @@
-//! Kata shared_memory::sysv_segment — a SysV shared memory segment.
+//! Kata shared_memory::sysv_segment: A SysV shared memory segment.
 //!
 //! Grade it: `cargo test --test shared_memory sysv_segment::`
 //! Stuck? `cargo run -- hint shared_memory::sysv_segment`

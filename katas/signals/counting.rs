@@ -1,4 +1,4 @@
-//! Kata signals::counting — count signals with a handler that only touches atomics.
+//! Kata signals::counting: Count signals: standard ones coalesce, real-time ones queue.
 //!
 //! Grade it: `cargo test --test signals counting::`
 //! Stuck? `cargo run -- hint signals::counting`

@@ -1,4 +1,4 @@
-//! Kata signals::reaping — reap every child on SIGCHLD, however many signals coalesced.
+//! Kata signals::reaping: Reap every child on SIGCHLD, however many signals coalesced.
 //!
 //! Grade it: `cargo test --test signals reaping::`
 //! Stuck? `cargo run -- hint signals::reaping`

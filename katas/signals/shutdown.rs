@@ -1,4 +1,4 @@
-//! Kata signals::shutdown — a worker that cleans up when asked to stop.
+//! Kata signals::shutdown: Shut down cleanly on SIGTERM.
 //!
 //! Grade it: `cargo test --test signals shutdown::`
 //! Stuck? `cargo run -- hint signals::shutdown`

@@ -1,4 +1,4 @@
-//! Kata signals::wait_for_child_signal — the parent must never miss its child's signal.
+//! Kata signals::wait_for_child_signal: Never miss a child's signal.
 //!
 //! Grade it: `cargo test --test signals wait_for_child_signal::`
 //! Stuck? `cargo run -- hint signals::wait_for_child_signal`

@@ -1,4 +1,4 @@
-//! Kata sockets::framing — length-prefixed messages over any byte stream.
+//! Kata sockets::framing: Length-prefixed messages over any byte stream.
 //!
 //! Grade it: `cargo test --test sockets framing::`
 //! Stuck? `cargo run -- hint sockets::framing`

@@ -1,4 +1,4 @@
-//! Kata sockets::pass_fd — hand an open file to another process (`SCM_RIGHTS`).
+//! Kata sockets::pass_fd: Pass an open file to another process (SCM_RIGHTS).
 //!
 //! Grade it: `cargo test --test sockets pass_fd::`
 //! Stuck? `cargo run -- hint sockets::pass_fd`

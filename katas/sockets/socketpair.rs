@@ -1,4 +1,4 @@
-//! Kata sockets::socketpair — one socketpair as a two-way channel; messages that stay whole.
+//! Kata sockets::socketpair: A socketpair as a two-way channel, and messages that stay whole.
 //!
 //! Grade it: `cargo test --test sockets socketpair::`
 //! Stuck? `cargo run -- hint sockets::socketpair`

@@ -1,4 +1,4 @@
-//! Kata sockets::tcp — TCP on loopback: a port the kernel chooses, and half-close.
+//! Kata sockets::tcp: TCP on loopback: a port the kernel chooses, and half-close.
 //!
 //! Grade it: `cargo test --test sockets tcp::`
 //! Stuck? `cargo run -- hint sockets::tcp`

@@ -1,4 +1,4 @@
-//! Kata sockets::unix_server — a Unix stream server for many clients at once, and its client.
+//! Kata sockets::unix_server: A Unix stream server for many clients at once, and its client.
 //!
 //! Grade it: `cargo test --test sockets unix_server::`
 //! Stuck? `cargo run -- hint sockets::unix_server`

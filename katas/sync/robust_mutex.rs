@@ -1,4 +1,4 @@
-//! Kata sync::robust_mutex — a lock that comes back when its holder dies.
+//! Kata sync::robust_mutex: A robust mutex: a lock that comes back when its holder dies.
 //!
 //! Grade it: `cargo test --test sync robust_mutex::`
 //! Stuck? `cargo run -- hint sync::robust_mutex`

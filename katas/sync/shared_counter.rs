@@ -1,4 +1,4 @@
-//! Kata sync::shared_counter — one counter, several processes, an exact total.
+//! Kata sync::shared_counter: One counter, several processes, an exact total.
 //!
 //! Grade it: `cargo test --test sync shared_counter::`
 //! Stuck? `cargo run -- hint sync::shared_counter`

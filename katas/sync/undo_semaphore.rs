@@ -1,4 +1,4 @@
-//! Kata sync::undo_semaphore — a SysV semaphore that the kernel releases for a dead holder.
+//! Kata sync::undo_semaphore: A SysV semaphore that the kernel releases for a dead holder.
 //!
 //! Grade it: `cargo test --test sync undo_semaphore::`
 //! Stuck? `cargo run -- hint sync::undo_semaphore`

@@ -1,4 +1,4 @@
-//! Reference answer: make a named pipe.
+//! Answer to kata fifos::make_fifo: Make a named pipe.
 
 use std::io;
 use std::path::Path;

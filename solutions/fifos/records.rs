@@ -1,4 +1,4 @@
-//! Reference answer: several writers, one reader, records kept whole.
+//! Answer to kata fifos::records: Several writers, one reader, records kept whole.
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};

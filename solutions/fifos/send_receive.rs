@@ -1,4 +1,4 @@
-//! Reference answer: bytes through a FIFO between processes that share no ancestor.
+//! Answer to kata fifos::send_receive: Send bytes through a FIFO between unrelated processes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};

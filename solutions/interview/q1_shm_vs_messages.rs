@@ -1,5 +1,8 @@
-//! Reference answer: the same payloads through a shared memory mailbox and through a SysV
-//! message queue. The model answer to the question is `q1_shm_vs_messages.md` beside this file.
+//! Answer to kata interview::q1_shm_vs_messages: The same payloads through shared memory and through a message queue.
+//!
+//! The model answer to the question: `solutions/interview/q1_shm_vs_messages.md`.
+//!
+//! The same payloads through a shared memory mailbox and through a SysV message queue.
 
 use std::io;
 use std::ptr::NonNull;

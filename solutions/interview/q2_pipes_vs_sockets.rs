@@ -1,6 +1,8 @@
-//! Reference answer: one conversation, over two pipes to a child and over one Unix socket to an
-//! unrelated server. The model answer to the question is `q2_pipes_vs_sockets.md` beside this
-//! file.
+//! Answer to kata interview::q2_pipes_vs_sockets: One conversation over two pipes and over one Unix socket.
+//!
+//! The model answer to the question: `solutions/interview/q2_pipes_vs_sockets.md`.
+//!
+//! One conversation, over two pipes to a child and over one Unix socket to an unrelated server.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

@@ -1,6 +1,8 @@
-//! Reference answer: a FIFO made by a process that exits, and an anonymous pipe that ends with
-//! its last descriptor. The model answer to the question is `q3_named_vs_anonymous.md` beside
-//! this file.
+//! Answer to kata interview::q3_named_vs_anonymous: A FIFO outlives its maker; a pipe ends with its last descriptor.
+//!
+//! The model answer to the question: `solutions/interview/q3_named_vs_anonymous.md`.
+//!
+//! A FIFO made by a process that exits, and an anonymous pipe that ends with its last descriptor.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

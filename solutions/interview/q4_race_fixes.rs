@@ -1,4 +1,6 @@
-//! Reference answer: the source's producer–consumer, fixed three ways.
+//! Answer to kata interview::q4_race_fixes: Fix the source's producer-consumer three ways.
+//!
+//! The model answer to the question: `solutions/interview/q4_races.md`.
 //!
 //! The source's bug is `count++` / `count--` done by both processes as a load and a store: two
 //! updates that overlap lose one. Each fix makes the shared update indivisible, and makes the

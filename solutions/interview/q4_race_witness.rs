@@ -1,5 +1,8 @@
-//! Reference answer: run the source's producer–consumer until it loses or duplicates an item,
-//! and name the item.
+//! Answer to kata interview::q4_race_witness: Prove that the source's producer-consumer loses or duplicates items.
+//!
+//! The model answer to the question: `solutions/interview/q4_races.md`.
+//!
+//! Run the source's producer–consumer until it loses or duplicates an item, and name the item.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

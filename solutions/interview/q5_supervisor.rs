@@ -1,4 +1,8 @@
-//! Reference answer: a supervisor that recovers every resource its SIGKILLed worker held.
+//! Answer to kata interview::q5_supervisor: A supervisor recovers what its killed worker held.
+//!
+//! The model answer to the question: `solutions/interview/q5_supervisor.md`.
+//!
+//! A supervisor that recovers every resource its SIGKILLed worker held.
 //!
 //! What survives a SIGKILL, and who cleans it up:
 //! - SysV segment, queue and semaphore set: the kernel keeps them until `IPC_RMID`; the

@@ -1,4 +1,4 @@
-//! Reference answer: a POSIX message queue.
+//! Answer to kata message_queues::posix_queue: A POSIX message queue: named, with priorities.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};

@@ -1,4 +1,4 @@
-//! Reference answer: a System V message queue.
+//! Answer to kata message_queues::sysv_queue: A System V message queue: typed messages, picked by type.
 
 use std::io;
 use std::mem::size_of;

@@ -1,4 +1,4 @@
-//! Reference answer: ask a child questions over two pipes, one each way.
+//! Answer to kata pipes::ask_child: Ask a child questions over two pipes.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};

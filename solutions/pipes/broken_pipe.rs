@@ -1,4 +1,4 @@
-//! Reference answer: write to a pipe whose reader is gone, and live to tell.
+//! Answer to kata pipes::broken_pipe: Write to a pipe nobody reads.
 
 use std::fs::File;
 use std::io::{self, Write};

@@ -1,4 +1,4 @@
-//! Reference answer: a child sends bytes to its parent through a pipe.
+//! Answer to kata pipes::child_to_parent: A child sends bytes to its parent.
 
 use std::fs::File;
 use std::io::{self, Read, Write};

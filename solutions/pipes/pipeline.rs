@@ -1,4 +1,6 @@
-//! Reference answer: what `sh -c 'a | b | c'` does, with pipe2, fork, dup2 and execvp.
+//! Answer to kata pipes::pipeline: Build the shell pipeline a | b | c.
+//!
+//! What `sh -c 'a | b | c'` does, with pipe2, fork, dup2 and execvp.
 
 use std::ffi::CString;
 use std::fs::File;

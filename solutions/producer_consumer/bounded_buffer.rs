@@ -1,4 +1,4 @@
-//! Reference answer: a bounded buffer for several producer and consumer processes.
+//! Answer to kata producer_consumer::bounded_buffer: A bounded buffer for several producer and consumer processes.
 //!
 //! The textbook design, with process-shared POSIX semaphores in the shared mapping
 //! (`man 3 sem_init`, pshared = 1): `free` counts empty slots, `filled` counts full ones, and

@@ -1,4 +1,4 @@
-//! Reference answer: a single-producer single-consumer ring in shared memory.
+//! Answer to kata producer_consumer::spsc_ring: A single-producer single-consumer ring in shared memory.
 //!
 //! Design: the producer alone writes `tail`, the consumer alone writes `head`, so no
 //! read-modify-write is ever shared and no lock is needed. Both positions run modulo

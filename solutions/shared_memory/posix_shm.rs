@@ -1,4 +1,6 @@
-//! Reference answer: a POSIX shared memory object, mapped for as long as the value lives.
+//! Answer to kata shared_memory::posix_shm: POSIX shared memory, opened by name.
+//!
+//! The object stays mapped for as long as the value lives.
 
 use std::io;
 use std::num::NonZeroUsize;

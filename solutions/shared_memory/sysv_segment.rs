@@ -1,4 +1,6 @@
-//! Reference answer: a SysV shared memory segment, attached for as long as the value lives.
+//! Answer to kata shared_memory::sysv_segment: A SysV shared memory segment.
+//!
+//! The segment stays attached for as long as the value lives.
 
 use std::io;
 use std::ptr::NonNull;

@@ -1,4 +1,4 @@
-//! Reference answer: count signals with a handler that only touches atomics.
+//! Answer to kata signals::counting: Count signals: standard ones coalesce, real-time ones queue.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};

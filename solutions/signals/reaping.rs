@@ -1,4 +1,4 @@
-//! Reference answer: reap every exited child on SIGCHLD, however many signals coalesced.
+//! Answer to kata signals::reaping: Reap every child on SIGCHLD, however many signals coalesced.
 
 use std::io;
 use std::os::fd::AsFd;

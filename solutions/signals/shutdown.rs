@@ -1,4 +1,4 @@
-//! Reference answer: a worker that cleans up on SIGTERM (or SIGINT) and exits 0.
+//! Answer to kata signals::shutdown: Shut down cleanly on SIGTERM.
 
 use std::ffi::CString;
 use std::io;

@@ -1,4 +1,4 @@
-//! Reference answer: wait for a child's signal without a lost wake-up.
+//! Answer to kata signals::wait_for_child_signal: Never miss a child's signal.
 
 use std::io;
 use std::time::Duration;

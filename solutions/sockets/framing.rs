@@ -1,4 +1,4 @@
-//! Reference answer: length-prefixed frames over any byte stream.
+//! Answer to kata sockets::framing: Length-prefixed messages over any byte stream.
 
 use std::io::{self, IoSlice, Read, Write};
 

@@ -1,4 +1,4 @@
-//! Reference answer: pass an open file descriptor to another process (`SCM_RIGHTS`).
+//! Answer to kata sockets::pass_fd: Pass an open file to another process (SCM_RIGHTS).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

@@ -1,4 +1,4 @@
-//! Reference answer: a socketpair as a two-way channel to a child, and message sockets.
+//! Answer to kata sockets::socketpair: A socketpair as a two-way channel, and messages that stay whole.
 
 use std::io::{self, BufReader};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

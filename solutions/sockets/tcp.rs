@@ -1,4 +1,4 @@
-//! Reference answer: TCP on loopback, a port chosen by the kernel, and half-close.
+//! Answer to kata sockets::tcp: TCP on loopback: a port the kernel chooses, and half-close.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};

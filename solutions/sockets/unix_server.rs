@@ -1,4 +1,4 @@
-//! Reference answer: a Unix stream server that serves many clients at once, and its client.
+//! Answer to kata sockets::unix_server: A Unix stream server for many clients at once, and its client.
 
 use std::fs;
 use std::io::{self, Write};

@@ -1,4 +1,4 @@
-//! Reference answer: a process-shared robust mutex that survives the death of its holder.
+//! Answer to kata sync::robust_mutex: A robust mutex: a lock that comes back when its holder dies.
 //!
 //! The protocol of `man 3 pthread_mutex_consistent`: after `EOWNERDEAD` the new owner holds
 //! the lock and the state it guards is suspect. It repairs the state first and only then marks

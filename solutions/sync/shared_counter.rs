@@ -1,4 +1,6 @@
-//! Reference answer: one counter, three ways to keep it exact across processes.
+//! Answer to kata sync::shared_counter: One counter, several processes, an exact total.
+//!
+//! Three ways to keep one counter exact across processes.
 
 use std::io;
 use std::num::NonZeroUsize;

@@ -1,4 +1,4 @@
-//! Reference answer: a SysV binary semaphore whose holder's death releases it.
+//! Answer to kata sync::undo_semaphore: A SysV semaphore that the kernel releases for a dead holder.
 
 use std::io;
 

@@ -17,7 +17,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "fifos::make_fifo",
             title: "Make a named pipe",
-            file: "katas/fifos/make_fifo.rs",
             question: Some(3),
             hints: &[
                 "mkfifo(3) makes the name; nix::unistd::mkfifo wraps it and returns an Errno, which \
@@ -31,7 +30,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "fifos::send_receive",
             title: "Send bytes through a FIFO between unrelated processes",
-            file: "katas/fifos/send_receive.rs",
             question: Some(3),
             hints: &[
                 "Opening a FIFO blocks until the other end is opened too: a writer waits for a \
@@ -45,7 +43,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "fifos::records",
             title: "Several writers, one reader, records kept whole",
-            file: "katas/fifos/records.rs",
             question: Some(3),
             hints: &[
                 "A write of at most PIPE_BUF (4096) bytes to a pipe or FIFO is atomic: it is never \

@@ -1,5 +1,5 @@
 //! The interview topic: the five classic questions as katas, and the question registry the
-//! mock interview reads.
+//! mock interview reads. A question's katas are those whose `question` names it.
 
 use super::{Kata, Question, Topic};
 
@@ -18,7 +18,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q1_shm_vs_messages",
             title: "The same payloads through shared memory and through a message queue",
-            file: "katas/interview/q1_shm_vs_messages.rs",
             question: Some(1),
             hints: &[
                 "Shared memory gives you bytes and nothing else. Put a small header at the start of the \
@@ -40,7 +39,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q2_pipes_vs_sockets",
             title: "One conversation over two pipes and over one Unix socket",
-            file: "katas/interview/q2_pipes_vs_sockets.rs",
             question: Some(2),
             hints: &[
                 "Write the client's loop once, over any Read and Write: write a frame (u32 big-endian \
@@ -57,8 +55,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "interview::q3_named_vs_anonymous",
-            title: "A FIFO outlives its maker; an anonymous pipe ends with its last descriptor",
-            file: "katas/interview/q3_named_vs_anonymous.rs",
+            title: "A FIFO outlives its maker; a pipe ends with its last descriptor",
             question: Some(3),
             hints: &[
                 "create_fifo_in_child: fork; the child calls mkfifo(path, 0600) and exits with 0 or with \
@@ -73,8 +70,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "interview::q4_race_witness",
-            title: "Catch the source's producer-consumer losing an item",
-            file: "katas/interview/q4_race_witness.rs",
+            title: "Prove that the source's producer-consumer loses or duplicates items",
             question: Some(4),
             hints: &[
                 "Make the SourcePc before forking, fork a producer (1, 2, 3, ... in order) and a consumer, \
@@ -91,7 +87,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q4_race_fixes",
             title: "Fix the source's producer-consumer three ways",
-            file: "katas/interview/q4_race_fixes.rs",
             question: Some(4),
             hints: &[
                 "Every fix makes the shared update indivisible: count.fetch_add / fetch_sub, or the whole \
@@ -109,7 +104,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "interview::q5_supervisor",
             title: "A supervisor recovers what its killed worker held",
-            file: "katas/interview/q5_supervisor.rs",
             question: Some(5),
             hints: &[
                 "SIGKILL runs no handler, no atexit, no Drop: everything the kernel does not release by \
@@ -136,33 +130,24 @@ pub const QUESTIONS: &[Question] = &[
         number: 1,
         title: "Shared memory versus message passing",
         prompt: "What are the advantages and disadvantages of shared memory compared with message passing?",
-        katas: &["interview::q1_shm_vs_messages", "shared_memory::posix_shm", "shared_memory::sysv_segment"],
         answer: "solutions/interview/q1_shm_vs_messages.md",
     },
     Question {
         number: 2,
         title: "Pipes versus sockets",
         prompt: "When would you use a pipe, and when a socket?",
-        katas: &["interview::q2_pipes_vs_sockets", "sockets::unix_server", "pipes::ask_child"],
         answer: "solutions/interview/q2_pipes_vs_sockets.md",
     },
     Question {
         number: 3,
         title: "Anonymous versus named pipes",
         prompt: "What is the difference between an anonymous pipe and a named pipe (FIFO)?",
-        katas: &["interview::q3_named_vs_anonymous", "fifos::send_receive", "fifos::make_fifo"],
         answer: "solutions/interview/q3_named_vs_anonymous.md",
     },
     Question {
         number: 4,
         title: "Race conditions in shared memory",
         prompt: "How do you handle race conditions in shared memory?",
-        katas: &[
-            "interview::q4_race_witness",
-            "interview::q4_race_fixes",
-            "sync::shared_counter",
-            "producer_consumer::spsc_ring",
-        ],
         answer: "solutions/interview/q4_races.md",
     },
     Question {
@@ -170,7 +155,6 @@ pub const QUESTIONS: &[Question] = &[
         title: "A process dies holding a resource",
         prompt: "What happens if a process dies while it holds a system resource, such as a message queue, \
                  a shared memory segment or a lock?",
-        katas: &["interview::q5_supervisor", "sync::robust_mutex", "sync::undo_semaphore"],
         answer: "solutions/interview/q5_supervisor.md",
     },
 ];

@@ -18,8 +18,7 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "message_queues::sysv_queue",
             title: "A System V message queue: typed messages, picked by type",
-            file: "katas/message_queues/sysv_queue.rs",
-            question: Some(5),
+            question: Some(1),
             hints: &[
                 "msgget(key, IPC_CREAT | IPC_EXCL | 0o600) makes a new queue or fails with EEXIST; \
                  msgget(key, 0) opens one. The queue is the kernel's: the only state you keep is its id.",
@@ -36,8 +35,7 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "message_queues::posix_queue",
             title: "A POSIX message queue: named, with priorities",
-            file: "katas/message_queues/posix_queue.rs",
-            question: Some(5),
+            question: Some(1),
             hints: &[
                 "nix::mqueue::mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600, Some(&MqAttr::new(0, \
                  capacity, max_size, 0))) creates; without O_CREAT and attributes it opens. Check the \

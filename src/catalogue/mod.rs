@@ -1,6 +1,10 @@
-//! The catalogue: every kata, in the order a learner meets them, with where its stub, answer
-//! and tests live and three hints from a nudge to a near-answer. The practice CLI reads it, the
-//! grader names katas from it, and `tests` below keep it in step with the files.
+//! The catalogue: every kata, in the order a learner meets them, with its title, the interview
+//! question it makes concrete, and hints from a nudge to a near-answer. It is the one source of
+//! these facts: a kata's files follow from its id (`katas/<topic>/<name>.rs`, the same under
+//! `solutions/`, tests in `tests/<topic>.rs`), a question's katas from `Kata::question`. The
+//! practice CLI reads it, the grader names katas from it, and `tests/repo.rs`
+//! (`cargo test --features dev --test repo`) checks the files, the stub headers and the README
+//! against it.
 
 mod fifos;
 mod interview;
@@ -30,9 +34,8 @@ pub struct Kata {
     /// `topic::name`, also the module path of its graded tests (`tests/<topic>.rs`, `mod <name>`).
     pub id: &'static str,
     pub title: &'static str,
-    /// The file the learner edits; the answer is the same path under `solutions/`.
-    pub file: &'static str,
-    /// The interview question (1 to 5) this kata makes concrete, if any.
+    /// The interview question (1 to 5) this kata makes concrete, if any: the one record of the
+    /// link ([`Question::katas`] reads it), named in the question's model answer too.
     pub question: Option<u8>,
     /// From a nudge to a near-answer.
     pub hints: &'static [&'static str],
@@ -47,9 +50,14 @@ impl Kata {
         self.id.split("::").nth(1).unwrap_or(self.id)
     }
 
-    /// The reference answer's path.
+    /// The file the learner edits, `katas/<topic>/<name>.rs`: the id says where it is.
+    pub fn file(&self) -> String {
+        format!("katas/{}/{}.rs", self.topic(), self.name())
+    }
+
+    /// The reference answer's path, `solutions/<topic>/<name>.rs`.
     pub fn solution_file(&self) -> String {
-        self.file.replacen("katas/", "solutions/", 1)
+        format!("solutions/{}/{}.rs", self.topic(), self.name())
     }
 
     /// The command that grades just this kata.
@@ -71,8 +79,8 @@ pub const TOPICS: &[Topic] = &[
     interview::TOPIC,
 ];
 
-/// One of the five classic interview questions: the prompt, the katas that make its answer
-/// concrete, and a model answer to read after trying.
+/// One of the five classic interview questions: the prompt and a model answer to read after
+/// trying. The katas that make its answer concrete are [`Question::katas`].
 #[derive(Debug)]
 pub struct Question {
     /// 1 to 5, as in the source guide.
@@ -80,12 +88,18 @@ pub struct Question {
     pub title: &'static str,
     /// The question as an interviewer asks it.
     pub prompt: &'static str,
-    /// Katas that make the answer concrete; a mock interview sets one of them.
-    pub katas: &'static [&'static str],
     /// The model answer, a Markdown file beside the reference answers. Its sections, in order:
     /// `## The question`, `## What a strong answer says`, `## Rubric`, `## The model answer`,
     /// `## Follow-up questions` (exactly three, numbered). The CLI shows them by heading.
     pub answer: &'static str,
+}
+
+impl Question {
+    /// The katas that make the answer concrete, in catalogue order (the question's own interview
+    /// kata last): those whose [`Kata::question`] is this question. A mock interview sets one.
+    pub fn katas(&self) -> Vec<&'static Kata> {
+        katas().filter(|k| k.question == Some(self.number)).collect()
+    }
 }
 
 pub use interview::QUESTIONS;

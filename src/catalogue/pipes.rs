@@ -17,7 +17,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "pipes::child_to_parent",
             title: "A child sends bytes to its parent",
-            file: "katas/pipes/child_to_parent.rs",
             question: None,
             hints: &[
                 "Make the pipe before you fork, so both processes hold both ends. Then each side \
@@ -35,7 +34,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "pipes::ask_child",
             title: "Ask a child questions over two pipes",
-            file: "katas/pipes/ask_child.rs",
             question: Some(2),
             hints: &[
                 "A pipe carries one direction: you need two, requests down and answers up. A byte \
@@ -51,8 +49,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "pipes::pipeline",
-            title: "A shell pipeline: a | b | c",
-            file: "katas/pipes/pipeline.rs",
+            title: "Build the shell pipeline a | b | c",
             question: None,
             hints: &[
                 "One pipe between each pair of neighbours, plus one to feed the first stage and one \
@@ -71,7 +68,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "pipes::broken_pipe",
             title: "Write to a pipe nobody reads",
-            file: "katas/pipes/broken_pipe.rs",
             question: None,
             hints: &[
                 "A write to a pipe with no reader raises SIGPIPE, whose default action kills the \

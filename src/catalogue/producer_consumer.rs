@@ -18,7 +18,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "producer_consumer::spsc_ring",
             title: "A single-producer single-consumer ring in shared memory",
-            file: "katas/producer_consumer/spsc_ring.rs",
             question: Some(4),
             hints: &[
                 "Map a header and capacity slots with mmap(MAP_SHARED | MAP_ANONYMOUS) in new, before \
@@ -37,8 +36,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "producer_consumer::bounded_buffer",
-            title: "A bounded buffer for several producers and consumers",
-            file: "katas/producer_consumer/bounded_buffer.rs",
+            title: "A bounded buffer for several producer and consumer processes",
             question: Some(4),
             hints: &[
                 "Put three libc::sem_t in the shared mapping and sem_init them with pshared = 1: free \

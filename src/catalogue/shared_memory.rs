@@ -17,7 +17,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "shared_memory::sysv_segment",
             title: "A SysV shared memory segment",
-            file: "katas/shared_memory/sysv_segment.rs",
             question: Some(1),
             hints: &[
                 "nix has no SysV calls: use libc::shmget, shmat, shmdt and shmctl, each in its own small \
@@ -32,8 +31,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "shared_memory::posix_shm",
-            title: "POSIX shared memory by name",
-            file: "katas/shared_memory/posix_shm.rs",
+            title: "POSIX shared memory, opened by name",
             question: Some(1),
             hints: &[
                 "nix::sys::mman has shm_open, mmap and shm_unlink; nix::unistd::ftruncate sizes the object. \

@@ -18,7 +18,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "signals::wait_for_child_signal",
             title: "Never miss a child's signal",
-            file: "katas/signals/wait_for_child_signal.rs",
             question: None,
             hints: &[
                 "A signal that arrives while it is not blocked is handled at once. If that happens \
@@ -37,7 +36,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "signals::counting",
             title: "Count signals: standard ones coalesce, real-time ones queue",
-            file: "katas/signals/counting.rs",
             question: None,
             hints: &[
                 "A handler gets no pointer to your struct: the state it updates must be a static. \
@@ -56,8 +54,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "signals::reaping",
-            title: "Reap every child on SIGCHLD",
-            file: "katas/signals/reaping.rs",
+            title: "Reap every child on SIGCHLD, however many signals coalesced",
             question: None,
             hints: &[
                 "When 50 children exit at once you may get a single SIGCHLD: a signal that is \
@@ -75,7 +72,6 @@ pub const TOPIC: Topic = Topic {
         Kata {
             id: "signals::shutdown",
             title: "Shut down cleanly on SIGTERM",
-            file: "katas/signals/shutdown.rs",
             question: Some(5),
             hints: &[
                 "SIGTERM's default action kills the process on the spot: no destructor runs, and \

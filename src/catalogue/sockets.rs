@@ -18,9 +18,8 @@ pub const TOPIC: Topic = Topic {
     katas: &[
         Kata {
             id: "sockets::framing",
-            title: "Length-prefixed frames over any stream",
-            file: "katas/sockets/framing.rs",
-            question: Some(2),
+            title: "Length-prefixed messages over any byte stream",
+            question: None,
             hints: &[
                 "A read returns what has arrived, anywhere from 1 byte to the size of your buffer: part \
                  of a frame, or one frame and the start of the next. Read the 4 length bytes first, then \
@@ -35,8 +34,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::unix_server",
-            title: "A Unix stream server for many clients, and its client",
-            file: "katas/sockets/unix_server.rs",
+            title: "A Unix stream server for many clients at once, and its client",
             question: Some(2),
             hints: &[
                 "Serve each accepted connection in its own thread (std::thread::scope lets the threads \
@@ -52,8 +50,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::tcp",
-            title: "TCP on loopback: port 0 and half-close",
-            file: "katas/sockets/tcp.rs",
+            title: "TCP on loopback: a port the kernel chooses, and half-close",
             question: Some(2),
             hints: &[
                 "Bind to (Ipv4Addr::LOCALHOST, 0): port 0 asks the kernel for a free port, and \
@@ -67,8 +64,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::socketpair",
-            title: "socketpair: a two-way channel, and messages that stay whole",
-            file: "katas/sockets/socketpair.rs",
+            title: "A socketpair as a two-way channel, and messages that stay whole",
             question: Some(2),
             hints: &[
                 "UnixStream::pair() gives two connected ends; after fork, each process drops the end it \
@@ -82,8 +78,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sockets::pass_fd",
-            title: "Pass an open file to another process",
-            file: "katas/sockets/pass_fd.rs",
+            title: "Pass an open file to another process (SCM_RIGHTS)",
             question: Some(2),
             hints: &[
                 "A descriptor number means nothing in another process. The kernel can install a copy of \

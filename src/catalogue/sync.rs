@@ -16,8 +16,7 @@ pub const TOPIC: Topic = Topic {
     katas: &[
         Kata {
             id: "sync::shared_counter",
-            title: "A counter shared by several processes, exact",
-            file: "katas/sync/shared_counter.rs",
+            title: "One counter, several processes, an exact total",
             question: Some(4),
             hints: &[
                 "The memory must be shared and survive fork: mmap_anonymous with MAP_SHARED. MAP_PRIVATE \
@@ -32,8 +31,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sync::robust_mutex",
-            title: "A robust mutex whose holder dies",
-            file: "katas/sync/robust_mutex.rs",
+            title: "A robust mutex: a lock that comes back when its holder dies",
             question: Some(5),
             hints: &[
                 "pthread_mutexattr_setrobust(PTHREAD_MUTEX_ROBUST) as well as PTHREAD_PROCESS_SHARED: a plain \
@@ -49,8 +47,7 @@ pub const TOPIC: Topic = Topic {
         },
         Kata {
             id: "sync::undo_semaphore",
-            title: "A SysV semaphore with SEM_UNDO",
-            file: "katas/sync/undo_semaphore.rs",
+            title: "A SysV semaphore that the kernel releases for a dead holder",
             question: Some(5),
             hints: &[
                 "semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600), then semctl(id, 0, SETVAL, arg) where arg is a \

@@ -90,7 +90,7 @@ impl Run {
     pub fn broken(&self, kata: &Kata) -> Option<&Broken> {
         let topic_file = format!("katas/{}/mod.rs", kata.topic());
         let solution_topic_file = format!("solutions/{}/mod.rs", kata.topic());
-        let own = [kata.file.to_string(), kata.solution_file(), topic_file, solution_topic_file];
+        let own = [kata.file(), kata.solution_file(), topic_file, solution_topic_file];
         self.broken.iter().find(|b| own.contains(&b.file))
     }
 
@@ -408,7 +408,7 @@ impl Job {
         let module = above.iter().rev().find_map(|l| {
             if *l == "}" { Some(None) } else { l.strip_prefix("mod ").and_then(|r| r.strip_suffix(" {")).map(Some) }
         });
-        let in_tree = |kata: &Kata| if tree == "katas" { kata.file.to_string() } else { kata.solution_file() };
+        let in_tree = |kata: &Kata| if tree == "katas" { kata.file() } else { kata.solution_file() };
         match module.flatten().and_then(|name| catalogue::kata(&format!("{}::{name}", topic.id))) {
             Some(kata) => Some(vec![in_tree(kata)]),
             None => {

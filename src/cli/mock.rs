@@ -37,9 +37,7 @@ fn mix(seed: u64) -> u64 {
 /// when every one is done. The same seed and the same progress pick the same pair.
 pub fn pick(seed: u64, question: Option<u8>, done: &dyn Fn(&Kata) -> bool) -> io::Result<Pick> {
     let first = mix(seed);
-    let fresh = |q: &Question| -> Vec<&'static str> {
-        q.katas.iter().copied().filter(|id| catalogue::kata(id).is_some_and(|k| !done(k))).collect()
-    };
+    let fresh = |q: &Question| -> Vec<&'static Kata> { q.katas().into_iter().filter(|k| !done(k)).collect() };
     let question = match question {
         Some(n) => catalogue::question(n).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("there is no question {n}: the questions are 1 to 5"))
@@ -51,10 +49,10 @@ pub fn pick(seed: u64, question: Option<u8>, done: &dyn Fn(&Kata) -> bool) -> io
         }
     };
     let open = fresh(question);
-    let ids: &[&str] = if open.is_empty() { question.katas } else { &open };
-    let id = ids[(mix(first) % ids.len() as u64) as usize];
-    let kata =
-        catalogue::kata(id).ok_or_else(|| io::Error::other(format!("Q{} names {id}, not a kata", question.number)))?;
+    let katas = if open.is_empty() { question.katas() } else { open };
+    let Some(&kata) = katas.get((mix(first) % katas.len().max(1) as u64) as usize) else {
+        return Err(io::Error::other(format!("no kata of the catalogue makes Q{} concrete", question.number)));
+    };
     Ok(Pick { question, kata })
 }
 
@@ -115,7 +113,7 @@ fn indent(text: &str) -> String {
 fn brief(root: &Path, kata: &Kata) -> io::Result<String> {
     let text = match super::repo::original_stub(root, kata) {
         Ok(stub) => stub,
-        Err(_) => std::fs::read_to_string(root.join(kata.file))?,
+        Err(_) => std::fs::read_to_string(root.join(kata.file()))?,
     };
     let mut out = Vec::new();
     let mut in_doc = false;
@@ -173,10 +171,10 @@ pub fn start(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>, minu
     println!("{}\n", indent(&section(&doc, "The question").unwrap_or_else(|| pick.question.prompt.to_string())));
     println!("  Answer it aloud first, in two or three minutes, as you would to an interviewer.\n");
     println!("{}", ui.bold(&format!("Coding task — {}: {}", pick.kata.id, pick.kata.title)));
-    println!("  open   {}   (the brief below is its doc comments)\n", pick.kata.file);
+    println!("  open   {}   (the brief below is its doc comments)\n", pick.kata.file());
     println!("{}", brief(root, pick.kata)?);
     if super::repo::has_an_attempt(root, pick.kata) {
-        println!("  Note: {} already holds an attempt of yours. Start from the stub with", pick.kata.file);
+        println!("  Note: {} already holds an attempt of yours. Start from the stub with", pick.kata.file());
         println!("  `cargo run -- reset {}`, or carry on from it.\n", pick.kata.id);
     }
     println!(
@@ -258,7 +256,7 @@ pub fn interviewer(ui: &Ui, root: &Path, seed: Option<u64>, question: Option<u8>
         "  {}: {}\n  The candidate edits {}; the reference is {}.\n",
         kata.id,
         kata.title,
-        kata.file,
+        kata.file(),
         kata.solution_file()
     );
     print_section(ui, &doc, "What a strong answer says");
@@ -317,19 +315,19 @@ mod tests {
         for seed in 0..50 {
             let p = pick(seed, Some(3), &|_| false).unwrap();
             assert_eq!(p.question.number, 3);
-            assert!(p.question.katas.contains(&p.kata.id));
+            assert_eq!(p.kata.question, Some(3));
         }
     }
 
     #[test]
     fn a_round_skips_the_katas_already_worked_on_while_any_is_left() {
         let q1 = catalogue::question(1).unwrap();
-        let keep = q1.katas[0];
+        let keep = q1.katas()[0].id;
         for seed in 0..50 {
             let p = pick(seed, None, &|k: &Kata| k.id != keep).unwrap();
             assert_eq!((p.question.number, p.kata.id), (1, keep), "seed {seed}");
             let all = pick(seed, Some(2), &|_| true).unwrap();
-            assert!(all.question.katas.contains(&all.kata.id));
+            assert_eq!(all.kata.question, Some(2));
         }
     }
 

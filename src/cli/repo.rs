@@ -23,7 +23,7 @@ fn git(root: &Path, args: &[&str]) -> io::Result<String> {
 
 /// The newest committed version of the kata's file that is still a stub (has a `todo!(`).
 pub fn original_stub(root: &Path, kata: &Kata) -> io::Result<String> {
-    stub_of(root, kata.file)
+    stub_of(root, &kata.file())
 }
 
 fn stub_of(root: &Path, file: &str) -> io::Result<String> {
@@ -39,7 +39,7 @@ fn stub_of(root: &Path, file: &str) -> io::Result<String> {
 /// The original of any file of the attempt: a kata's stub (see [`original_stub`]); for an
 /// answer in `solutions/`, or a module file, the committed version.
 pub fn original(root: &Path, file: &str) -> io::Result<String> {
-    if catalogue::katas().any(|k| k.file == file) {
+    if catalogue::katas().any(|k| k.file() == file) {
         return stub_of(root, file);
     }
     git(root, &["show", &format!("HEAD:{file}")])
@@ -47,7 +47,7 @@ pub fn original(root: &Path, file: &str) -> io::Result<String> {
 
 /// Whether the kata's file differs from its original stub (false when git cannot tell).
 pub fn has_an_attempt(root: &Path, kata: &Kata) -> bool {
-    match (original_stub(root, kata), std::fs::read_to_string(root.join(kata.file))) {
+    match (original_stub(root, kata), std::fs::read_to_string(root.join(kata.file()))) {
         (Ok(stub), Ok(now)) => stub != now,
         _ => false,
     }

@@ -80,7 +80,7 @@ pub fn kata_report(ui: &Ui, kata: &Kata, run: &Run, next_hint: NextHint) -> Stat
         State::Solved => {
             println!("  All {} tests pass. The reference answer: cargo run -- solution {}", tests.len(), kata.id)
         }
-        State::NotStarted => println!("  Not attempted yet: open {} and replace the todo!().", kata.file),
+        State::NotStarted => println!("  Not attempted yet: open {} and replace the todo!().", kata.file()),
         State::Failing => explain(ui, kata, &tests, next_hint),
         State::DoesNotCompile => {}
     }

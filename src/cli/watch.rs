@@ -86,7 +86,7 @@ fn read_keys(events: Sender<Event>) {
 /// The first kata whose file still holds a `todo!(`: the next to do, without grading them all.
 fn first_unattempted(root: &Path) -> &'static Kata {
     catalogue::katas()
-        .find(|k| std::fs::read_to_string(root.join(k.file)).is_ok_and(|text| text.contains("todo!(")))
+        .find(|k| std::fs::read_to_string(root.join(k.file())).is_ok_and(|text| text.contains("todo!(")))
         .unwrap_or_else(|| catalogue::katas().next().expect("the catalogue has katas"))
 }
 
@@ -121,7 +121,7 @@ impl Saves {
 /// The kata whose file is `path`, if it is one.
 fn kata_of(root: &Path, path: &Path) -> Option<&'static Kata> {
     let relative = path.strip_prefix(root).ok()?;
-    catalogue::katas().find(|k| Path::new(k.file) == relative)
+    catalogue::katas().find(|k| Path::new(&k.file()) == relative)
 }
 
 struct Watch<'a> {
@@ -150,7 +150,7 @@ impl Watch<'_> {
             print!("\x1b[2J\x1b[H"); // a clean screen for each grading, as rustlings does
         }
         println!("{} {} — {}", self.ui.bold("watch ·"), self.ui.bold(self.kata.id), self.kata.title);
-        println!("{}", self.ui.dim(&format!("{why}; edit {}", self.kata.file)));
+        println!("{}", self.ui.dim(&format!("{why}; edit {}", self.kata.file())));
         let filter = format!("{}::", self.kata.id);
         let grading = Grading::start(self.root, Some(&filter), self.solutions)?;
         self.running = Some((grading, Instant::now()));

@@ -87,7 +87,7 @@ impl fmt::Display for Report<'_> {
         }
         writeln!(f)?;
         writeln!(f, "    kata:  {} ({})", self.kata.id, self.kata.title)?;
-        writeln!(f, "    edit:  {}", self.kata.file)?;
+        writeln!(f, "    edit:  {}", self.kata.file())?;
         writeln!(f, "    grade: {}", self.kata.test_command())?;
         write!(f, "    hint:  cargo run -- hint {}", self.kata.id)
     }
