@@ -7,6 +7,8 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use super::sysv;
+
 /// An IPC object the sandbox knows this test may create: checked by the audit, removed by the
 /// clean-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,20 +194,12 @@ fn still_there(object: &Tracked) -> Option<String> {
     }
 }
 
-/// The mode bit of a segment marked for removal (`SHM_DEST` in <linux/shm.h>; libc does not
-/// export it for Linux).
-pub(crate) const SHM_DEST: u32 = 0o1000;
-
 /// A segment that remove() marked (IPC_RMID) but that is still attached: the missing step is a
 /// detach, not a removal. (`man 5 proc`: the perms column holds SHM_DEST, 01000, once marked.)
 fn marked_but_attached(id: i32) -> Option<String> {
-    let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
-    let (mode, nattch) = text.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.len() > 6 && cols[1].parse::<i32>().ok()? == id)
-            .then(|| Some((u32::from_str_radix(cols[2], 8).ok()?, cols[6].parse::<u64>().ok()?)))?
-    })?;
-    (mode & SHM_DEST != 0 && nattch > 0).then(|| {
+    let row = sysv::row("shm", id)?;
+    let nattch = row.nattch;
+    (row.marked() && nattch > 0).then(|| {
         format!(
             "SysV shared memory segment id {id} is marked for removal (IPC_RMID was called) but is still attached \
              {nattch} time(s) after your code returned: detach every attachment with shmdt (in Drop); the kernel \
@@ -255,53 +249,9 @@ fn sysv_advice(kind: &str) -> &'static str {
     }
 }
 
-/// (key, id) of each SysV object of one kind (`man 5 proc`, /proc/sysvipc).
+/// (key, id) of each SysV object of one kind.
 pub(crate) fn sysv_objects(kind: &str) -> Vec<(i32, i32)> {
-    let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut cols = line.split_whitespace();
-            let key = cols.next()?.parse::<i64>().ok()? as i32;
-            let id = cols.next()?.parse().ok()?;
-            Some((key, id))
-        })
-        .collect()
-}
-
-/// One row of `/proc/sysvipc/{shm,msg,sem}`: what identifies an object later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SysvRow {
-    pub key: i32,
-    pub id: i32,
-    /// The creator's uid.
-    pub cuid: u32,
-    /// The last change time (creation or IPC_SET), in seconds since the epoch.
-    pub ctime: i64,
-}
-
-/// Every SysV object of one kind, with its creator and change time (`man 5 proc`: the columns
-/// differ by kind).
-pub(crate) fn sysv_rows(kind: &str) -> Vec<SysvRow> {
-    // Where cuid and ctime are, counted from 0, in each file's columns.
-    let (cuid, ctime) = match kind {
-        "shm" => (9, 13),
-        "msg" => (9, 13),
-        _ => (6, 9),
-    };
-    let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            Some(SysvRow {
-                key: cols.first()?.parse::<i64>().ok()? as i32,
-                id: cols.get(1)?.parse().ok()?,
-                cuid: cols.get(cuid)?.parse().ok()?,
-                ctime: cols.get(ctime)?.parse().ok()?,
-            })
-        })
-        .collect()
+    sysv::rows(kind).iter().map(|r| (r.key, r.id)).collect()
 }
 
 fn mq_exists(name: &str) -> bool {
@@ -383,34 +333,17 @@ pub(crate) fn unlink_posix(name: &str) {
 /// `semop` or `SETVAL` (`GETPID`). A semaphore set or queue that a forked worker used last,
 /// or nobody used, is not found this way.
 pub(crate) fn remove_objects_of(pid: u32) {
-    let rows = |kind: &str| {
-        let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .map(|line| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect::<Vec<_>>()
-    };
-    let is_pid = |col: Option<&String>| col.and_then(|c| c.parse::<u32>().ok()) == Some(pid);
-    let id_of = |cols: &[String]| cols.get(1).and_then(|c| c.parse::<i32>().ok());
-    // shm: key shmid perms size cpid lpid …; msg: key msqid perms cbytes qnum lspid lrpid …
-    for cols in rows("shm") {
-        if let Some(id) = id_of(&cols).filter(|_| is_pid(cols.get(4))) {
-            remove_sysv("shm", id);
-        }
+    let pid = pid as i32;
+    for row in sysv::rows("shm").iter().filter(|r| r.cpid == pid) {
+        remove_sysv("shm", row.id);
     }
-    for cols in rows("msg") {
-        if let Some(id) = id_of(&cols).filter(|_| is_pid(cols.get(5)) || is_pid(cols.get(6))) {
-            remove_sysv("msg", id);
-        }
+    for row in sysv::rows("msg").iter().filter(|r| r.lspid == pid || r.lrpid == pid) {
+        remove_sysv("msg", row.id);
     }
-    // sem: key semid perms nsems …
-    for cols in rows("sem") {
-        let (Some(id), Some(nsems)) = (id_of(&cols), cols.get(3).and_then(|c| c.parse::<i32>().ok())) else {
-            continue;
-        };
+    for row in sysv::rows("sem") {
         // SAFETY: GETPID takes no argument; a set that is gone only fails with EINVAL.
-        if (0..nsems).any(|n| unsafe { libc::semctl(id, n, libc::GETPID) } == pid as i32) {
-            remove_sysv("sem", id);
+        if (0..row.nsems as i32).any(|n| unsafe { libc::semctl(row.id, n, libc::GETPID) } == pid) {
+            remove_sysv("sem", row.id);
         }
     }
 }

@@ -19,7 +19,8 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::audit::{self, SysvRow, Tracked};
+use super::audit::{self, Tracked};
+use super::sysv::{self, Row as SysvRow};
 
 /// The prefix of every sandbox's temporary directory, before the test process's pid.
 pub(crate) const DIR_PREFIX: &str = "ipc-katas-";
@@ -49,7 +50,7 @@ enum Removal {
 pub(crate) fn record(work: &Path, object: &Tracked) {
     let Some(dir) = work.parent() else { return };
     let line = match object {
-        Tracked::SysvId { kind, id } => match audit::sysv_rows(kind).into_iter().find(|r| r.id == *id) {
+        Tracked::SysvId { kind, id } => match sysv::rows(kind).into_iter().find(|r| r.id == *id) {
             Some(row) => format!("sysv-id {kind} {id} {} {}", row.key, row.ctime),
             None => return,
         },
@@ -89,7 +90,7 @@ fn leftover(dir: PathBuf, pid: u32, uid: u32) -> Leftover {
     let ledger = fs::read_to_string(dir.join(LEDGER)).unwrap_or_default();
     let rows: Vec<(&'static str, SysvRow)> = ["shm", "msg", "sem"]
         .into_iter()
-        .flat_map(|kind| audit::sysv_rows(kind).into_iter().map(move |r| (kind, r)))
+        .flat_map(|kind| sysv::rows(kind).into_iter().map(move |r| (kind, r)))
         .filter(|(_, r)| r.cuid == uid)
         .collect();
     for line in ledger.lines() {

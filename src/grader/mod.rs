@@ -32,6 +32,7 @@ pub mod leftovers;
 pub mod peer;
 mod property;
 mod supervise;
+pub mod sysv;
 mod verdict;
 mod worker;
 

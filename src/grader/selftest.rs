@@ -410,7 +410,7 @@ fn clean_removes_what_a_killed_run_recorded_and_nothing_else() {
     assert!(found[0].objects.iter().any(|o| o == &format!("SysV msg id {ours}")), "{found:?}");
     assert!(!found[0].objects.iter().any(|o| o.contains(&theirs.to_string())), "{found:?}");
     assert!(found[0].remove().is_empty());
-    let left: Vec<i32> = audit::sysv_rows("msg").iter().map(|r| r.id).collect();
+    let left: Vec<i32> = super::sysv::rows("msg").iter().map(|r| r.id).collect();
     // SAFETY: remove the queue that clean had to leave alone.
     unsafe { libc::msgctl(theirs, libc::IPC_RMID, std::ptr::null_mut()) };
     assert!(!left.contains(&ours), "clean left the recorded queue {ours}");

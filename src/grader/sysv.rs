@@ -3,6 +3,10 @@
 
 use std::fs;
 
+/// The mode bit of a segment marked for removal (`SHM_DEST` in <linux/shm.h>; libc does not
+/// export it for Linux).
+pub const SHM_DEST: u32 = 0o1000;
+
 /// One object of a table. A field its kind has no column for is 0 (`nattch` of a queue).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Row {
@@ -38,7 +42,7 @@ impl Row {
 
     /// A segment marked for removal (IPC_RMID) but still attached: SHM_DEST in `perms`.
     pub fn marked(&self) -> bool {
-        self.perms & 0o1000 != 0
+        self.perms & SHM_DEST != 0
     }
 }
 
