@@ -52,10 +52,9 @@ pub use alarms::caught_alarms_every;
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;
-pub use verdict::{Outcome, Report, signal_story};
+pub use verdict::{Outcome, Report, Subject, signal_story};
 pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
-use crate::catalogue::{self, Kata};
 use frames::Tag;
 
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
@@ -71,14 +70,6 @@ macro_rules! test_name {
         let name = name.strip_suffix("::here").unwrap_or(name);
         name.trim_end_matches("::{{closure}}")
     }};
-}
-
-/// A [`Grade`](crate::grader::Grade) for the enclosing test function.
-#[macro_export]
-macro_rules! grade {
-    () => {
-        $crate::grader::Grade::new($crate::test_name!())
-    };
 }
 
 /// The peer program, for [`Sandbox::peer`]: the test binary itself (see [`peer`]).
@@ -136,26 +127,31 @@ impl Failure {
     }
 }
 
-/// One graded test: which kata it grades, and its deadline. Made by [`grade!`].
+/// One graded test: its name, what its report says about it, and its deadline. Made by
+/// [`grade!`](crate::grade), which names the kata it grades.
 pub struct Grade {
     test: String,
-    kata: &'static Kata,
+    subject: Subject,
     deadline: Duration,
 }
 
 static SANDBOXES: AtomicU32 = AtomicU32::new(0);
 
 impl Grade {
-    /// `test` is the test's full name; it must start with a kata's id from the catalogue.
+    /// `test` is the test's full name, as its report names it. Its report has no footer and a
+    /// hang lists no usual causes until [`Grade::subject`] says what to show.
     pub fn new(test: &str) -> Grade {
-        let Some(kata) = catalogue::kata_for_test(test) else {
-            panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue/")
-        };
         install_panic_hook();
         interrupt::install();
         static WARNED: Once = Once::new();
         WARNED.call_once(leftovers::warn_once);
-        Grade { test: test.to_string(), kata, deadline: DEFAULT_DEADLINE }
+        Grade { test: test.to_string(), subject: Subject::default(), deadline: DEFAULT_DEADLINE }
+    }
+
+    /// What the report says about the test besides its outcome (see [`Subject`]).
+    pub fn subject(mut self, subject: Subject) -> Grade {
+        self.subject = subject;
+        self
     }
 
     /// A longer or shorter deadline for this test (a hang must still fail within 10 s).
@@ -175,7 +171,7 @@ impl Grade {
         // An interrupted run ends by the signal once every sandbox is cleaned up; reporting
         // each test cut short as a failure would bury what the learner was looking at.
         interrupt::wait_for_the_end();
-        let report = Report { test: &self.test, kata: self.kata, outcome, elapsed };
+        let report = Report { test: &self.test, subject: &self.subject, outcome, elapsed };
         if *outcome != Outcome::Pass {
             REPORTING.with(|r| r.set(true));
             panic!("\n{report}\n");
@@ -213,8 +209,7 @@ impl Grade {
                     finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
                 audit::clean_up(&tracked, &prefix);
                 audit::remove_objects_of(finished.body_pid);
-                let causes = catalogue::topic(self.kata.topic()).map_or(&[][..], |t| t.hang_causes);
-                judge(&finished, self.deadline, causes)
+                judge(&finished, self.deadline, &self.subject.hang_causes)
             }
             Err(e) => Outcome::Crash(format!("the grader could not start the sandbox: {e}")),
         };
@@ -224,10 +219,6 @@ impl Grade {
 
     pub fn test(&self) -> &str {
         &self.test
-    }
-
-    pub fn kata(&self) -> &'static Kata {
-        self.kata
     }
 }
 
@@ -283,8 +274,8 @@ fn install_panic_hook() {
 }
 
 /// Turns what the sandbox said into one outcome.
-/// `causes`: what usually hangs the kata's topic, listed when the test timed out.
-fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) -> Outcome {
+/// `causes`: what usually hangs the test (its subject's), listed when it timed out.
+fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) -> Outcome {
     let heard = &finished.heard;
     let phase = heard.phase().unwrap_or_else(|| "starting the sandbox".to_string());
     let ended = heard.all(Tag::Ended).into_iter().next().map(|(_, text)| text).unwrap_or_default();
@@ -315,7 +306,7 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
                 text.push('\n');
                 text.push_str(&explained.text());
             }
-            if evidence.is_none() && !diagnosed {
+            if evidence.is_none() && !diagnosed && !causes.is_empty() {
                 text.push_str("\nUsual causes:\n");
                 text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::*;
 
 fn grade() -> Grade {
-    Grade::new("pipes::child_to_parent::grader_self_test")
+    Grade::new("grader::selftest")
 }
 
 fn short() -> Grade {
@@ -317,11 +317,22 @@ fn a_hanging_property_fails_within_one_deadline() {
 }
 
 #[test]
-fn the_report_names_the_kata_file_and_how_to_grade_it() {
-    let text = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
-    assert!(text.contains("katas/pipes/child_to_parent.rs"), "{text}");
-    assert!(text.contains("cargo test --test pipes child_to_parent::"), "{text}");
-    assert!(text.contains("cargo run -- hint pipes::child_to_parent"), "{text}");
+fn the_report_shows_its_subject_footer_and_a_hang_its_usual_causes() {
+    let subject = Subject {
+        footer: vec!["kata:  a::b (a kata)".into(), "hint:  cargo run -- hint a::b".into()],
+        hang_causes: vec!["a reader that never closes".into()],
+    };
+    let text = property_panic(|| grade().subject(subject.clone()).run(|_| Err(Failure::wrong("nope"))));
+    assert!(text.contains("grader::selftest: WRONG ANSWER ("), "{text}");
+    assert!(text.contains("    nope\n\n    kata:  a::b (a kata)\n    hint:  cargo run -- hint a::b"), "{text}");
+    let outcome = short().subject(subject).outcome(|_| {
+        loop {
+            std::thread::sleep(Duration::from_secs(1))
+        }
+    });
+    assert!(outcome.text().contains("Usual causes:\n  - a reader that never closes"), "{outcome:?}");
+    let bare = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
+    assert!(bare.trim_end().ends_with("    nope"), "no subject, no footer: {bare}");
 }
 
 use proptest::strategy::Strategy;

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::catalogue::Kata;
-
 /// What happened to one graded test: exactly one of the outcomes of docs/grading.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -67,10 +65,21 @@ impl Outcome {
     }
 }
 
+/// What a graded test's report says about the test besides its outcome, as plain data: the
+/// grader knows no kata and no topic. `grade!()` fills it in from the catalogue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// The lines under the outcome's text (which kata, the file to edit, the command that grades
+    /// it, where its hint is), each shown indented after a blank line. None: no footer.
+    pub footer: Vec<String>,
+    /// What usually makes this test hang: a hang report lists them when it knows no better.
+    pub hang_causes: Vec<String>,
+}
+
 /// The report a learner reads when a graded test fails.
 pub struct Report<'a> {
     pub test: &'a str,
-    pub kata: &'a Kata,
+    pub subject: &'a Subject,
     pub outcome: &'a Outcome,
     pub elapsed: Duration,
 }
@@ -81,15 +90,17 @@ impl fmt::Display for Report<'_> {
         if let Outcome::Pass = self.outcome {
             return write!(f, "{}: OK ({secs:.1}s)", self.test);
         }
-        writeln!(f, "{}: {} ({secs:.1}s)", self.test, self.outcome.label())?;
+        write!(f, "{}: {} ({secs:.1}s)", self.test, self.outcome.label())?;
         for line in self.outcome.text().lines() {
-            writeln!(f, "    {line}")?;
+            write!(f, "\n    {line}")?;
         }
-        writeln!(f)?;
-        writeln!(f, "    kata:  {} ({})", self.kata.id, self.kata.title)?;
-        writeln!(f, "    edit:  {}", self.kata.file)?;
-        writeln!(f, "    grade: {}", self.kata.test_command())?;
-        write!(f, "    hint:  cargo run -- hint {}", self.kata.id)
+        if !self.subject.footer.is_empty() {
+            writeln!(f)?;
+        }
+        for line in &self.subject.footer {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
     }
 }
 
