@@ -52,10 +52,10 @@ pub use alarms::caught_alarms_every;
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;
-pub use verdict::{Outcome, Report, Subject, signal_story};
+pub use verdict::{Kind, Outcome, Report, Subject, Verdict, signal_story};
 pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
-use frames::Tag;
+use frames::{Ended, Tag};
 
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
@@ -82,27 +82,27 @@ macro_rules! peer_exe {
 
 /// Why a graded body failed: returned by the checks on [`Sandbox`] and by a body with `?`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure(Outcome);
+pub struct Failure(Verdict);
 
 impl Failure {
     /// The code returned something other than what the kata asks for.
     pub fn wrong(text: impl Into<String>) -> Failure {
-        Failure(Outcome::WrongAnswer(text.into()))
+        Failure(Verdict::new(Outcome::WrongAnswer(text.into())))
     }
 
     /// A process of the test died (a signal, a panic).
     pub fn crash(text: impl Into<String>) -> Failure {
-        Failure(Outcome::Crash(text.into()))
+        Failure(Verdict::new(Outcome::Crash(text.into())))
     }
 
     /// A `todo!()` was reached (for example in a peer process).
     pub fn not_implemented(text: impl Into<String>) -> Failure {
-        Failure(Outcome::NotImplemented(text.into()))
+        Failure(Verdict::new(Outcome::NotImplemented(text.into())))
     }
 
     /// Something waited for too long (a bounded wait inside the test gave up).
     pub fn hang(text: impl Into<String>) -> Failure {
-        Failure(Outcome::Hang(text.into()))
+        Failure(Verdict::new(Outcome::Hang(text.into())))
     }
 
     /// The kata's code returned an error where the kata asks for a value: says which call, the
@@ -123,7 +123,27 @@ impl Failure {
     }
 
     pub fn outcome(&self) -> &Outcome {
+        self.0.outcome()
+    }
+
+    /// The outcome with its facts: [`Failure::signal`], [`Failure::phase`].
+    pub fn verdict(&self) -> &Verdict {
         &self.0
+    }
+
+    /// The signal the process that failed died of, when that is how it failed (a worker, a peer).
+    pub fn signal(&self) -> Option<i32> {
+        self.0.signal()
+    }
+
+    /// The phase the test was in when it failed, when that is known.
+    pub fn phase(&self) -> Option<&str> {
+        self.0.phase()
+    }
+
+    /// A process of the test died of `signal`; `text` says which and what usually sends it.
+    pub(crate) fn died_of(signal: i32, text: impl Into<String>) -> Failure {
+        Failure(Verdict::new(Outcome::Crash(text.into())).with_signal(signal))
     }
 }
 
@@ -163,11 +183,12 @@ impl Grade {
     /// Runs `body` in a sandbox; panics with the learner's report unless the outcome is a pass.
     pub fn run(self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) {
         let started = Instant::now();
-        let outcome = self.outcome(body);
-        self.finish(&outcome, started.elapsed());
+        let verdict = self.verdict(body);
+        self.finish(&verdict, started.elapsed());
     }
 
-    pub(crate) fn finish(&self, outcome: &Outcome, elapsed: Duration) {
+    pub(crate) fn finish(&self, verdict: &Verdict, elapsed: Duration) {
+        let outcome = verdict.outcome();
         // An interrupted run ends by the signal once every sandbox is cleaned up; reporting
         // each test cut short as a failure would bury what the learner was looking at.
         interrupt::wait_for_the_end();
@@ -180,13 +201,18 @@ impl Grade {
 
     /// Runs `body` in a sandbox and returns what happened, without judging it.
     pub fn outcome(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Outcome {
+        self.verdict(body).into_outcome()
+    }
+
+    /// [`Grade::outcome`] with the facts it was worded from (the signal, the phase).
+    pub fn verdict(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Verdict {
         // Counted until the clean-up below is done: an interrupted run waits for it.
         let _active = interrupt::Active::begin();
         if let Some(signal) = interrupt::interrupted() {
-            return Outcome::Crash(format!(
+            return Verdict::new(Outcome::Crash(format!(
                 "not run: the test run was interrupted by {}",
                 verdict::signal_name(signal)
-            ));
+            )));
         }
         // `ipc-katas-<pid>-XXXXXX/`: the test's files in `work/`, the ledger beside them (see
         // `leftovers`), so that what a killed run leaves can be told from anyone else's.
@@ -196,14 +222,16 @@ impl Grade {
             .and_then(|dir| fs::create_dir(dir.path().join("work")).map(|()| dir));
         let dir = match made {
             Ok(dir) => dir,
-            Err(e) => return Outcome::Crash(format!("the grader could not make a temporary directory: {e}")),
+            Err(e) => {
+                return Verdict::new(Outcome::Crash(format!("the grader could not make a temporary directory: {e}")));
+            }
         };
         let prefix = format!("/ipck-{}-{}-", std::process::id(), SANDBOXES.fetch_add(1, Ordering::Relaxed));
         let sandbox_dir = dir.path().join("work");
         let sandbox_prefix = prefix.clone();
         let finished =
             supervise::run(self.deadline, move || body_main(Sandbox::new(sandbox_dir, sandbox_prefix), body));
-        let outcome = match finished {
+        let verdict = match finished {
             Ok(finished) => {
                 let tracked: Vec<Tracked> =
                     finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
@@ -211,10 +239,10 @@ impl Grade {
                 audit::remove_objects_of(finished.body_pid);
                 judge(&finished, self.deadline, &self.subject.hang_causes)
             }
-            Err(e) => Outcome::Crash(format!("the grader could not start the sandbox: {e}")),
+            Err(e) => Verdict::new(Outcome::Crash(format!("the grader could not start the sandbox: {e}"))),
         };
         drop(dir);
-        outcome
+        verdict
     }
 
     pub fn test(&self) -> &str {
@@ -273,24 +301,19 @@ fn install_panic_hook() {
     });
 }
 
-/// Turns what the sandbox said into one outcome.
+/// Turns what the sandbox said into one verdict, with the phase it ended in.
 /// `causes`: what usually hangs the test (its subject's), listed when it timed out.
-fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) -> Outcome {
+fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) -> Verdict {
     let heard = &finished.heard;
     let phase = heard.phase().unwrap_or_else(|| "starting the sandbox".to_string());
-    let ended = heard.all(Tag::Ended).into_iter().next().map(|(_, text)| text).unwrap_or_default();
-    let mut words = ended.split_whitespace();
-    let how = words.next().unwrap_or("");
-    let number: i64 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let strays: Vec<String> = heard.all(Tag::Stray).into_iter().map(|(_, text)| text).collect();
-    let verdict = heard.text(Tag::Verdict, finished.body_pid);
-    let outcome = match how {
-        "interrupted" => Outcome::Crash(format!(
+    let verdict = match heard.ended().map(|(ended, _)| ended) {
+        Some(Ended::Interrupted(signal)) => Verdict::new(Outcome::Crash(format!(
             "the test run was interrupted by {} while {phase}: every process of the test was killed and \
              what it made was removed",
-            verdict::signal_name(number as i32)
-        )),
-        "timeout" => {
+            verdict::signal_name(signal)
+        ))),
+        Some(Ended::TimedOut { .. }) => {
             // The kernel's picture of every process and its diagnosis; where no rule named the
             // deadlock, the test's own reading of the wait (its kata's evidence) before the
             // picture, and the usual causes only when there is neither.
@@ -310,34 +333,40 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) 
                 text.push_str("\nUsual causes:\n");
                 text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
             }
-            Outcome::Hang(text)
+            Verdict::new(Outcome::Hang(text))
         }
-        "signal" => {
-            let story = signal_story(number as i32);
+        Some(Ended::Signalled(signal)) => {
+            let story = signal_story(signal);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
             let why: String = why.chars().take(1).flat_map(char::to_uppercase).chain(why.chars().skip(1)).collect();
-            Outcome::Crash(format!("the test's process died of {name} while {phase}.\n{why}"))
+            Failure::died_of(signal, format!("the test's process died of {name} while {phase}.\n{why}")).0
         }
-        "exit" => match verdict {
-            Some(text) if !text.is_empty() => {
-                let code = text.as_bytes()[0];
-                Outcome::from_code(code, text[1..].to_string())
-            }
-            _ => Outcome::Crash(format!(
-                "the test's process exited with status {number} before it finished, while {phase}: \
+        Some(Ended::Exited(status)) => match heard.bytes(Tag::Verdict, finished.body_pid).and_then(Verdict::decode) {
+            Some(verdict) => verdict,
+            None => Verdict::new(Outcome::Crash(format!(
+                "the test's process exited with status {status} before it finished, while {phase}: \
                  did your code call std::process::exit in the calling process, or let a forked \
                  child run on?"
-            )),
+            ))),
         },
-        _ => Outcome::Crash(format!("the grader could not run the sandbox ({ended})")),
+        Some(Ended::ForkFailed(errno)) => Verdict::new(Outcome::Crash(format!(
+            "the grader could not run the sandbox: fork failed: {}",
+            io::Error::from_raw_os_error(errno)
+        ))),
+        None => Verdict::new(Outcome::Crash(
+            "the grader could not run the sandbox: its supervisor ended without saying how the test ended".to_string(),
+        )),
     };
+    let verdict = if verdict.phase().is_none() { verdict.with_phase(phase) } else { verdict };
     if strays.is_empty() {
-        return outcome;
+        return verdict;
     }
-    let stray_text = strays.join("\n");
-    match outcome {
-        Outcome::Pass | Outcome::Leak(_) | Outcome::WrongAnswer(_) => Outcome::WrongAnswer(stray_text),
-        other => other,
+    match verdict.outcome() {
+        Outcome::Pass | Outcome::Leak(_) | Outcome::WrongAnswer(_) => {
+            let stray_text = strays.join("\n");
+            verdict.with_kind(Kind::WrongAnswer).map_text(|_| stray_text)
+        }
+        _ => verdict,
     }
 }
 
@@ -357,18 +386,22 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
         };
         stray_exit(&how);
     }
-    let outcome = match result {
-        Ok(Ok(())) => Outcome::Pass,
-        Ok(Err(Failure(outcome))) => outcome,
-        Err(payload) => caught_panic(payload.as_ref()),
+    let verdict = match result {
+        Ok(Ok(())) => Verdict::new(Outcome::Pass),
+        Ok(Err(Failure(verdict))) => verdict,
+        Err(payload) => Verdict::new(caught_panic(payload.as_ref())),
     };
     let leaks = audit::audit(&before, &sandbox.tracked, &sandbox.dir);
     let list = |leaks: &[String]| leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n");
-    let outcome = match outcome {
-        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => Outcome::Leak(format!(
-            "the answer was right, but it left things behind:\n{}",
-            list(&[&leaks.held[..], &leaks.outliving[..]].concat())
-        )),
+    let verdict = match verdict.outcome() {
+        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => {
+            verdict.with_kind(Kind::Leak).map_text(|_| {
+                format!(
+                    "the answer was right, but it left things behind:\n{}",
+                    list(&[&leaks.held[..], &leaks.outliving[..]].concat())
+                )
+            })
+        }
         // The test stopped at the failure, before its own remove or unlink calls: only what the
         // process still holds is the code's doing.
         Outcome::WrongAnswer(text) if !leaks.held.is_empty() => {
@@ -381,13 +414,12 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
             } else {
                 ""
             };
-            Outcome::WrongAnswer(format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held)))
+            let text = format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held));
+            verdict.map_text(|_| text)
         }
-        other => other,
+        _ => verdict,
     };
-    let mut verdict = vec![outcome.code()];
-    verdict.extend_from_slice(outcome.text().as_bytes());
-    frames::send(Tag::Verdict, &verdict);
+    frames::send(Tag::Verdict, &verdict.encode());
     // SAFETY: _exit ends this forked process without running the harness's code.
     unsafe { libc::_exit(0) }
 }

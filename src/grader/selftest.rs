@@ -64,6 +64,32 @@ fn a_sigpipe_is_a_crash_explained() {
 }
 
 #[test]
+fn a_death_by_a_signal_says_the_signal_and_the_phase_as_facts() {
+    let verdict = grade().verdict(|s| {
+        s.phase("writing to a closed pipe");
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let _ = nix::unistd::write(&w, b"x");
+        Ok(())
+    });
+    assert_eq!(verdict.signal(), Some(libc::SIGPIPE), "{verdict:?}");
+    assert_eq!(verdict.phase(), Some("writing to a closed pipe"), "{verdict:?}");
+    assert_eq!(grade().verdict(|_| Ok(())).signal(), None);
+}
+
+#[test]
+fn a_worker_that_dies_of_a_signal_says_which_and_the_fact_reaches_the_test_process() {
+    let verdict = grade().verdict(|s| {
+        let failure = s.fork("the writer", || std::process::abort())?.join().unwrap_err();
+        s.expect_eq("the worker's signal", &Some(libc::SIGABRT), &failure.signal())?;
+        // The fact crosses the verdict frame to the test process.
+        Err(failure)
+    });
+    assert_eq!(verdict.signal(), Some(libc::SIGABRT), "{verdict:?}");
+    assert!(verdict.outcome().text().starts_with("the writer died of SIGABRT"), "{verdict:?}");
+}
+
+#[test]
 fn a_panic_is_a_crash_with_its_message_file_line_and_column() {
     let (outcome, line) = (grade().outcome(|_| panic!("boom")), line!());
     assert_eq!(outcome, Outcome::Crash(format!("panicked at src/grader/selftest.rs:{line}:48: boom")));
