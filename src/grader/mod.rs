@@ -57,6 +57,10 @@ pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
 use frames::{Ended, Tag};
 
+/// The environment variable naming a file to which each graded test, once finished, appends its
+/// result as one JSON line (see [`Grade::run`]): the practice CLI sets it and reads the file.
+pub const RESULTS_ENV: &str = "IPC_KATAS_RESULTS";
+
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -168,6 +172,10 @@ impl Grade {
         Grade { test: test.to_string(), subject: Subject::default(), deadline: DEFAULT_DEADLINE }
     }
 
+    pub fn test(&self) -> &str {
+        &self.test
+    }
+
     /// What the report says about the test besides its outcome (see [`Subject`]).
     pub fn subject(mut self, subject: Subject) -> Grade {
         self.subject = subject;
@@ -193,6 +201,9 @@ impl Grade {
         // each test cut short as a failure would bury what the learner was looking at.
         interrupt::wait_for_the_end();
         let report = Report { test: &self.test, subject: &self.subject, outcome, elapsed };
+        if let Some(path) = std::env::var_os(RESULTS_ENV) {
+            write_result(Path::new(&path), &self.test, verdict, elapsed, &report.to_string());
+        }
         if *outcome != Outcome::Pass {
             REPORTING.with(|r| r.set(true));
             panic!("\n{report}\n");
@@ -244,9 +255,58 @@ impl Grade {
         drop(dir);
         verdict
     }
+}
 
-    pub fn test(&self) -> &str {
-        &self.test
+/// Appends one line to the results file: `{"test", "label", "text", "report", "elapsed_s",
+/// "signal", "phase"}` (`label` is a [`Kind::label`]; `signal` and `phase` are null when not
+/// known). One `write` of a file opened to append, so the lines of tests that finish at once stay
+/// whole. A file that cannot be written is said on stderr; the test's own result stands.
+fn write_result(path: &Path, test: &str, verdict: &Verdict, elapsed: Duration, report: &str) {
+    let line = serde_json::json!({
+        "test": test,
+        "label": verdict.outcome().label(),
+        "text": verdict.outcome().text(),
+        "report": report,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "signal": verdict.signal(),
+        "phase": verdict.phase(),
+    });
+    let written = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!("the grader could not write {test}'s result to {}: {e}", path.display());
+    }
+}
+
+/// One line of a results file (see [`RESULTS_ENV`]), read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradedResult {
+    pub test: String,
+    pub kind: Kind,
+    pub text: String,
+    /// The report as the test printed it (the outcome's text, then the subject's footer).
+    pub report: String,
+    pub elapsed: Duration,
+    pub signal: Option<i32>,
+    pub phase: Option<String>,
+}
+
+impl GradedResult {
+    /// Reads one line of a results file; `None` for a line the grader did not write.
+    pub fn parse(line: &str) -> Option<GradedResult> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some(GradedResult {
+            test: v["test"].as_str()?.to_string(),
+            kind: Kind::from_label(v["label"].as_str()?)?,
+            text: v["text"].as_str()?.to_string(),
+            report: v["report"].as_str()?.to_string(),
+            elapsed: Duration::try_from_secs_f64(v["elapsed_s"].as_f64()?).ok()?,
+            signal: v["signal"].as_i64().and_then(|s| i32::try_from(s).ok()),
+            phase: v["phase"].as_str().map(str::to_string),
+        })
     }
 }
 

@@ -454,3 +454,27 @@ fn clean_removes_what_a_killed_run_recorded_and_nothing_else() {
     assert!(left.contains(&theirs), "clean removed a queue no run recorded");
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_result_line_reads_back_as_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.jsonl");
+    let verdict =
+        Verdict::new(Outcome::Crash("died\nof \"SIGPIPE\"".into())).with_signal(libc::SIGPIPE).with_phase("writing");
+    write_result(&path, "a::b::c", &verdict, Duration::from_millis(1500), "a::b::c: CRASH (1.5s)\n    died");
+    write_result(&path, "a::b::d", &Verdict::new(Outcome::Pass), Duration::ZERO, "a::b::d: OK (0.0s)");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<GradedResult> = text.lines().map(|l| GradedResult::parse(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        (lines[0].test.as_str(), lines[0].kind, lines[0].text.as_str()),
+        ("a::b::c", Kind::Crash, verdict.outcome().text())
+    );
+    assert_eq!((lines[0].signal, lines[0].phase.as_deref()), (Some(libc::SIGPIPE), Some("writing")));
+    assert_eq!(
+        (lines[0].elapsed, lines[0].report.as_str()),
+        (Duration::from_millis(1500), "a::b::c: CRASH (1.5s)\n    died")
+    );
+    assert_eq!((lines[1].kind, lines[1].signal, lines[1].phase.as_deref()), (Kind::Pass, None, None));
+    assert_eq!(GradedResult::parse("test x ... ok"), None);
+}
