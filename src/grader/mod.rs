@@ -172,10 +172,6 @@ impl Grade {
         Grade { test: test.to_string(), subject: Subject::default(), deadline: DEFAULT_DEADLINE }
     }
 
-    pub fn test(&self) -> &str {
-        &self.test
-    }
-
     /// What the report says about the test besides its outcome (see [`Subject`]).
     pub fn subject(mut self, subject: Subject) -> Grade {
         self.subject = subject;
