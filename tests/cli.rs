@@ -236,6 +236,42 @@ mod in_a_copy_of_the_repository {
         eprintln!("check pipes took {:.1}s", started.elapsed().as_secs_f64());
     }
 
+    #[test]
+    #[ignore = "copies the repository and runs cargo test in it; .ci/run runs it"]
+    #[serial]
+    fn outcomes_come_from_the_grader_s_results_file_and_a_test_it_never_saw_is_libtest_s_failure() {
+        solved_and_hung();
+        // A check in the solved kata's tests that is no graded test: the grader never sees it.
+        let tests = copy().join("tests/pipes.rs");
+        let original = std::fs::read_to_string(&tests).unwrap();
+        let extra = "mod child_to_parent {\n    #[test]\n    fn a_check_the_grader_never_saw() {\n        \
+                     panic!(\"not graded\")\n    }\n";
+        std::fs::write(&tests, original.replacen("mod child_to_parent {\n", extra, 1)).unwrap();
+        let (code, out) = run(&["check", "pipes"]);
+        std::fs::write(&tests, &original).unwrap();
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("failing          pipes::child_to_parent"), "{out}");
+        let listed = |label: &str, test: &str| out.contains(&format!("    {label:<19} {test}\n"));
+        assert!(listed("FAILED", "a_check_the_grader_never_saw"), "{out}");
+        assert!(listed("ok", "empty_data_arrives_as_nothing"), "{out}");
+        assert!(listed("HANG", "no_requests_get_no_answers"), "the hung kata's label, from the results file:\n{out}");
+        // One JSON line per graded test that finished, in the file the CLI named.
+        let file = target_dir().join("ipc-katas").join("results-pipes.jsonl");
+        let lines = std::fs::read_to_string(&file).unwrap();
+        let line = |test: &str| {
+            lines
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|v| v["test"] == test)
+                .unwrap_or_else(|| panic!("no line for {test} in {}:\n{lines}", file.display()))
+        };
+        assert_eq!(line("pipes::child_to_parent::empty_data_arrives_as_nothing")["label"], "OK");
+        let hang = line("pipes::ask_child::no_requests_get_no_answers");
+        assert_eq!(hang["label"], "HANG", "{hang}");
+        assert!(hang["text"].as_str().unwrap().starts_with("timed out after"), "{hang}");
+        assert!(!lines.contains("a_check_the_grader_never_saw"), "{lines}");
+    }
+
     const BROKEN: &str = "katas/fifos/records.rs";
 
     #[test]

@@ -1,5 +1,7 @@
 //! Grading for the CLI: builds the topics' graded test binaries with cargo, runs them, and reads
-//! what libtest and the grader printed. `cargo test` stays the grader; this only runs it and sorts its results.
+//! the grader's results file (one JSON line per graded test, see [`RESULTS_ENV`]) and, for what
+//! the grader never saw (a test that is not graded), libtest's own `ok` and `FAILED`. `cargo
+//! test` stays the grader; this only runs it and sorts its results.
 //!
 //! A kata that does not compile must not stop the others from being graded. When the build
 //! fails, the compiler's errors (cargo's JSON messages) say which files are broken; each is *set
@@ -21,6 +23,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use ipc_katas::catalogue::{self, Kata};
+use ipc_katas::grader::{GradedResult, Kind, RESULTS_ENV};
 
 use super::repo;
 
@@ -30,10 +33,25 @@ pub struct TestResult {
     /// The test's path with its topic, e.g. `pipes::child_to_parent::empty_data_…`.
     pub name: String,
     pub passed: bool,
-    /// The grader's outcome label (`HANG`, `WRONG ANSWER`, …), for a failed test.
-    pub label: Option<String>,
-    /// The grader's report, for a failed test.
+    /// The grader's outcome, for a graded test; `None` for one the grader never saw.
+    pub kind: Option<Kind>,
+    /// The grader's report (or, for a failed test the grader never saw, what it printed).
     pub report: String,
+}
+
+impl TestResult {
+    /// What a list of tests shows for it: `ok`, the grader's label, or `FAILED`.
+    pub fn label(&self) -> &'static str {
+        match (self.passed, self.kind) {
+            (true, _) => "ok",
+            (false, Some(kind)) if kind != Kind::Pass => kind.label(),
+            (false, _) => "FAILED",
+        }
+    }
+
+    fn not_implemented(&self) -> bool {
+        !self.passed && self.kind == Some(Kind::NotImplemented)
+    }
 }
 
 /// A file of the attempt that does not compile, set aside for the run.
@@ -62,7 +80,7 @@ impl State {
     pub fn of(tests: &[&TestResult]) -> State {
         if !tests.is_empty() && tests.iter().all(|t| t.passed) {
             State::Solved
-        } else if tests.iter().all(|t| t.label.as_deref() == Some("NOT YET IMPLEMENTED")) {
+        } else if tests.iter().all(|t| t.not_implemented()) {
             State::NotStarted
         } else {
             State::Failing
@@ -445,10 +463,24 @@ impl Job {
         Ok(())
     }
 
-    /// Runs one topic's test binary with the filter and reads its results, named with the topic.
+    /// Runs one topic's test binary with the filter and reads its results, named with the topic:
+    /// the grader's, from the results file it is told of, and libtest's for the others.
     fn run_tests(&self, topic: &str, exe: &Path) -> io::Result<Vec<TestResult>> {
+        let results_file = target_dir(&self.root).join("ipc-katas").join(format!("results-{topic}.jsonl"));
+        if let Some(dir) = results_file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::remove_file(&results_file) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut command = Command::new(exe);
-        command.current_dir(&self.root).args(self.filter_in_topic()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .current_dir(&self.root)
+            .args(self.filter_in_topic())
+            .env(RESULTS_ENV, &results_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = self.spawn(&mut command)?;
         let mut stderr = child.stderr.take().expect("piped");
         let stderr_thread = thread::spawn(move || {
@@ -463,6 +495,11 @@ impl Job {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped"));
         }
+        let graded = match std::fs::read_to_string(&results_file) {
+            Ok(text) => text.lines().filter_map(GradedResult::parse).collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let mut results = parse(&stdout);
         if results.is_empty() && !status.success() {
             return Err(io::Error::other(format!("the {topic} tests ended with {status} before reporting any test")));
@@ -470,7 +507,7 @@ impl Job {
         for result in &mut results {
             result.name = format!("{topic}::{}", result.name);
         }
-        Ok(results)
+        Ok(with_graded(results, &graded))
     }
 }
 
@@ -540,8 +577,8 @@ fn clean_paths(text: &str, root: &Path) -> String {
         .join("\n")
 }
 
-/// Reads libtest's output: `test NAME ... ok|FAILED` lines, then each failure's captured output,
-/// which holds the grader's report (`topic::NAME: LABEL (1.2s)` and its text).
+/// Reads libtest's output: `test NAME ... ok|FAILED` lines, then each failed test's captured
+/// output (what a test the grader never saw printed).
 pub fn parse(stdout: &str) -> Vec<TestResult> {
     let mut results: BTreeMap<String, TestResult> = BTreeMap::new();
     for line in stdout.lines() {
@@ -552,10 +589,8 @@ pub fn parse(stdout: &str) -> Vec<TestResult> {
             "FAILED" => false,
             _ => continue,
         };
-        results.insert(
-            name.to_string(),
-            TestResult { name: name.to_string(), passed, label: None, report: String::new() },
-        );
+        results
+            .insert(name.to_string(), TestResult { name: name.to_string(), passed, kind: None, report: String::new() });
     }
     // The captured output of each failed test: from `---- NAME stdout ----` to the next such
     // line or to `failures:`.
@@ -574,9 +609,6 @@ pub fn parse(stdout: &str) -> Vec<TestResult> {
         if line.starts_with("proptest: Aborting shrinking") {
             continue;
         }
-        if result.label.is_none() {
-            result.label = label_of(line);
-        }
         if !(result.report.is_empty() && line.trim().is_empty()) {
             result.report.push_str(line);
             result.report.push('\n');
@@ -584,20 +616,25 @@ pub fn parse(stdout: &str) -> Vec<TestResult> {
     }
     for result in results.values_mut() {
         result.report = result.report.trim_end().to_string();
-        if !result.passed && result.label.is_none() {
-            result.label = Some("FAILED".to_string());
-        }
     }
     results.into_values().collect()
 }
 
-const LABELS: &[&str] = &["WRONG ANSWER", "CRASH", "HANG", "LEAK", "NOT YET IMPLEMENTED"];
-
-/// The outcome label of a grader report's first line: `pipes::x::y: HANG (5.0s)`.
-fn label_of(line: &str) -> Option<String> {
-    let (_, rest) = line.rsplit_once(": ")?;
-    let label = rest.rsplit_once(" (")?.0;
-    LABELS.contains(&label).then(|| label.to_string())
+/// libtest's results (named with their topic) with the grader's outcome and report for each
+/// test the grader finished. libtest's pass or fail stands: a test that failed after its grade
+/// passed (a check of the test itself) is a failure the grader never saw.
+fn with_graded(mut results: Vec<TestResult>, graded: &[GradedResult]) -> Vec<TestResult> {
+    for result in &mut results {
+        let Some(grade) = graded.iter().rev().find(|g| g.test == result.name) else { continue };
+        if grade.kind == Kind::Pass && !result.passed {
+            continue;
+        }
+        result.kind = Some(grade.kind);
+        if !result.passed {
+            result.report = grade.report.clone();
+        }
+    }
+    results
 }
 
 #[cfg(test)]
@@ -626,22 +663,66 @@ failures:
     child_to_parent::empty_data_arrives_as_nothing
 ";
 
+    /// The grader's results file for SAMPLE (the ok test's line, the hang's; the third test
+    /// is not graded), as `with_graded` reads it.
+    fn graded() -> Vec<GradedResult> {
+        let line = |test: &str, label: &str, text: &str| {
+            let report = format!("{test}: {label} (5.0s)\n    {text}\n\n    kata:  pipes::child_to_parent");
+            let json = serde_json::json!({"test": test, "label": label, "text": text, "report": report,
+                "elapsed_s": 5.0, "signal": null, "phase": "reading"});
+            GradedResult::parse(&json.to_string()).unwrap()
+        };
+        vec![
+            line("pipes::child_to_parent::a_short_message_arrives_intact", "OK", ""),
+            line(
+                "pipes::child_to_parent::empty_data_arrives_as_nothing",
+                "HANG",
+                "timed out after 5.0 s while reading",
+            ),
+        ]
+    }
+
+    fn results() -> Vec<TestResult> {
+        let mut results = parse(SAMPLE);
+        for result in &mut results {
+            result.name = format!("pipes::{}", result.name);
+        }
+        with_graded(results, &graded())
+    }
+
     #[test]
-    fn libtest_output_becomes_results_with_labels_and_reports() {
-        let results = parse(SAMPLE);
+    fn the_grader_s_results_give_the_outcomes_and_libtest_the_tests_it_never_saw() {
+        let results = results();
         assert_eq!(results.len(), 3);
-        let hang = results.iter().find(|r| r.name == "child_to_parent::empty_data_arrives_as_nothing").unwrap();
+        let find = |name: &str| results.iter().find(|r| r.name.ends_with(name)).unwrap();
+        let hang = find("empty_data_arrives_as_nothing");
         assert!(!hang.passed);
-        assert_eq!(hang.label.as_deref(), Some("HANG"));
+        assert_eq!((hang.kind, hang.label()), (Some(Kind::Hang), "HANG"));
         assert!(hang.report.starts_with("pipes::child_to_parent::empty_data_arrives_as_nothing: HANG"));
-        assert!(hang.report.ends_with("timed out after 5.0 s while reading"));
-        let ok = results.iter().find(|r| r.passed).unwrap();
-        assert_eq!(ok.label, None);
+        assert!(hang.report.ends_with("kata:  pipes::child_to_parent"), "{}", hang.report);
+        let ok = find("a_short_message_arrives_intact");
+        assert_eq!((ok.passed, ok.kind, ok.label()), (true, Some(Kind::Pass), "ok"));
+        // Not in the results file: libtest's FAILED and what the test printed, never its words.
+        let unseen = find("no_requests_get_no_answers");
+        assert_eq!((unseen.passed, unseen.kind, unseen.label()), (false, None, "FAILED"));
+        assert!(unseen.report.contains("NOT YET IMPLEMENTED (0.0s)"), "{}", unseen.report);
+    }
+
+    #[test]
+    fn a_test_that_fails_after_its_grade_passed_is_a_failure_the_grader_never_saw() {
+        let mut results = parse(SAMPLE);
+        results.retain(|r| r.name.starts_with("child_to_parent::a_short"));
+        results[0].passed = false;
+        results[0].name = format!("pipes::{}", results[0].name);
+        let results = with_graded(results, &graded());
+        assert_eq!((results[0].kind, results[0].label()), (None, "FAILED"));
     }
 
     #[test]
     fn a_kata_is_solved_failing_or_not_started() {
-        let results = parse(SAMPLE);
+        let mut results = results();
+        let not_started = TestResult { kind: Some(Kind::NotImplemented), ..results[0].clone() };
+        results[0] = not_started;
         let refs: Vec<&TestResult> = results.iter().collect();
         assert_eq!(State::of(&refs[..1]), State::NotStarted);
         assert_eq!(State::of(&[&results[1]]), State::Solved);

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ipc_katas::catalogue::Kata;
+use ipc_katas::grader::Kind;
 
 use super::grading::{self, Broken, Run, State, TestResult};
 use super::ui::Ui;
@@ -74,7 +75,7 @@ pub fn kata_report(ui: &Ui, kata: &Kata, run: &Run, next_hint: NextHint) -> Stat
     }
     for test in &tests {
         let name = test.name.strip_prefix(kata.id).and_then(|n| n.strip_prefix("::")).unwrap_or(&test.name);
-        println!("    {} {name}", ui.label(test.label.as_deref().unwrap_or("ok")));
+        println!("    {} {name}", ui.label(test));
     }
     match state {
         State::Solved => {
@@ -92,13 +93,13 @@ pub fn kata_report(ui: &Ui, kata: &Kata, run: &Run, next_hint: NextHint) -> Stat
 /// same way) is one line naming the test. At most three causes in full; then the next hint.
 fn explain(ui: &Ui, kata: &Kata, tests: &[&TestResult], next_hint: NextHint) {
     let mut failed: Vec<&TestResult> =
-        tests.iter().copied().filter(|t| !t.passed && t.label.as_deref() != Some("NOT YET IMPLEMENTED")).collect();
+        tests.iter().copied().filter(|t| !t.passed && t.kind != Some(Kind::NotImplemented)).collect();
     // A stable sort: tests of the same specificity stay in name order.
     failed.sort_by_key(|t| specificity(t));
     let mut causes: Vec<(String, &TestResult)> = Vec::new();
     let mut same: Vec<(&TestResult, usize)> = Vec::new();
     for test in &failed {
-        let key = cause(&test.report);
+        let key = cause(test);
         match causes.iter().position(|(k, _)| *k == key) {
             Some(i) => same.push((test, i)),
             None => causes.push((key, test)),
@@ -110,8 +111,7 @@ fn explain(ui: &Ui, kata: &Kata, tests: &[&TestResult], next_hint: NextHint) {
             println!("  {line}");
         }
         for (other, _) in same.iter().filter(|(_, c)| *c == i) {
-            let label = other.label.as_deref().unwrap_or("FAILED");
-            println!("  {}", ui.dim(&format!("also {label}, for the same cause: {}", short_name(other))));
+            println!("  {}", ui.dim(&format!("also {}, for the same cause: {}", other.label(), short_name(other))));
         }
     }
     if causes.len() > 3 {
@@ -150,11 +150,11 @@ fn short_name(test: &TestResult) -> &str {
 /// says what the processes were doing comes before one that only lists the usual causes.
 fn specificity(test: &TestResult) -> u8 {
     let generic_hang = test.report.contains("Usual causes:");
-    match test.label.as_deref() {
-        Some("WRONG ANSWER") | Some("CRASH") => 0,
-        Some("LEAK") => 1,
-        Some("HANG") if !generic_hang => 2,
-        Some("HANG") => 3,
+    match test.kind {
+        Some(Kind::WrongAnswer | Kind::Crash) => 0,
+        Some(Kind::Leak) => 1,
+        Some(Kind::Hang) if !generic_hang => 2,
+        Some(Kind::Hang) => 3,
         _ => 4,
     }
 }
@@ -162,11 +162,9 @@ fn specificity(test: &TestResult) -> u8 {
 /// What a report says about the cause, without what differs from test to test: the header line
 /// (the test's name and time) and the phase a hang happened in. Two reports with the same cause
 /// have the same text here.
-fn cause(report: &str) -> String {
-    let lines = body(report);
-    let header = lines.first().copied().unwrap_or("");
-    let label = header.rsplit_once(": ").map_or("", |(_, l)| l.rsplit_once(" (").map_or(l, |(l, _)| l));
-    let mut text = label.to_string();
+fn cause(test: &TestResult) -> String {
+    let lines = body(&test.report);
+    let mut text = test.label().to_string();
     for line in lines.iter().skip(1) {
         let line = line.trim();
         // `timed out after 5.0 s while <phase>.`: the phase is the test's own step.
@@ -231,7 +229,7 @@ mod tests {
         TestResult {
             name: format!("wait::{name}"),
             passed: false,
-            label: Some(label.to_string()),
+            kind: Kind::from_label(label),
             report: format!("signals::wait::{name}: {label} (5.0s)\n    {text}\n\n    kata:  signals::wait"),
         }
     }
@@ -248,11 +246,11 @@ mod tests {
         let mut sorted: Vec<&TestResult> = tests.iter().collect();
         sorted.sort_by_key(|t| specificity(t));
         assert_eq!(sorted[0].name, "wait::d");
-        assert_eq!(cause(&tests[0].report), cause(&tests[1].report));
-        assert_ne!(cause(&tests[0].report), cause(&tests[3].report));
+        assert_eq!(cause(&tests[0]), cause(&tests[1]));
+        assert_ne!(cause(&tests[0]), cause(&tests[3]));
         assert_eq!(short_name(&tests[2]), "c");
         let a = result("e", "HANG", "timed out\n    the caller (pid 12) reads fd 3 (/tmp/ipc-katas-AbC1/fifo)");
         let b = result("f", "HANG", "timed out\n    the caller (pid 345) reads fd 4 (/tmp/ipc-katas-x9Yz/fifo)");
-        assert_eq!(cause(&a.report), cause(&b.report));
+        assert_eq!(cause(&a), cause(&b));
     }
 }

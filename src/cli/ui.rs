@@ -2,7 +2,9 @@
 
 use std::io::IsTerminal;
 
-use super::grading::State;
+use ipc_katas::grader::Kind;
+
+use super::grading::{State, TestResult};
 
 pub struct Ui {
     terminal: bool,
@@ -41,13 +43,13 @@ impl Ui {
         }
     }
 
-    /// An outcome label, padded so that the test names after it line up.
-    pub fn label(&self, label: &str) -> String {
-        let padded = format!("{label:<19}");
-        match label {
-            "ok" => padded,
-            "NOT YET IMPLEMENTED" => self.paint("2", &padded),
-            _ => self.paint("31;1", &padded),
+    /// A test's outcome label, padded so that the test names after it line up.
+    pub fn label(&self, test: &TestResult) -> String {
+        let padded = format!("{:<19}", test.label());
+        match (test.passed, test.kind) {
+            (true, _) => padded,
+            (false, Some(Kind::NotImplemented)) => self.paint("2", &padded),
+            (false, _) => self.paint("31;1", &padded),
         }
     }
 

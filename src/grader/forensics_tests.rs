@@ -13,7 +13,9 @@ use super::super::*;
 const DEADLINE: Duration = Duration::from_millis(1500);
 
 fn hang(body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> String {
-    let outcome = Grade::new("pipes::child_to_parent::grader_self_test").deadline(DEADLINE).outcome(body);
+    // A subject with a usual cause, to show when no rule of the picture names the deadlock.
+    let subject = Subject { footer: Vec::new(), hang_causes: vec!["a deliberate deadlock".to_string()] };
+    let outcome = Grade::new("grader::forensics_self_test").subject(subject).deadline(DEADLINE).outcome(body);
     let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
     if std::env::var_os("SHOW_HANGS").is_some() {
         eprintln!("----\n{text}");

@@ -19,12 +19,12 @@ const HEADER: usize = 1 + 4 + 2;
 pub(crate) enum Tag {
     /// The phase the sandbox is in; the last one names where a hang happened.
     Phase = b'P' as isize,
-    /// Part of the body's verdict: the first byte of the joined text is the outcome code.
+    /// Part of the body's verdict: the joined bytes are a `Verdict::encode`.
     Verdict = b'V' as isize,
     /// A process other than the body returned out of the test body (a forked child that
     /// returned instead of exiting).
     Stray = b'S' as isize,
-    /// How the supervisor saw the body end: `exit N PID`, `signal N PID` or `timeout MS PID`.
+    /// How the supervisor saw the body end: one [`Ended::encode`].
     Ended = b'E' as isize,
     /// An IPC object the test may create, one per frame, for the audit and the clean-up.
     Track = b'T' as isize,
@@ -42,6 +42,58 @@ impl Tag {
         [Tag::Phase, Tag::Verdict, Tag::Stray, Tag::Ended, Tag::Track, Tag::Evidence, Tag::Forensics]
             .into_iter()
             .find(|t| *t as u8 == b)
+    }
+}
+
+/// How the supervisor saw the body end, as it tells the test process in its `Ended` frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The body exited with this status (it writes its verdict first, then exits with 0).
+    Exited(i32),
+    /// The body died of this signal.
+    Signalled(i32),
+    /// The deadline passed after this many milliseconds; the supervisor killed the sandbox.
+    TimedOut { after_ms: u64 },
+    /// The supervisor was told to stop by this signal and killed the sandbox.
+    Interrupted(i32),
+    /// The supervisor could not fork the body: this errno.
+    ForkFailed(i32),
+}
+
+/// Bytes of an encoded [`Ended`]: `[how u8][value i64 LE][body pid u32 LE]`.
+pub(crate) const ENDED_LEN: usize = 1 + 8 + 4;
+
+impl Ended {
+    /// On the stack, without allocating: the supervisor sends it.
+    pub(crate) fn encode(self, body_pid: u32) -> [u8; ENDED_LEN] {
+        let (how, value) = match self {
+            Ended::Exited(status) => (b'x', status as i64),
+            Ended::Signalled(signal) => (b's', signal as i64),
+            Ended::TimedOut { after_ms } => (b't', after_ms as i64),
+            Ended::Interrupted(signal) => (b'i', signal as i64),
+            Ended::ForkFailed(errno) => (b'f', errno as i64),
+        };
+        let mut out = [0u8; ENDED_LEN];
+        out[0] = how;
+        out[1..9].copy_from_slice(&value.to_le_bytes());
+        out[9..].copy_from_slice(&body_pid.to_le_bytes());
+        out
+    }
+
+    /// What [`Ended::encode`] made, and the body's pid; `None` for anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<(Ended, u32)> {
+        let bytes: &[u8; ENDED_LEN] = bytes.try_into().ok()?;
+        let value = i64::from_le_bytes(bytes[1..9].try_into().ok()?);
+        let pid = u32::from_le_bytes(bytes[9..].try_into().ok()?);
+        let ended = match bytes[0] {
+            b'x' => Ended::Exited(value as i32),
+            b's' => Ended::Signalled(value as i32),
+            b't' => Ended::TimedOut { after_ms: value as u64 },
+            b'i' => Ended::Interrupted(value as i32),
+            b'f' => Ended::ForkFailed(value as i32),
+            _ => return None,
+        };
+        Some((ended, pid))
     }
 }
 
@@ -141,9 +193,14 @@ impl Heard {
         (!self.evidence.is_empty()).then(|| String::from_utf8_lossy(&self.evidence).into_owned())
     }
 
-    /// The joined text of `tag` from `pid`.
-    pub(crate) fn text(&self, tag: Tag, pid: u32) -> Option<String> {
-        self.texts.get(&(tag, pid)).map(|t| String::from_utf8_lossy(t).into_owned())
+    /// The joined bytes of `tag` from `pid`.
+    pub(crate) fn bytes(&self, tag: Tag, pid: u32) -> Option<&[u8]> {
+        self.texts.get(&(tag, pid)).map(Vec::as_slice)
+    }
+
+    /// How the supervisor saw the body end, and the body's pid: its `Ended` frame.
+    pub(crate) fn ended(&self) -> Option<(Ended, u32)> {
+        self.texts.iter().filter(|((tag, _), _)| *tag == Tag::Ended).find_map(|(_, bytes)| Ended::decode(bytes))
     }
 
     /// Every `Track` frame, in order.
@@ -181,7 +238,33 @@ mod tests {
             heard.feed(piece);
         }
         let pid = std::process::id();
-        assert_eq!(heard.text(Tag::Verdict, pid).unwrap().len(), 10_000);
+        assert_eq!(heard.bytes(Tag::Verdict, pid).unwrap().len(), 10_000);
         assert_eq!(heard.phase().as_deref(), Some("reading"));
+    }
+
+    #[test]
+    fn an_ended_frame_says_how_the_body_ended_and_its_pid() {
+        let all = [
+            Ended::Exited(0),
+            Ended::Exited(3),
+            Ended::Signalled(libc::SIGPIPE),
+            Ended::TimedOut { after_ms: 5_012 },
+            Ended::Interrupted(libc::SIGTERM),
+            Ended::ForkFailed(libc::EAGAIN),
+        ];
+        for ended in all {
+            assert_eq!(Ended::decode(&ended.encode(4_000_001)), Some((ended, 4_000_001)));
+        }
+        assert_eq!(Ended::decode(b"signal 6 12345"), None, "text is no Ended frame");
+        assert_eq!(Ended::decode(&[b'?'; ENDED_LEN]), None, "no such way to end");
+        let (r, w) = nix::unistd::pipe().unwrap();
+        use std::os::fd::AsRawFd;
+        send_to(w.as_raw_fd(), Tag::Ended, &Ended::Signalled(libc::SIGABRT).encode(77));
+        drop(w);
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(r), &mut all).unwrap();
+        let mut heard = Heard::default();
+        heard.feed(&all);
+        assert_eq!(heard.ended(), Some((Ended::Signalled(libc::SIGABRT), 77)));
     }
 }

@@ -53,11 +53,14 @@ pub use alarms::caught_alarms_every;
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;
-pub use verdict::{Outcome, Report, signal_story};
+pub use verdict::{Kind, Outcome, Report, Subject, Verdict, signal_story};
 pub use worker::{Handshake, Peer, PeerOutput, Worker};
 
-use crate::catalogue::{self, Kata};
-use frames::Tag;
+use frames::{Ended, Tag};
+
+/// The environment variable naming a file to which each graded test, once finished, appends its
+/// result as one JSON line (see [`Grade::run`]): the practice CLI sets it and reads the file.
+pub const RESULTS_ENV: &str = "IPC_KATAS_RESULTS";
 
 /// How long a graded body may run before it is called a hang. A hang must fail within 10 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
@@ -74,14 +77,6 @@ macro_rules! test_name {
     }};
 }
 
-/// A [`Grade`](crate::grader::Grade) for the enclosing test function.
-#[macro_export]
-macro_rules! grade {
-    () => {
-        $crate::grader::Grade::new($crate::test_name!())
-    };
-}
-
 /// The peer program, for [`Sandbox::peer`]: the test binary itself (see [`peer`]).
 #[macro_export]
 macro_rules! peer_exe {
@@ -92,27 +87,27 @@ macro_rules! peer_exe {
 
 /// Why a graded body failed: returned by the checks on [`Sandbox`] and by a body with `?`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure(Outcome);
+pub struct Failure(Verdict);
 
 impl Failure {
     /// The code returned something other than what the kata asks for.
     pub fn wrong(text: impl Into<String>) -> Failure {
-        Failure(Outcome::WrongAnswer(text.into()))
+        Failure(Verdict::new(Outcome::WrongAnswer(text.into())))
     }
 
     /// A process of the test died (a signal, a panic).
     pub fn crash(text: impl Into<String>) -> Failure {
-        Failure(Outcome::Crash(text.into()))
+        Failure(Verdict::new(Outcome::Crash(text.into())))
     }
 
     /// A `todo!()` was reached (for example in a peer process).
     pub fn not_implemented(text: impl Into<String>) -> Failure {
-        Failure(Outcome::NotImplemented(text.into()))
+        Failure(Verdict::new(Outcome::NotImplemented(text.into())))
     }
 
     /// Something waited for too long (a bounded wait inside the test gave up).
     pub fn hang(text: impl Into<String>) -> Failure {
-        Failure(Outcome::Hang(text.into()))
+        Failure(Verdict::new(Outcome::Hang(text.into())))
     }
 
     /// The kata's code returned an error where the kata asks for a value: says which call, the
@@ -133,43 +128,64 @@ impl Failure {
     }
 
     pub fn outcome(&self) -> &Outcome {
+        self.0.outcome()
+    }
+
+    /// The outcome with its facts: [`Failure::signal`], [`Failure::phase`].
+    pub fn verdict(&self) -> &Verdict {
         &self.0
     }
 
     /// The same failure with a hint after its text: `\nHint: {hint}`, what a learner should try.
+    /// A `todo!()` needs none.
     pub fn hint(self, hint: impl std::fmt::Display) -> Failure {
-        let with = |text: String| format!("{text}\nHint: {hint}");
-        Failure(match self.0 {
-            Outcome::Pass => Outcome::Pass,
-            Outcome::WrongAnswer(t) => Outcome::WrongAnswer(with(t)),
-            Outcome::Crash(t) => Outcome::Crash(with(t)),
-            Outcome::Hang(t) => Outcome::Hang(with(t)),
-            Outcome::Leak(t) => Outcome::Leak(with(t)),
-            Outcome::NotImplemented(t) => Outcome::NotImplemented(t),
-        })
+        if matches!(self.outcome(), Outcome::Pass | Outcome::NotImplemented(_)) {
+            return self;
+        }
+        Failure(self.0.map_text(|text| format!("{text}\nHint: {hint}")))
+    }
+
+    /// The signal the process that failed died of, when that is how it failed (a worker, a peer).
+    pub fn signal(&self) -> Option<i32> {
+        self.0.signal()
+    }
+
+    /// The phase the test was in when it failed, when that is known.
+    pub fn phase(&self) -> Option<&str> {
+        self.0.phase()
+    }
+
+    /// A process of the test died of `signal`; `text` says which and what usually sends it.
+    pub(crate) fn died_of(signal: i32, text: impl Into<String>) -> Failure {
+        Failure(Verdict::new(Outcome::Crash(text.into())).with_signal(signal))
     }
 }
 
-/// One graded test: which kata it grades, and its deadline. Made by [`grade!`].
+/// One graded test: its name, what its report says about it, and its deadline. Made by
+/// [`grade!`](crate::grade), which names the kata it grades.
 pub struct Grade {
     test: String,
-    kata: &'static Kata,
+    subject: Subject,
     deadline: Duration,
 }
 
 static SANDBOXES: AtomicU32 = AtomicU32::new(0);
 
 impl Grade {
-    /// `test` is the test's full name; it must start with a kata's id from the catalogue.
+    /// `test` is the test's full name, as its report names it. Its report has no footer and a
+    /// hang lists no usual causes until [`Grade::subject`] says what to show.
     pub fn new(test: &str) -> Grade {
-        let Some(kata) = catalogue::kata_for_test(test) else {
-            panic!("{test} grades no kata: its module path must start with a kata id from src/catalogue/")
-        };
         install_panic_hook();
         interrupt::install();
         static WARNED: Once = Once::new();
         WARNED.call_once(leftovers::warn_once);
-        Grade { test: test.to_string(), kata, deadline: DEFAULT_DEADLINE }
+        Grade { test: test.to_string(), subject: Subject::default(), deadline: DEFAULT_DEADLINE }
+    }
+
+    /// What the report says about the test besides its outcome (see [`Subject`]).
+    pub fn subject(mut self, subject: Subject) -> Grade {
+        self.subject = subject;
+        self
     }
 
     /// A longer or shorter deadline for this test (a hang must still fail within 10 s).
@@ -181,15 +197,19 @@ impl Grade {
     /// Runs `body` in a sandbox; panics with the learner's report unless the outcome is a pass.
     pub fn run(self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) {
         let started = Instant::now();
-        let outcome = self.outcome(body);
-        self.finish(&outcome, started.elapsed());
+        let verdict = self.verdict(body);
+        self.finish(&verdict, started.elapsed());
     }
 
-    pub(crate) fn finish(&self, outcome: &Outcome, elapsed: Duration) {
+    pub(crate) fn finish(&self, verdict: &Verdict, elapsed: Duration) {
+        let outcome = verdict.outcome();
         // An interrupted run ends by the signal once every sandbox is cleaned up; reporting
         // each test cut short as a failure would bury what the learner was looking at.
         interrupt::wait_for_the_end();
-        let report = Report { test: &self.test, kata: self.kata, outcome, elapsed };
+        let report = Report { test: &self.test, subject: &self.subject, outcome, elapsed };
+        if let Some(path) = std::env::var_os(RESULTS_ENV) {
+            write_result(Path::new(&path), &self.test, verdict, elapsed, &report.to_string());
+        }
         if *outcome != Outcome::Pass {
             REPORTING.with(|r| r.set(true));
             panic!("\n{report}\n");
@@ -198,13 +218,18 @@ impl Grade {
 
     /// Runs `body` in a sandbox and returns what happened, without judging it.
     pub fn outcome(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Outcome {
+        self.verdict(body).into_outcome()
+    }
+
+    /// [`Grade::outcome`] with the facts it was worded from (the signal, the phase).
+    pub fn verdict(&self, body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> Verdict {
         // Counted until the clean-up below is done: an interrupted run waits for it.
         let _active = interrupt::Active::begin();
         if let Some(signal) = interrupt::interrupted() {
-            return Outcome::Crash(format!(
+            return Verdict::new(Outcome::Crash(format!(
                 "not run: the test run was interrupted by {}",
                 verdict::signal_name(signal)
-            ));
+            )));
         }
         // `ipc-katas-<pid>-XXXXXX/`: the test's files in `work/`, the ledger beside them (see
         // `leftovers`), so that what a killed run leaves can be told from anyone else's.
@@ -214,7 +239,9 @@ impl Grade {
             .and_then(|dir| fs::create_dir(dir.path().join("work")).map(|()| dir));
         let dir = match made {
             Ok(dir) => dir,
-            Err(e) => return Outcome::Crash(format!("the grader could not make a temporary directory: {e}")),
+            Err(e) => {
+                return Verdict::new(Outcome::Crash(format!("the grader could not make a temporary directory: {e}")));
+            }
         };
         let prefix = format!("/ipck-{}-{}-", std::process::id(), SANDBOXES.fetch_add(1, Ordering::Relaxed));
         let sandbox_dir = dir.path().join("work");
@@ -223,27 +250,71 @@ impl Grade {
         let finished = supervise::run(deadline, move || {
             body_main(Sandbox::new(sandbox_dir, sandbox_prefix, Instant::now() + deadline), body)
         });
-        let outcome = match finished {
+        let verdict = match finished {
             Ok(finished) => {
                 let tracked: Vec<Tracked> =
                     finished.heard.tracked().iter().filter_map(|line| Tracked::decode(line)).collect();
                 audit::clean_up(&tracked, &prefix);
                 audit::remove_objects_of(finished.body_pid);
-                let causes = catalogue::topic(self.kata.topic()).map_or(&[][..], |t| t.hang_causes);
-                judge(&finished, self.deadline, causes)
+                judge(&finished, self.deadline, &self.subject.hang_causes)
             }
-            Err(e) => Outcome::Crash(format!("the grader could not start the sandbox: {e}")),
+            Err(e) => Verdict::new(Outcome::Crash(format!("the grader could not start the sandbox: {e}"))),
         };
         drop(dir);
-        outcome
+        verdict
     }
+}
 
-    pub fn test(&self) -> &str {
-        &self.test
+/// Appends one line to the results file: `{"test", "label", "text", "report", "elapsed_s",
+/// "signal", "phase"}` (`label` is a [`Kind::label`]; `signal` and `phase` are null when not
+/// known). One `write` of a file opened to append, so the lines of tests that finish at once stay
+/// whole. A file that cannot be written is said on stderr; the test's own result stands.
+fn write_result(path: &Path, test: &str, verdict: &Verdict, elapsed: Duration, report: &str) {
+    let line = serde_json::json!({
+        "test": test,
+        "label": verdict.outcome().label(),
+        "text": verdict.outcome().text(),
+        "report": report,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "signal": verdict.signal(),
+        "phase": verdict.phase(),
+    });
+    let written = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!("the grader could not write {test}'s result to {}: {e}", path.display());
     }
+}
 
-    pub fn kata(&self) -> &'static Kata {
-        self.kata
+/// One line of a results file (see [`RESULTS_ENV`]), read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradedResult {
+    pub test: String,
+    pub kind: Kind,
+    pub text: String,
+    /// The report as the test printed it (the outcome's text, then the subject's footer).
+    pub report: String,
+    pub elapsed: Duration,
+    pub signal: Option<i32>,
+    pub phase: Option<String>,
+}
+
+impl GradedResult {
+    /// Reads one line of a results file; `None` for a line the grader did not write.
+    pub fn parse(line: &str) -> Option<GradedResult> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some(GradedResult {
+            test: v["test"].as_str()?.to_string(),
+            kind: Kind::from_label(v["label"].as_str()?)?,
+            text: v["text"].as_str()?.to_string(),
+            report: v["report"].as_str()?.to_string(),
+            elapsed: Duration::try_from_secs_f64(v["elapsed_s"].as_f64()?).ok()?,
+            signal: v["signal"].as_i64().and_then(|s| i32::try_from(s).ok()),
+            phase: v["phase"].as_str().map(str::to_string),
+        })
     }
 }
 
@@ -298,24 +369,19 @@ fn install_panic_hook() {
     });
 }
 
-/// Turns what the sandbox said into one outcome.
-/// `causes`: what usually hangs the kata's topic, listed when the test timed out.
-fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) -> Outcome {
+/// Turns what the sandbox said into one verdict, with the phase it ended in.
+/// `causes`: what usually hangs the test (its subject's), listed when it timed out.
+fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) -> Verdict {
     let heard = &finished.heard;
     let phase = heard.phase().unwrap_or_else(|| "starting the sandbox".to_string());
-    let ended = heard.all(Tag::Ended).into_iter().next().map(|(_, text)| text).unwrap_or_default();
-    let mut words = ended.split_whitespace();
-    let how = words.next().unwrap_or("");
-    let number: i64 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let strays: Vec<String> = heard.all(Tag::Stray).into_iter().map(|(_, text)| text).collect();
-    let verdict = heard.text(Tag::Verdict, finished.body_pid);
-    let outcome = match how {
-        "interrupted" => Outcome::Crash(format!(
+    let verdict = match heard.ended().map(|(ended, _)| ended) {
+        Some(Ended::Interrupted(signal)) => Verdict::new(Outcome::Crash(format!(
             "the test run was interrupted by {} while {phase}: every process of the test was killed and \
              what it made was removed",
-            verdict::signal_name(number as i32)
-        )),
-        "timeout" => {
+            verdict::signal_name(signal)
+        ))),
+        Some(Ended::TimedOut { .. }) => {
             // The kernel's picture of every process and its diagnosis; where no rule named the
             // deadlock, the test's own reading of the wait (its kata's evidence) before the
             // picture, and the usual causes only when there is neither.
@@ -331,38 +397,44 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[&str]) ->
                 text.push('\n');
                 text.push_str(&explained.text());
             }
-            if evidence.is_none() && !diagnosed {
+            if evidence.is_none() && !diagnosed && !causes.is_empty() {
                 text.push_str("\nUsual causes:\n");
                 text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
             }
-            Outcome::Hang(text)
+            Verdict::new(Outcome::Hang(text))
         }
-        "signal" => {
-            let story = signal_story(number as i32);
+        Some(Ended::Signalled(signal)) => {
+            let story = signal_story(signal);
             let (name, why) = story.split_once(": ").unwrap_or((&story, ""));
             let why: String = why.chars().take(1).flat_map(char::to_uppercase).chain(why.chars().skip(1)).collect();
-            Outcome::Crash(format!("the test's process died of {name} while {phase}.\n{why}"))
+            Failure::died_of(signal, format!("the test's process died of {name} while {phase}.\n{why}")).0
         }
-        "exit" => match verdict {
-            Some(text) if !text.is_empty() => {
-                let code = text.as_bytes()[0];
-                Outcome::from_code(code, text[1..].to_string())
-            }
-            _ => Outcome::Crash(format!(
-                "the test's process exited with status {number} before it finished, while {phase}: \
+        Some(Ended::Exited(status)) => match heard.bytes(Tag::Verdict, finished.body_pid).and_then(Verdict::decode) {
+            Some(verdict) => verdict,
+            None => Verdict::new(Outcome::Crash(format!(
+                "the test's process exited with status {status} before it finished, while {phase}: \
                  did your code call std::process::exit in the calling process, or let a forked \
                  child run on?"
-            )),
+            ))),
         },
-        _ => Outcome::Crash(format!("the grader could not run the sandbox ({ended})")),
+        Some(Ended::ForkFailed(errno)) => Verdict::new(Outcome::Crash(format!(
+            "the grader could not run the sandbox: fork failed: {}",
+            io::Error::from_raw_os_error(errno)
+        ))),
+        None => Verdict::new(Outcome::Crash(
+            "the grader could not run the sandbox: its supervisor ended without saying how the test ended".to_string(),
+        )),
     };
+    let verdict = if verdict.phase().is_none() { verdict.with_phase(phase) } else { verdict };
     if strays.is_empty() {
-        return outcome;
+        return verdict;
     }
-    let stray_text = strays.join("\n");
-    match outcome {
-        Outcome::Pass | Outcome::Leak(_) | Outcome::WrongAnswer(_) => Outcome::WrongAnswer(stray_text),
-        other => other,
+    match verdict.outcome() {
+        Outcome::Pass | Outcome::Leak(_) | Outcome::WrongAnswer(_) => {
+            let stray_text = strays.join("\n");
+            verdict.with_kind(Kind::WrongAnswer).map_text(|_| stray_text)
+        }
+        _ => verdict,
     }
 }
 
@@ -382,18 +454,22 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
         };
         stray_exit(&how);
     }
-    let outcome = match result {
-        Ok(Ok(())) => Outcome::Pass,
-        Ok(Err(Failure(outcome))) => outcome,
-        Err(payload) => caught_panic(payload.as_ref()),
+    let verdict = match result {
+        Ok(Ok(())) => Verdict::new(Outcome::Pass),
+        Ok(Err(Failure(verdict))) => verdict,
+        Err(payload) => Verdict::new(caught_panic(payload.as_ref())),
     };
     let leaks = audit::audit(&before, &sandbox.tracked, &sandbox.dir);
     let list = |leaks: &[String]| leaks.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n");
-    let outcome = match outcome {
-        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => Outcome::Leak(format!(
-            "the answer was right, but it left things behind:\n{}",
-            list(&[&leaks.held[..], &leaks.outliving[..]].concat())
-        )),
+    let verdict = match verdict.outcome() {
+        Outcome::Pass if !leaks.held.is_empty() || !leaks.outliving.is_empty() => {
+            verdict.with_kind(Kind::Leak).map_text(|_| {
+                format!(
+                    "the answer was right, but it left things behind:\n{}",
+                    list(&[&leaks.held[..], &leaks.outliving[..]].concat())
+                )
+            })
+        }
         // The test stopped at the failure, before its own remove or unlink calls: only what the
         // process still holds is the code's doing.
         Outcome::WrongAnswer(text) if !leaks.held.is_empty() => {
@@ -406,13 +482,12 @@ fn body_main(mut sandbox: Sandbox, body: impl FnOnce(&mut Sandbox) -> Result<(),
             } else {
                 ""
             };
-            Outcome::WrongAnswer(format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held)))
+            let text = format!("{text}\nIt also left behind{note}:\n{}", list(&leaks.held));
+            verdict.map_text(|_| text)
         }
-        other => other,
+        _ => verdict,
     };
-    let mut verdict = vec![outcome.code()];
-    verdict.extend_from_slice(outcome.text().as_bytes());
-    frames::send(Tag::Verdict, &verdict);
+    frames::send(Tag::Verdict, &verdict.encode());
     // SAFETY: _exit ends this forked process without running the harness's code.
     unsafe { libc::_exit(0) }
 }

@@ -5,13 +5,14 @@
 //! hang). A `todo!()` does the same. Wrong answers and crashes are shrunk to a small input.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Instant;
 
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use super::{Failure, Grade, Outcome, Sandbox};
+use super::{Failure, Grade, Outcome, Sandbox, Verdict};
 
 /// How many shrinking steps a failing property may take; each one is a sandboxed run.
 pub const MAX_SHRINK_ITERS: u32 = 24;
@@ -32,7 +33,10 @@ impl Grade {
             failure_persistence: None,
             ..Config::default()
         };
-        let fatal: RefCell<Option<(Outcome, String)>> = RefCell::new(None);
+        let fatal: RefCell<Option<(Verdict, String)>> = RefCell::new(None);
+        // The verdict of each failing input, by how the input prints: proptest hands back the
+        // smallest failing input and a message, and the message carries no verdict.
+        let failed: RefCell<HashMap<String, Verdict>> = RefCell::default();
         let mut runner = TestRunner::new(config);
         let result = runner.run(&strategy, |input| {
             if fatal.borrow().is_some() {
@@ -40,32 +44,40 @@ impl Grade {
                 // every later input "passes", so proptest keeps the first failing one.
                 return Ok(());
             }
-            let outcome = self.outcome(|s| body(s, &input));
-            match outcome {
+            let verdict = self.verdict(|s| body(s, &input));
+            match verdict.outcome() {
                 Outcome::Pass => Ok(()),
                 Outcome::Hang(_) | Outcome::NotImplemented(_) => {
-                    *fatal.borrow_mut() = Some((outcome, format!("{input:?}")));
+                    *fatal.borrow_mut() = Some((verdict, format!("{input:?}")));
                     Err(TestCaseError::fail("fatal"))
                 }
-                other => Err(TestCaseError::fail(format!("{}{}", other.code() as char, other.text()))),
+                _ => {
+                    let reason = verdict.outcome().label();
+                    failed.borrow_mut().insert(format!("{input:?}"), verdict);
+                    Err(TestCaseError::fail(reason))
+                }
             }
         });
-        let outcome = match (result, fatal.into_inner()) {
-            (Ok(()), _) => Outcome::Pass,
-            (Err(_), Some((outcome, input))) => with_input(outcome, &format!("with input {input}")),
+        let verdict = match (result, fatal.into_inner()) {
+            (Ok(()), _) => Verdict::new(Outcome::Pass),
+            (Err(_), Some((verdict, input))) => with_input(verdict, &format!("with input {input}")),
             (Err(TestError::Fail(reason, minimal)), None) => {
-                let text = reason.message().to_string();
-                let code = text.bytes().next().unwrap_or(b'C');
-                let outcome = Outcome::from_code(code, text.get(1..).unwrap_or("").to_string());
-                with_input(outcome, &format!("with input {minimal:?} (the smallest failing input found)"))
+                let input = format!("{minimal:?}");
+                match failed.into_inner().remove(&input) {
+                    Some(verdict) => {
+                        with_input(verdict, &format!("with input {input} (the smallest failing input found)"))
+                    }
+                    None => Verdict::new(Outcome::Crash(format!("the property failed ({reason}) with input {input}"))),
+                }
             }
-            (Err(TestError::Abort(reason)), None) => Outcome::Crash(format!("the property was aborted: {reason}")),
+            (Err(TestError::Abort(reason)), None) => {
+                Verdict::new(Outcome::Crash(format!("the property was aborted: {reason}")))
+            }
         };
-        self.finish(&outcome, started.elapsed());
+        self.finish(&verdict, started.elapsed());
     }
 }
 
-fn with_input(outcome: Outcome, input: &str) -> Outcome {
-    let text = format!("{input}:\n{}", outcome.text());
-    Outcome::from_code(outcome.code(), text)
+fn with_input(verdict: Verdict, input: &str) -> Verdict {
+    verdict.map_text(|text| format!("{input}:\n{text}"))
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::*;
 
 fn grade() -> Grade {
-    Grade::new("pipes::child_to_parent::grader_self_test")
+    Grade::new("grader::selftest")
 }
 
 fn short() -> Grade {
@@ -61,6 +61,32 @@ fn a_sigpipe_is_a_crash_explained() {
         Ok(())
     });
     assert!(matches!(&outcome, Outcome::Crash(t) if t.contains("SIGPIPE") && t.contains("reading end")), "{outcome:?}");
+}
+
+#[test]
+fn a_death_by_a_signal_says_the_signal_and_the_phase_as_facts() {
+    let verdict = grade().verdict(|s| {
+        s.phase("writing to a closed pipe");
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let _ = nix::unistd::write(&w, b"x");
+        Ok(())
+    });
+    assert_eq!(verdict.signal(), Some(libc::SIGPIPE), "{verdict:?}");
+    assert_eq!(verdict.phase(), Some("writing to a closed pipe"), "{verdict:?}");
+    assert_eq!(grade().verdict(|_| Ok(())).signal(), None);
+}
+
+#[test]
+fn a_worker_that_dies_of_a_signal_says_which_and_the_fact_reaches_the_test_process() {
+    let verdict = grade().verdict(|s| {
+        let failure = s.fork("the writer", || std::process::abort())?.join().unwrap_err();
+        s.expect_eq("the worker's signal", &Some(libc::SIGABRT), &failure.signal())?;
+        // The fact crosses the verdict frame to the test process.
+        Err(failure)
+    });
+    assert_eq!(verdict.signal(), Some(libc::SIGABRT), "{verdict:?}");
+    assert!(verdict.outcome().text().starts_with("the writer died of SIGABRT"), "{verdict:?}");
 }
 
 #[test]
@@ -317,11 +343,22 @@ fn a_hanging_property_fails_within_one_deadline() {
 }
 
 #[test]
-fn the_report_names_the_kata_file_and_how_to_grade_it() {
-    let text = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
-    assert!(text.contains("katas/pipes/child_to_parent.rs"), "{text}");
-    assert!(text.contains("cargo test --test pipes child_to_parent::"), "{text}");
-    assert!(text.contains("cargo run -- hint pipes::child_to_parent"), "{text}");
+fn the_report_shows_its_subject_footer_and_a_hang_its_usual_causes() {
+    let subject = Subject {
+        footer: vec!["kata:  a::b (a kata)".into(), "hint:  cargo run -- hint a::b".into()],
+        hang_causes: vec!["a reader that never closes".into()],
+    };
+    let text = property_panic(|| grade().subject(subject.clone()).run(|_| Err(Failure::wrong("nope"))));
+    assert!(text.contains("grader::selftest: WRONG ANSWER ("), "{text}");
+    assert!(text.contains("    nope\n\n    kata:  a::b (a kata)\n    hint:  cargo run -- hint a::b"), "{text}");
+    let outcome = short().subject(subject).outcome(|_| {
+        loop {
+            std::thread::sleep(Duration::from_secs(1))
+        }
+    });
+    assert!(outcome.text().contains("Usual causes:\n  - a reader that never closes"), "{outcome:?}");
+    let bare = property_panic(|| grade().run(|_| Err(Failure::wrong("nope"))));
+    assert!(bare.trim_end().ends_with("    nope"), "no subject, no footer: {bare}");
 }
 
 use proptest::strategy::Strategy;
@@ -416,4 +453,28 @@ fn clean_removes_what_a_killed_run_recorded_and_nothing_else() {
     assert!(!left.contains(&ours), "clean left the recorded queue {ours}");
     assert!(left.contains(&theirs), "clean removed a queue no run recorded");
     assert!(!dir.exists());
+}
+
+#[test]
+fn a_result_line_reads_back_as_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.jsonl");
+    let verdict =
+        Verdict::new(Outcome::Crash("died\nof \"SIGPIPE\"".into())).with_signal(libc::SIGPIPE).with_phase("writing");
+    write_result(&path, "a::b::c", &verdict, Duration::from_millis(1500), "a::b::c: CRASH (1.5s)\n    died");
+    write_result(&path, "a::b::d", &Verdict::new(Outcome::Pass), Duration::ZERO, "a::b::d: OK (0.0s)");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<GradedResult> = text.lines().map(|l| GradedResult::parse(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        (lines[0].test.as_str(), lines[0].kind, lines[0].text.as_str()),
+        ("a::b::c", Kind::Crash, verdict.outcome().text())
+    );
+    assert_eq!((lines[0].signal, lines[0].phase.as_deref()), (Some(libc::SIGPIPE), Some("writing")));
+    assert_eq!(
+        (lines[0].elapsed, lines[0].report.as_str()),
+        (Duration::from_millis(1500), "a::b::c: CRASH (1.5s)\n    died")
+    );
+    assert_eq!((lines[1].kind, lines[1].signal, lines[1].phase.as_deref()), (Kind::Pass, None, None));
+    assert_eq!(GradedResult::parse("test x ... ok"), None);
 }

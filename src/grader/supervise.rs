@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use super::frames::{self, Heard, Tag};
+use super::frames::{self, Ended, Heard, Tag};
 
 /// How a sandbox run ended, as seen from the test process.
 pub(crate) struct Finished {
@@ -62,7 +62,7 @@ pub(crate) fn run<F: FnOnce()>(deadline: Duration, body: F) -> io::Result<Finish
 
 /// The pid of the body: the supervisor's `Ended` frame says it.
 fn body_pid(heard: &Heard) -> u32 {
-    heard.all(Tag::Ended).iter().find_map(|(_, text)| text.split_whitespace().nth(2)?.parse().ok()).unwrap_or(0)
+    heard.ended().map_or(0, |(_, pid)| pid)
 }
 
 /// The test process's side: reads frames until the supervisor exits or `limit` passes.
@@ -164,9 +164,8 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
     // SAFETY: the child runs the body and leaves with _exit; the supervisor only uses raw calls.
     let body_pid = match unsafe { libc::fork() } {
         -1 => {
-            let mut line = Line::new();
-            line.push(b"fork-failed ").num(io::Error::last_os_error().raw_os_error().unwrap_or(0) as i64);
-            frames::send_to(report, Tag::Ended, line.bytes());
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            frames::send_to(report, Tag::Ended, &Ended::ForkFailed(errno).encode(0));
             // SAFETY: _exit never returns and runs no destructors.
             unsafe { libc::_exit(1) }
         }
@@ -177,16 +176,15 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
     // SAFETY: setpgid on our own child.
     unsafe { libc::setpgid(body_pid, body_pid) };
     let watch = ProcessWatch::new(body_pid);
-    let mut line = Line::new();
     let exited = watch.wait_unless_stopped(deadline.saturating_sub(started.elapsed()));
-    if stop_signal() != 0 {
+    let ended = if stop_signal() != 0 {
         // SAFETY: kill the whole group first, then reap the body, our own child.
         unsafe {
             libc::kill(-body_pid, libc::SIGKILL);
             let mut status = 0;
             libc::waitpid(body_pid, &mut status, 0);
         }
-        line.push(b"interrupted ").num(stop_signal() as i64);
+        Ended::Interrupted(stop_signal())
     } else if exited {
         let mut status = 0;
         // SAFETY: WNOWAIT leaves the body a zombie, so its process group id stays reserved until
@@ -198,9 +196,9 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
             libc::waitpid(body_pid, &mut status, 0);
         }
         if libc::WIFSIGNALED(status) {
-            line.push(b"signal ").num(libc::WTERMSIG(status) as i64);
+            Ended::Signalled(libc::WTERMSIG(status))
         } else {
-            line.push(b"exit ").num(libc::WEXITSTATUS(status) as i64);
+            Ended::Exited(libc::WEXITSTATUS(status))
         }
     } else {
         // Before anything is killed: what each process of the test is blocked on, for the report.
@@ -211,11 +209,10 @@ fn supervise<F: FnOnce()>(test_pid: libc::pid_t, report: RawFd, deadline: Durati
             let mut status = 0;
             libc::waitpid(body_pid, &mut status, 0);
         }
-        line.push(b"timeout ").num(started.elapsed().as_millis() as i64);
-    }
-    line.push(b" ").num(body_pid as i64);
+        Ended::TimedOut { after_ms: started.elapsed().as_millis() as u64 }
+    };
     kill_and_reap_descendants();
-    frames::send_to(report, Tag::Ended, line.bytes());
+    frames::send_to(report, Tag::Ended, &ended.encode(body_pid as u32));
     // SAFETY: _exit never returns and runs no destructors.
     unsafe { libc::_exit(0) }
 }

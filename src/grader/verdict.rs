@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::catalogue::Kata;
-
 /// What happened to one graded test: exactly one of the outcomes of docs/grading.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -21,16 +19,74 @@ pub enum Outcome {
     NotImplemented(String),
 }
 
-impl Outcome {
-    pub fn label(&self) -> &'static str {
+/// Which of the six outcomes, without its words: what a verdict frame and the CLI's results
+/// file carry, and the one place the labels are spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Pass,
+    WrongAnswer,
+    Crash,
+    Hang,
+    Leak,
+    NotImplemented,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] =
+        [Kind::Pass, Kind::WrongAnswer, Kind::Crash, Kind::Hang, Kind::Leak, Kind::NotImplemented];
+
+    /// The word a report shows: `WRONG ANSWER`, `HANG`, … (`OK` for a pass).
+    pub fn label(self) -> &'static str {
         match self {
-            Outcome::Pass => "OK",
-            Outcome::WrongAnswer(_) => "WRONG ANSWER",
-            Outcome::Crash(_) => "CRASH",
-            Outcome::Hang(_) => "HANG",
-            Outcome::Leak(_) => "LEAK",
-            Outcome::NotImplemented(_) => "NOT YET IMPLEMENTED",
+            Kind::Pass => "OK",
+            Kind::WrongAnswer => "WRONG ANSWER",
+            Kind::Crash => "CRASH",
+            Kind::Hang => "HANG",
+            Kind::Leak => "LEAK",
+            Kind::NotImplemented => "NOT YET IMPLEMENTED",
         }
+    }
+
+    /// The kind whose [`Kind::label`] is `label`.
+    pub fn from_label(label: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.label() == label)
+    }
+
+    fn byte(self) -> u8 {
+        self as u8
+    }
+
+    fn from_byte(byte: u8) -> Option<Kind> {
+        Kind::ALL.get(byte as usize).copied()
+    }
+}
+
+impl Outcome {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Outcome::Pass => Kind::Pass,
+            Outcome::WrongAnswer(_) => Kind::WrongAnswer,
+            Outcome::Crash(_) => Kind::Crash,
+            Outcome::Hang(_) => Kind::Hang,
+            Outcome::Leak(_) => Kind::Leak,
+            Outcome::NotImplemented(_) => Kind::NotImplemented,
+        }
+    }
+
+    /// The outcome of `kind` with `text` (a pass has none).
+    pub fn of(kind: Kind, text: String) -> Outcome {
+        match kind {
+            Kind::Pass => Outcome::Pass,
+            Kind::WrongAnswer => Outcome::WrongAnswer(text),
+            Kind::Crash => Outcome::Crash(text),
+            Kind::Hang => Outcome::Hang(text),
+            Kind::Leak => Outcome::Leak(text),
+            Kind::NotImplemented => Outcome::NotImplemented(text),
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.kind().label()
     }
 
     pub fn text(&self) -> &str {
@@ -43,34 +99,122 @@ impl Outcome {
             | Outcome::NotImplemented(t) => t,
         }
     }
+}
 
-    pub(crate) fn code(&self) -> u8 {
-        match self {
-            Outcome::Pass => b'P',
-            Outcome::WrongAnswer(_) => b'W',
-            Outcome::Crash(_) => b'C',
-            Outcome::Hang(_) => b'H',
-            Outcome::Leak(_) => b'L',
-            Outcome::NotImplemented(_) => b'N',
-        }
+/// An [`Outcome`] with the facts it was put into words from, kept as facts: the signal a
+/// process of the test died of, and the phase the test was in when it ended. A test asks
+/// `verdict.signal() == Some(libc::SIGPIPE)`, never the text. (The outcome's variants hold
+/// their text alone, as the graded tests match them, so the facts live beside it.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    outcome: Outcome,
+    signal: Option<i32>,
+    phase: Option<String>,
+}
+
+/// Longest phase a verdict carries across a process boundary: a phase is a line.
+const PHASE_MAX: usize = 1024;
+/// `phase_len` of a verdict without a phase.
+const NO_PHASE: u16 = u16::MAX;
+
+impl Verdict {
+    pub fn new(outcome: Outcome) -> Verdict {
+        Verdict { outcome, signal: None, phase: None }
     }
 
-    pub(crate) fn from_code(code: u8, text: String) -> Outcome {
-        match code {
-            b'P' => Outcome::Pass,
-            b'W' => Outcome::WrongAnswer(text),
-            b'H' => Outcome::Hang(text),
-            b'L' => Outcome::Leak(text),
-            b'N' => Outcome::NotImplemented(text),
-            _ => Outcome::Crash(text),
-        }
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
+
+    pub fn into_outcome(self) -> Outcome {
+        self.outcome
+    }
+
+    /// The signal a process of the test died of, when that is what ended it.
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+
+    /// The phase the test was in when it ended (see [`Sandbox::phase`](super::Sandbox::phase)).
+    pub fn phase(&self) -> Option<&str> {
+        self.phase.as_deref()
+    }
+
+    pub(crate) fn with_signal(mut self, signal: i32) -> Verdict {
+        self.signal = Some(signal);
+        self
+    }
+
+    pub(crate) fn with_phase(mut self, phase: impl Into<String>) -> Verdict {
+        self.phase = Some(phase.into());
+        self
+    }
+
+    /// The same verdict and text as an outcome of `kind`.
+    pub(crate) fn with_kind(self, kind: Kind) -> Verdict {
+        let text = self.outcome.text().to_string();
+        Verdict { outcome: Outcome::of(kind, text), ..self }
+    }
+
+    /// The same verdict, its text changed by `f` (a pass stays a pass).
+    pub(crate) fn map_text(self, f: impl FnOnce(&str) -> String) -> Verdict {
+        let kind = self.outcome.kind();
+        let text = f(self.outcome.text());
+        Verdict { outcome: Outcome::of(kind, text), ..self }
+    }
+
+    /// `[kind u8][has signal u8][signal i32 LE][phase len u16 LE, or 0xffff for none][phase][text]`:
+    /// the text comes last and runs to the end, so cutting the message short cuts only its text.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let text = self.outcome.text().as_bytes();
+        let phase = self.phase.as_deref().map(|p| &p.as_bytes()[..p.len().min(PHASE_MAX)]);
+        let mut out = Vec::with_capacity(8 + phase.map_or(0, <[u8]>::len) + text.len());
+        out.push(self.outcome.kind().byte());
+        out.push(self.signal.is_some() as u8);
+        out.extend_from_slice(&self.signal.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&phase.map_or(NO_PHASE, |p| p.len() as u16).to_le_bytes());
+        out.extend_from_slice(phase.unwrap_or(&[]));
+        out.extend_from_slice(text);
+        out
+    }
+
+    /// What [`Verdict::encode`] made; `None` for anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Verdict> {
+        let (&kind, rest) = bytes.split_first()?;
+        let kind = Kind::from_byte(kind)?;
+        let (&has_signal, rest) = rest.split_first()?;
+        let (signal, rest) = rest.split_first_chunk::<4>()?;
+        let (phase_len, rest) = rest.split_first_chunk::<2>()?;
+        let (phase, text) = match u16::from_le_bytes(*phase_len) {
+            NO_PHASE => (None, rest),
+            len => {
+                let (phase, text) = rest.split_at_checked(len as usize)?;
+                (Some(String::from_utf8_lossy(phase).into_owned()), text)
+            }
+        };
+        Some(Verdict {
+            outcome: Outcome::of(kind, String::from_utf8_lossy(text).into_owned()),
+            signal: (has_signal != 0).then(|| i32::from_le_bytes(*signal)),
+            phase,
+        })
+    }
+}
+
+/// What a graded test's report says about the test besides its outcome, as plain data: the
+/// grader knows no kata and no topic. `grade!()` fills it in from the catalogue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// The lines under the outcome's text (which kata, the file to edit, the command that grades
+    /// it, where its hint is), each shown indented after a blank line. None: no footer.
+    pub footer: Vec<String>,
+    /// What usually makes this test hang: a hang report lists them when it knows no better.
+    pub hang_causes: Vec<String>,
 }
 
 /// The report a learner reads when a graded test fails.
 pub struct Report<'a> {
     pub test: &'a str,
-    pub kata: &'a Kata,
+    pub subject: &'a Subject,
     pub outcome: &'a Outcome,
     pub elapsed: Duration,
 }
@@ -81,15 +225,17 @@ impl fmt::Display for Report<'_> {
         if let Outcome::Pass = self.outcome {
             return write!(f, "{}: OK ({secs:.1}s)", self.test);
         }
-        writeln!(f, "{}: {} ({secs:.1}s)", self.test, self.outcome.label())?;
+        write!(f, "{}: {} ({secs:.1}s)", self.test, self.outcome.label())?;
         for line in self.outcome.text().lines() {
-            writeln!(f, "    {line}")?;
+            write!(f, "\n    {line}")?;
         }
-        writeln!(f)?;
-        writeln!(f, "    kata:  {} ({})", self.kata.id, self.kata.title)?;
-        writeln!(f, "    edit:  {}", self.kata.file())?;
-        writeln!(f, "    grade: {}", self.kata.test_command())?;
-        write!(f, "    hint:  cargo run -- hint {}", self.kata.id)
+        if !self.subject.footer.is_empty() {
+            writeln!(f)?;
+        }
+        for line in &self.subject.footer {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
     }
 }
 
@@ -152,5 +298,45 @@ pub fn signal_name(sig: i32) -> String {
     match story.split_once(" (signal ") {
         Some((name, _)) => name.to_string(),
         None => story.split_once(':').map_or(story.clone(), |(name, _)| name.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_crosses_a_process_boundary_whole() {
+        let verdicts = [
+            Verdict::new(Outcome::Pass),
+            Verdict::new(Outcome::WrongAnswer("expected 1\ngot 2 é".into())).with_phase("reading"),
+            Verdict::new(Outcome::Crash("died".into())).with_signal(libc::SIGPIPE).with_phase(""),
+            Verdict::new(Outcome::Hang(String::new())).with_phase("waiting for the writer"),
+            Verdict::new(Outcome::Leak("fd 3".into())).with_signal(-1),
+            Verdict::new(Outcome::NotImplemented("todo".into())),
+        ];
+        for verdict in verdicts {
+            assert_eq!(Verdict::decode(&verdict.encode()).as_ref(), Some(&verdict));
+        }
+    }
+
+    #[test]
+    fn a_verdict_cut_short_loses_only_the_end_of_its_text() {
+        let verdict = Verdict::new(Outcome::Crash("abcdef".into())).with_signal(libc::SIGSEGV).with_phase("p");
+        let bytes = verdict.encode();
+        let cut = Verdict::decode(&bytes[..bytes.len() - 2]).unwrap();
+        assert_eq!((cut.outcome(), cut.signal(), cut.phase()), (&Outcome::Crash("abcd".into()), Some(11), Some("p")));
+        assert_eq!(Verdict::decode(&bytes[..7]), None, "a header cut short is no verdict");
+        assert_eq!(Verdict::decode(&[9, 0, 0, 0, 0, 0, 0xff, 0xff]), None, "no such kind");
+    }
+
+    #[test]
+    fn every_kind_has_one_label() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_label(kind.label()), Some(kind));
+            assert_eq!(Kind::from_byte(kind.byte()), Some(kind));
+            assert_eq!(Outcome::of(kind, "x".into()).kind(), kind);
+        }
+        assert_eq!(Kind::from_label("FAILED"), None);
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, Command, Stdio};
 
-use super::{Failure, Outcome, Sandbox, caught_panic, frames, signal_story, stray_exit};
+use super::{Failure, Outcome, Sandbox, Verdict, caught_panic, frames, signal_story, stray_exit};
 
 /// A forked worker process of the test. [`Worker::join`] reaps it and returns its result;
 /// dropping it unjoined (a check failed first) kills and reaps it, so no test leaves it behind.
@@ -51,15 +51,16 @@ impl Sandbox {
                 if unsafe { libc::getpid() } != me {
                     stray_exit("returned");
                 }
-                let outcome = match result {
-                    Ok(Ok(())) => Outcome::Pass,
-                    Ok(Err(Failure(outcome))) => outcome,
-                    Err(payload) => caught_panic(payload.as_ref()),
+                let verdict = match result {
+                    Ok(Ok(())) => Verdict::new(Outcome::Pass),
+                    Ok(Err(Failure(verdict))) => verdict,
+                    Err(payload) => Verdict::new(caught_panic(payload.as_ref())),
                 };
-                let mut message = vec![outcome.code()];
-                message.extend_from_slice(outcome.text().as_bytes());
+                let mut message = verdict.encode();
                 // One write of at most PIPE_BUF: it cannot block on an empty pipe and arrives whole.
+                // Only the end of the text is cut (see `Verdict::encode`).
                 message.truncate(4000);
+                let outcome = verdict.into_outcome();
                 // SAFETY: message is valid for its length; write_end is ours.
                 unsafe { libc::write(write_end.as_raw_fd(), message.as_ptr().cast(), message.len()) };
                 let code = if outcome == Outcome::Pass { 0 } else { WORKER_FAILED };
@@ -98,7 +99,8 @@ impl Worker {
             }
         }
         if libc::WIFSIGNALED(status) {
-            return Err(Failure::crash(format!("{} died of {}", self.what, signal_story(libc::WTERMSIG(status)))));
+            let signal = libc::WTERMSIG(status);
+            return Err(Failure::died_of(signal, format!("{} died of {}", self.what, signal_story(signal))));
         }
         // The worker wrote its whole report before it exited; later workers may still hold the
         // write end, so read what is there instead of waiting for end-of-file.
@@ -106,14 +108,9 @@ impl Worker {
         // SAFETY: buf is valid for its length; the read end is non-blocking.
         let n = unsafe { libc::read(self.result.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         let report = if n > 0 { &buf[..n as usize] } else { &[][..] };
-        match report.split_first() {
-            Some((&code, text)) => {
-                let text = format!("{}: {}", self.what, String::from_utf8_lossy(text));
-                match Outcome::from_code(code, text) {
-                    Outcome::Pass => Ok(()),
-                    other => Err(Failure(other)),
-                }
-            }
+        match Verdict::decode(report) {
+            Some(verdict) if *verdict.outcome() == Outcome::Pass => Ok(()),
+            Some(verdict) => Err(Failure(verdict.map_text(|text| format!("{}: {text}", self.what)))),
             None => Err(Failure::crash(format!(
                 "{} exited with status {} without reporting: did the code it ran call exit?",
                 self.what,
@@ -237,7 +234,7 @@ impl Peer {
             ))),
             (Some(super::peer::FAILED), _) => Err(Failure::wrong(format!("{} failed: {said}", self.what))),
             (Some(code), _) => Err(Failure::crash(format!("{} exited with status {code}: {said}", self.what))),
-            (None, Some(sig)) => Err(Failure::crash(format!("{} died of {}", self.what, signal_story(sig)))),
+            (None, Some(sig)) => Err(Failure::died_of(sig, format!("{} died of {}", self.what, signal_story(sig)))),
             (None, None) => Err(Failure::crash(format!("{} ended in an unknown way", self.what))),
         }
     }
