@@ -23,179 +23,38 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Handshake, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
+use ipc_katas::kit::arrivals::{self, TAG_OVERHEAD};
+use ipc_katas::kit::{Arrivals, Seen, process};
 use ipc_katas::{grade, peer_exe};
 use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
 use proptest::prelude::*;
 
-// ---------------------------------------------------------------------------------------------
-// Processes and threads of a test.
-
-/// Runs `work` in a thread of the body and returns its handle and kernel thread id, so the test
-/// can see which system call the kata code is blocked in.
-fn in_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> (JoinHandle<T>, libc::pid_t) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
-        let _ = tx.send(tid);
-        work()
-    });
-    (handle, rx.recv().unwrap_or(0))
-}
-
-/// The thread's result; a panic in it (a `todo!()`) goes on as the body's own.
-fn finish<T>(handle: JoinHandle<T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// Waits up to `limit` for the thread to finish (checking every millisecond).
-fn finishes_within<T>(handle: &JoinHandle<T>, limit: Duration) -> bool {
-    let started = Instant::now();
-    while !handle.is_finished() {
-        if started.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
-}
-
-/// The number of the system call the thread `tid` is blocked in, from
-/// /proc/self/task/<tid>/syscall (`man 5 proc`); None while it runs.
-fn syscall_of(tid: libc::pid_t) -> Option<libc::c_long> {
-    let text = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// What a thread running kata code that should wait was seen doing.
-enum Seen {
-    /// Blocked in one of the expected system calls: waiting in the kernel, as it should.
-    Waiting,
-    /// Already finished.
-    Returned,
-    /// Neither within 3 s: running, or sleeping somewhere else (a polling loop).
-    Elsewhere,
-}
-
-/// Watches the thread for up to 3 s, checking every millisecond, until it is blocked in one of
-/// `calls` for 5 checks in a row, or has finished.
-fn watch<T>(handle: &JoinHandle<T>, tid: libc::pid_t, calls: &[libc::c_long]) -> Seen {
-    let started = Instant::now();
-    let mut waiting = 0;
-    while started.elapsed() < Duration::from_secs(3) {
-        if handle.is_finished() {
-            return Seen::Returned;
-        }
-        match syscall_of(tid) {
-            Some(n) if calls.contains(&n) => {
-                waiting += 1;
-                if waiting >= 5 {
-                    return Seen::Waiting;
-                }
-            }
-            _ => waiting = 0,
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    if handle.is_finished() { Seen::Returned } else { Seen::Elsewhere }
-}
-
-/// The state letter of process `pid` (/proc/<pid>/stat, `man 5 proc`); '?' once it is gone.
-fn state_of(pid: libc::pid_t) -> char {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).unwrap_or('?')
-}
-
 /// Waits until `worker`, which waits under SIGALRM caught every 10 ms, has been asleep for 60 ms
 /// in a row (so its wait was interrupted several times), it ends, or 3 s pass.
 fn asleep_through_signals(s: &Sandbox, worker: &Worker, what: &str) {
     s.phase(format!("watching {what}: it should sleep through the signals"));
-    let started = Instant::now();
-    let mut asleep_since = None;
-    while started.elapsed() < Duration::from_secs(3) {
-        match state_of(worker.pid()) {
-            'S' => {
-                if asleep_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_millis(60) {
-                    return;
-                }
-            }
-            'Z' | 'X' | '?' => return,
-            _ => asleep_since = None,
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    process::watch_sleep(worker.pid(), Duration::from_millis(60), s.bounded(Duration::from_secs(3)));
 }
 
 /// What a wait that a caught signal ended is told.
 const EINTR_HINT: &str = "a signal caught while the call waits ends it with EINTR (Interrupted): that means call it \
                           again, not give up";
 
-// ---------------------------------------------------------------------------------------------
-// Test messages that carry who sent them, their number and a checksum.
-
-/// Every tagged message starts with its sender (u32) and number (u32) and ends with a checksum
-/// (u32) of what comes before, so a cut, padded or mixed body never passes for a whole one.
-const TAG_OVERHEAD: usize = 12;
-
-fn checksum(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
-}
-
-/// Message `seq` of sender `sender`, from TAG_OVERHEAD to TAG_OVERHEAD + `spread` bytes.
+/// Message `seq` of sender `sender` (see kit::arrivals), from TAG_OVERHEAD to TAG_OVERHEAD +
+/// `spread` bytes.
 fn tagged(sender: u32, seq: u32, spread: usize) -> Vec<u8> {
-    let seed = (sender as u64) << 32 | seq as u64;
-    let extra = (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % (spread + 1);
-    let mut m = Vec::with_capacity(TAG_OVERHEAD + extra);
-    m.extend_from_slice(&sender.to_le_bytes());
-    m.extend_from_slice(&seq.to_le_bytes());
-    m.extend_from_slice(&Payload::new(extra, seed).bytes());
-    let sum = checksum(&m);
-    m.extend_from_slice(&sum.to_le_bytes());
-    m
+    let extra = arrivals::mix((sender as u64) << 32 | seq as u64) as usize % (spread + 1);
+    arrivals::tagged(sender, seq, TAG_OVERHEAD + extra)
 }
 
-/// Checks the messages that arrived, in arrival order, against what each sender sent: every
-/// one whole, none lost, none twice, each sender's in order.
+/// Checks the messages that arrived, in arrival order, against what each sender sent.
 fn check_arrivals(s: &Sandbox, got: &[Vec<u8>], sent: &[Vec<Vec<u8>>], hint: &str) -> Result<(), Failure> {
-    let mut next = vec![0usize; sent.len()];
-    for (i, m) in got.iter().enumerate() {
-        let who = (m.len() >= TAG_OVERHEAD).then(|| {
-            let word = |at: usize| u32::from_le_bytes([m[at], m[at + 1], m[at + 2], m[at + 3]]) as usize;
-            (word(0), word(4))
-        });
-        let Some((w, seq)) = who.filter(|&(w, seq)| w < sent.len() && seq < sent[w].len()) else {
-            return Err(Failure::wrong(format!(
-                "message #{i} that arrived ({}) is not one any sender sent.\n  it starts: {}\nHint: {hint}",
-                size(m.len()),
-                m.iter().take(16).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
-            )));
-        };
-        if let Some(diff) = ipc_katas::grader::diff_bytes(&sent[w][seq], m) {
-            return Err(Failure::wrong(format!(
-                "message #{i} that arrived, sender {w}'s message {seq}, is not what was sent:\n{diff}\nHint: {hint}"
-            )));
-        }
-        s.expect(seq == next[w], || {
-            if seq > next[w] {
-                format!("sender {w}'s messages {} to {} were lost: its message {seq} came next", next[w], seq - 1)
-            } else {
-                format!("sender {w}'s message {seq} arrived again (or out of order) as message #{i}")
-            }
-        })?;
-        next[w] += 1;
-    }
-    for (w, messages) in sent.iter().enumerate() {
-        s.expect(next[w] == messages.len(), || {
-            format!("sender {w} sent {} messages, but only the first {} arrived", messages.len(), next[w])
-        })?;
-    }
-    Ok(())
+    Arrivals::new("message", "sender").hint(hint).check(s, got, sent)
 }
 
 /// Bodies of distinct lengths, each a different byte pattern.
@@ -299,16 +158,9 @@ mod sysv {
         unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
     }
 
-    /// (key, id) of every message queue in /proc/sysvipc/msg.
+    /// (key, id) of every message queue the kernel lists (/proc/sysvipc/msg).
     pub fn listed() -> Vec<(i32, i32)> {
-        let text = fs::read_to_string("/proc/sysvipc/msg").unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .filter_map(|line| {
-                let mut cols = line.split_whitespace();
-                Some((cols.next()?.parse::<i64>().ok()? as i32, cols.next()?.parse().ok()?))
-            })
-            .collect()
+        ipc_katas::kit::sysv::rows("msg").iter().map(|r| (r.key, r.id)).collect()
     }
 
     /// Messages now in the queue.
@@ -717,11 +569,11 @@ mod sysv_queue {
             queue.send(3, b"not for you")?;
             let kata = s.ok("SysvQueue::open", SysvQueue::open(key))?;
             s.phase("calling receive(7) (in a thread) on a queue holding only a type-3 message");
-            let (handle, tid) = in_thread(move || kata.receive(7));
-            match watch(&handle, tid, WAITING_CALLS) {
-                Seen::Waiting => {}
+            let handle = s.in_thread(move || kata.receive(7));
+            match handle.blocks_in(WAITING_CALLS) {
+                Seen::In(()) => {}
                 Seen::Returned => {
-                    return Err(Failure::wrong(match finish(handle) {
+                    return Err(Failure::wrong(match handle.finish() {
                         Ok(m) => format!(
                             "receive(7) returned a message of type {} while the queue held only a type-3 message: \
                              it must wait for a type-7 one",
@@ -747,10 +599,10 @@ mod sysv_queue {
             })?;
             sender.join()?;
             s.phase("waiting for receive(7) to return once a type-7 message is there");
-            if !finishes_within(&handle, Duration::from_secs(3)) {
+            if !handle.finishes_within(Duration::from_secs(3)) {
                 return Err(Failure::hang("a type-7 message was sent, but 3 s later receive(7) had not returned it"));
             }
-            let got = s.ok("receive(7)", finish(handle))?;
+            let got = s.ok("receive(7)", handle.finish())?;
             s.expect_eq("what receive(7) returned", &(7, b"for you".to_vec()), &sysv_received(&got))?;
             s.expect_eq("what is left in the queue", &vec![(3, b"not for you".to_vec())], &queue.drain())
         });
@@ -863,9 +715,9 @@ mod sysv_queue {
             let _cleanup = sysv::Queue { id };
             let waiting = s.ok("SysvQueue::open", SysvQueue::open(key))?;
             s.phase("calling receive(9) (in a thread) on the queue");
-            let (handle, tid) = in_thread(move || waiting.receive(9));
-            if let Seen::Returned = watch(&handle, tid, WAITING_CALLS) {
-                let result = finish(handle);
+            let handle = s.in_thread(move || waiting.receive(9));
+            if let Seen::Returned = handle.blocks_in(WAITING_CALLS) {
+                let result = handle.finish();
                 return Err(Failure::wrong(format!(
                     "receive(9) returned {:?} on an empty queue: it must wait",
                     result.map(|m| m.mtype)
@@ -881,13 +733,13 @@ mod sysv_queue {
             let opened = SysvQueue::open(key).map(|q| q.id());
             s.expect_err("SysvQueue::open of a removed queue's key", opened, ErrorKind::NotFound)?;
             s.phase("waiting for the receiver to wake up with an error");
-            if !finishes_within(&handle, Duration::from_secs(3)) {
+            if !handle.finishes_within(Duration::from_secs(3)) {
                 return Err(Failure::hang(
                     "the queue was removed, but 3 s later receive(9) was still waiting: msgrcv fails with EIDRM \
                      when its queue is removed; return that error instead of retrying",
                 ));
             }
-            let result = finish(handle);
+            let result = handle.finish();
             s.expect(result.is_err(), || {
                 format!("receive(9) on a removed queue returned {:?}: it must fail", result.map(|m| m.mtype))
             })
@@ -971,17 +823,17 @@ mod sysv_queue {
                 }
             }
             s.phase("calling send (in a thread) through another handle to the removed queue");
-            let (handle, _) = in_thread(move || {
+            let handle = s.in_thread(move || {
                 let result = stale.send(1, b"to nobody");
                 (stale, result)
             });
-            if !finishes_within(&handle, Duration::from_secs(3)) {
+            if !handle.finishes_within(Duration::from_secs(3)) {
                 return Err(Failure::hang(
                     "send on a queue that was removed was still going 3 s later: msgsnd fails at once (EIDRM or \
                      EINVAL) on a removed queue; retry only EINTR and return every other error",
                 ));
             }
-            let (stale, sent) = finish(handle);
+            let (stale, sent) = handle.finish();
             s.expect(sent.is_err(), || "send on a queue that was removed returned Ok: it must fail".to_string())?;
             s.phase("calling remove again through the other handle");
             s.expect(stale.remove().is_err(), || {
@@ -1384,46 +1236,46 @@ mod posix_queue {
             s.ok("send", kata.send(b"one", 1))?;
             s.ok("send", kata.send(b"two", 1))?;
             s.phase("calling send on a full queue in non-blocking mode (in a thread)");
-            let (handle, _) = in_thread({
+            let handle = s.in_thread({
                 let kata = kata.clone();
                 move || kata.send(b"three", 1)
             });
-            if !finishes_within(&handle, Duration::from_secs(2)) {
+            if !handle.finishes_within(Duration::from_secs(2)) {
                 return Err(Failure::wrong(
                     "send on a full queue in non-blocking mode was still waiting after 2 s: set_nonblocking(true) \
                      must make it fail with WouldBlock at once (mq_setattr with O_NONBLOCK)",
                 ));
             }
-            s.expect_err("send on a full queue in non-blocking mode", finish(handle), ErrorKind::WouldBlock)?;
+            s.expect_err("send on a full queue in non-blocking mode", handle.finish(), ErrorKind::WouldBlock)?;
             s.expect_eq("the messages in the queue", &2, &posix::attr_of(&name)?.mq_curmsgs)?;
             for expected in [b"one".as_slice(), b"two"] {
                 let got = s.ok("receive", kata.receive())?;
                 s.expect_bytes("the body received", expected, &got.body)?;
             }
             s.phase("calling receive on an empty queue in non-blocking mode (in a thread)");
-            let (handle, _) = in_thread({
+            let handle = s.in_thread({
                 let kata = kata.clone();
                 move || kata.receive()
             });
-            if !finishes_within(&handle, Duration::from_secs(2)) {
+            if !handle.finishes_within(Duration::from_secs(2)) {
                 return Err(Failure::wrong(
                     "receive on an empty queue in non-blocking mode was still waiting after 2 s: it must fail with \
                      WouldBlock at once",
                 ));
             }
-            s.expect_err("receive on an empty queue in non-blocking mode", finish(handle), ErrorKind::WouldBlock)?;
+            s.expect_err("receive on an empty queue in non-blocking mode", handle.finish(), ErrorKind::WouldBlock)?;
             s.ok("set_nonblocking(false)", kata.set_nonblocking(false))?;
             s.phase("calling receive on an empty queue in blocking mode (in a thread)");
-            let (handle, tid) = in_thread({
+            let handle = s.in_thread({
                 let kata = kata.clone();
                 move || kata.receive()
             });
-            match watch(&handle, tid, WAITING_CALLS) {
-                Seen::Waiting => {}
+            match handle.blocks_in(WAITING_CALLS) {
+                Seen::In(()) => {}
                 Seen::Returned => {
                     return Err(Failure::wrong(format!(
                         "receive on an empty queue returned {:?} after set_nonblocking(false): it must wait again",
-                        finish(handle).map(|m| posix_received(&m))
+                        handle.finish().map(|m| posix_received(&m))
                     )));
                 }
                 Seen::Elsewhere => {
@@ -1435,10 +1287,10 @@ mod posix_queue {
             }
             let sender = posix::Queue { mqd: open_raw(&name)?, name: name.clone(), msgsize: 16 };
             sender.send(b"four", 4)?;
-            if !finishes_within(&handle, Duration::from_secs(3)) {
+            if !handle.finishes_within(Duration::from_secs(3)) {
                 return Err(Failure::hang("a message was sent, but 3 s later receive had not returned it"));
             }
-            let got = s.ok("receive in blocking mode", finish(handle))?;
+            let got = s.ok("receive in blocking mode", handle.finish())?;
             s.expect_eq("the message", &(4, b"four".to_vec()), &posix_received(&got))
         });
     }
@@ -1469,17 +1321,17 @@ mod posix_queue {
                 format!("receive_timeout(400 ms) gave up only after {took:?}")
             })?;
             s.phase("calling receive_timeout(4 s) (in a thread) on an empty queue");
-            let (handle, tid) = in_thread({
+            let handle = s.in_thread({
                 let kata = kata.clone();
                 move || kata.receive_timeout(Duration::from_secs(4))
             });
-            match watch(&handle, tid, WAITING_CALLS) {
-                Seen::Waiting => {}
+            match handle.blocks_in(WAITING_CALLS) {
+                Seen::In(()) => {}
                 Seen::Returned => {
                     return Err(Failure::wrong(format!(
                         "receive_timeout(4 s) on an empty queue returned {:?} at once: it must wait up to 4 s \
                          (an absolute CLOCK_REALTIME deadline: now + timeout)",
-                        finish(handle).map(|m| posix_received(&m))
+                        handle.finish().map(|m| posix_received(&m))
                     )));
                 }
                 Seen::Elsewhere => {
@@ -1491,10 +1343,10 @@ mod posix_queue {
             let sender = posix::Queue { mqd: open_raw(&name)?, name: name.clone(), msgsize: 16 };
             let sent = Instant::now();
             sender.send(b"in time", 9)?;
-            if !finishes_within(&handle, Duration::from_secs(2)) {
+            if !handle.finishes_within(Duration::from_secs(2)) {
                 return Err(Failure::hang("a message was sent, but 2 s later receive_timeout had not returned it"));
             }
-            let got = s.ok("receive_timeout(4 s)", finish(handle))?;
+            let got = s.ok("receive_timeout(4 s)", handle.finish())?;
             let after = sent.elapsed();
             s.expect_eq("the message", &(9, b"in time".to_vec()), &posix_received(&got))?;
             s.expect(after < Duration::from_secs(2), || format!("receive_timeout returned {after:?} after the send"))
