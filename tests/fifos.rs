@@ -12,40 +12,21 @@ ipc_katas::peer_commands!(peer::run);
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{
     Failure, Outcome, Payload, Peer, PeerOutput, Sandbox, Worker, caught_alarms_every, data, size,
 };
+use ipc_katas::kit::arrivals::{self, TAG_OVERHEAD};
+use ipc_katas::kit::thread::calls;
+use ipc_katas::kit::{Arrivals, KataThread, Seen, TestFifo, Wait, fd};
 use ipc_katas::{grade, peer_exe};
 use katas::fifos;
 use proptest::prelude::*;
-
-/// A FIFO the test makes itself (mode 0600) in its own directory; unlinked when dropped, so a
-/// failing test does not also report it as left behind.
-struct TestFifo {
-    path: PathBuf,
-}
-
-impl TestFifo {
-    fn new(s: &Sandbox, name: &str) -> Result<TestFifo, Failure> {
-        let path = s.path(name);
-        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .map_err(|e| Failure::crash(format!("the test could not make the FIFO {}: {e}", path.display())))?;
-        Ok(TestFifo { path })
-    }
-}
-
-impl Drop for TestFifo {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
 
 /// How the tests wait for a peer program once the kata code on the other side has returned.
 trait FifoPeer {
@@ -136,84 +117,23 @@ fn read_available(from: &File, into: &mut Vec<u8>) -> Result<bool, Failure> {
     }
 }
 
-/// Waits up to `ms` milliseconds for `fd` to be readable (or hung up); true if it is.
-fn poll_readable(fd: RawFd, ms: i32) -> bool {
-    let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) > 0 }
-}
-
-/// Runs `work` in a thread of the body and returns its handle and kernel thread id, so the test
-/// can see which system call the kata code is blocked in.
-fn in_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> (JoinHandle<T>, libc::pid_t) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::pid_t;
-        let _ = tx.send(tid);
-        work()
-    });
-    (handle, rx.recv().unwrap_or(0))
-}
-
-/// The thread's result; a panic in it (a `todo!()`) goes on as the body's own.
-fn finish<T>(handle: JoinHandle<T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// What a thread running kata code was seen doing while nobody was at the other end.
-enum Seen {
+/// What a call of the kata was seen waiting in while nobody was at the other end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Doing {
     /// Blocked in open(2): waiting for the other end, as it should.
     Opening,
-    /// Already finished.
-    Returned,
     /// Blocked in read(2) or write(2): it got past open without waiting.
     Transferring,
-    /// None of these within 3 s (for example a loop that retries a non-blocking open).
-    Unclear,
 }
 
-#[cfg(target_arch = "x86_64")]
-const OPEN_CALLS: &[libc::c_long] = &[libc::SYS_open, libc::SYS_openat, libc::SYS_openat2];
-#[cfg(not(target_arch = "x86_64"))]
-const OPEN_CALLS: &[libc::c_long] = &[libc::SYS_openat, libc::SYS_openat2];
-const READ_CALLS: &[libc::c_long] = &[libc::SYS_read, libc::SYS_readv, libc::SYS_pread64];
-const WRITE_CALLS: &[libc::c_long] = &[libc::SYS_write, libc::SYS_writev, libc::SYS_pwrite64];
-
-/// The number of the system call the thread `tid` is in, from /proc/self/task/<tid>/syscall
-/// (`man 5 proc`); None while it runs.
-fn syscall_of(tid: libc::pid_t) -> Option<libc::c_long> {
-    let text = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// Watches the thread for up to 3 s, checking every millisecond: blocked in open for 5 checks
-/// in a row, blocked in one of `transfer` calls for 200 in a row, or finished.
-fn watch<T>(handle: &JoinHandle<T>, tid: libc::pid_t, transfer: &[libc::c_long]) -> Seen {
-    let started = Instant::now();
-    let (mut opening, mut transferring) = (0, 0);
-    while started.elapsed() < Duration::from_secs(3) {
-        if handle.is_finished() {
-            return Seen::Returned;
-        }
-        match syscall_of(tid) {
-            Some(n) if OPEN_CALLS.contains(&n) => {
-                (opening, transferring) = (opening + 1, 0);
-                if opening >= 5 {
-                    return Seen::Opening;
-                }
-            }
-            Some(n) if transfer.contains(&n) => {
-                (opening, transferring) = (0, transferring + 1);
-                if transferring >= 200 {
-                    return Seen::Transferring;
-                }
-            }
-            _ => (opening, transferring) = (0, 0),
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    if handle.is_finished() { Seen::Returned } else { Seen::Unclear }
+/// Watches the call for up to 3 s: blocked in open for 5 looks in a row, in one of `transfer`
+/// calls for 200 in a row, or returned; `Seen::Elsewhere` for none of these (for example a loop
+/// that retries a non-blocking open).
+fn watch<T>(call: &KataThread<T>, transfer: &[libc::c_long]) -> Seen<Doing> {
+    call.watch(&[
+        Wait { label: Doing::Opening, calls: calls::OPEN, looks: 5 },
+        Wait { label: Doing::Transferring, calls: transfer, looks: 200 },
+    ])
 }
 
 mod make_fifo {
@@ -391,9 +311,9 @@ mod send_receive {
     fn send_to_a_reader_program(s: &Sandbox, data: &[u8]) -> Result<(), Failure> {
         let fifo = TestFifo::new(s, "fifo")?;
         let out = s.path("out");
-        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
         s.phase(format!("calling send with {} while a reader program reads the FIFO", size(data.len())));
-        s.ok("send", fifos::send(&fifo.path, data))?;
+        s.ok("send", fifos::send(fifo.path(), data))?;
         reader.join_reader_after(s, "send")?;
         let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
         s.expect_bytes("the bytes the reader program got", data, &got)
@@ -404,9 +324,10 @@ mod send_receive {
         let fifo = TestFifo::new(s, "fifo")?;
         let input = s.path("in");
         fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
-        let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+        let mut writer =
+            s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
         s.phase(format!("calling receive while a writer program sends {} and closes", size(data.len())));
-        let got = s.ok("receive", s.watched(|| fifos::receive(&fifo.path)))?;
+        let got = s.ok("receive", s.watched(|| fifos::receive(fifo.path())))?;
         // Check first: a receive that returned too early leaves the writer waiting for a reader.
         s.expect_bytes("the bytes receive returned", data, &got)?;
         writer.join_writer_after(s, "receive").map(drop)
@@ -440,10 +361,10 @@ mod send_receive {
             let data = Payload::new(300_000, 3).bytes();
             fs::write(&input, &data).map_err(Failure::test_error("save the input"))?;
             let mut sender =
-                s.peer(peer_exe!(), &[OsStr::new("kata-send"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("kata-send"), fifo.path().as_os_str(), input.as_os_str()])?;
             s.phase("calling receive (in a thread) while another program calls send on the same FIFO");
-            let (handle, _) = in_thread({
-                let path = fifo.path.clone();
+            let handle = s.in_thread({
+                let path = fifo.path().to_path_buf();
                 move || fifos::receive(&path)
             });
             // A sending program that fails before it opens the FIFO (a todo!(), an error) is
@@ -455,7 +376,7 @@ mod send_receive {
                 sender.join()?;
                 s.phase("waiting for receive to return after the sending program closed the FIFO");
             }
-            let got = s.ok("receive", finish(handle))?;
+            let got = s.ok("receive", handle.finish())?;
             if let Some(diff) = data::diff_bytes(&data, &got) {
                 let sender_said = if !sender.exits_within(Duration::from_secs(1)) {
                     "\nThe sending program was still running: receive returned before the writer closed the FIFO"
@@ -471,7 +392,7 @@ mod send_receive {
                 )));
             }
             sender.join()?; // receive saw end-of-file, so the sender has closed the FIFO
-            let stays = fs::symlink_metadata(&fifo.path).is_ok_and(|m| m.file_type().is_fifo());
+            let stays = fs::symlink_metadata(fifo.path()).is_ok_and(|m| m.file_type().is_fifo());
             s.expect(stays, || {
                 "the FIFO is gone after both programs finished: neither send nor receive may unlink it; \
                  it stays until whoever made it removes it"
@@ -488,14 +409,14 @@ mod send_receive {
             // Less than the pipe buffer: a send that does not wait for a reader returns at once.
             let data = Payload::new(3000, 4).bytes();
             s.phase("calling send (in a thread) with no reader yet");
-            let (handle, tid) = in_thread({
-                let (path, data) = (fifo.path.clone(), data.clone());
+            let handle = s.in_thread({
+                let (path, data) = (fifo.path().to_path_buf(), data.clone());
                 move || fifos::send(&path, &data)
             });
             s.phase("watching send wait in open for a reader");
-            match watch(&handle, tid, WRITE_CALLS) {
+            match watch(&handle, calls::WRITE) {
                 Seen::Returned => {
-                    return Err(Failure::wrong(match finish(handle) {
+                    return Err(Failure::wrong(match handle.finish() {
                         Ok(()) => "send returned Ok before any reader had opened the FIFO: it must wait in open \
                                    until a reader comes (open the FIFO write-only and blocking)"
                             .to_string(),
@@ -507,19 +428,20 @@ mod send_receive {
                         ),
                     }));
                 }
-                Seen::Transferring => {
+                Seen::In(Doing::Transferring) => {
                     return Err(Failure::wrong(
                         "send was writing before any reader had opened the FIFO: it did not wait in open. \
                          Opened read-write (O_RDWR), a FIFO opens at once, and bytes written with no reader \
                          are lost when the last descriptor closes. Open it write-only.",
                     ));
                 }
-                Seen::Opening | Seen::Unclear => {}
+                Seen::In(Doing::Opening) | Seen::Elsewhere => {}
             }
             s.phase("starting a reader program now that send waits");
-            let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+            let mut reader =
+                s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
             s.phase("waiting for send to return once a reader has come");
-            s.ok("send", finish(handle))?;
+            s.ok("send", handle.finish())?;
             reader.join_reader_after(s, "send")?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
             s.expect_bytes("the bytes the late reader got", &data, &got)
@@ -534,14 +456,14 @@ mod send_receive {
             let data = Payload::new(100_000, 5).bytes();
             fs::write(&input, &data).map_err(Failure::test_error("save the input"))?;
             s.phase("calling receive (in a thread) with no writer yet");
-            let (handle, tid) = in_thread({
-                let path = fifo.path.clone();
+            let handle = s.in_thread({
+                let path = fifo.path().to_path_buf();
                 move || fifos::receive(&path)
             });
             s.phase("watching receive wait in open for a writer");
-            match watch(&handle, tid, READ_CALLS) {
+            match watch(&handle, calls::READ) {
                 Seen::Returned => {
-                    return Err(Failure::wrong(match finish(handle) {
+                    return Err(Failure::wrong(match handle.finish() {
                         Ok(got) => format!(
                             "receive returned {} before any writer had opened the FIFO: it must wait in open \
                              until a writer comes. A read-only open with O_NONBLOCK returns at once, and read \
@@ -555,20 +477,20 @@ mod send_receive {
                         ),
                     }));
                 }
-                Seen::Transferring => {
+                Seen::In(Doing::Transferring) => {
                     return Err(Failure::wrong(
                         "receive was already reading before any writer had opened the FIFO: it did not wait \
                          in open. Opened read-write (O_RDWR), a FIFO opens at once, and the reader, being a \
                          writer too, never sees end-of-file. Open it read-only.",
                     ));
                 }
-                Seen::Opening | Seen::Unclear => {}
+                Seen::In(Doing::Opening) | Seen::Elsewhere => {}
             }
             s.phase("starting a writer program now that receive waits");
             let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
             s.phase("waiting for receive to return after a writer program came, wrote and closed the FIFO");
-            let got = s.ok("receive", finish(handle))?;
+            let got = s.ok("receive", handle.finish())?;
             s.expect_bytes("the bytes receive returned", &data, &got)?;
             writer.join_writer_after(s, "receive").map(drop)
         });
@@ -580,14 +502,14 @@ mod send_receive {
             let fifo = TestFifo::new(s, "fifo")?;
             let input = s.path("in");
             fs::write(&input, b"a short message").map_err(Failure::test_error("save the input"))?;
-            let before = fs::symlink_metadata(&fifo.path).map_err(Failure::test_error("stat its FIFO"))?;
+            let before = fs::symlink_metadata(fifo.path()).map_err(Failure::test_error("stat its FIFO"))?;
             let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
             s.phase("calling receive while a writer program sends a short message");
-            let got = s.ok("receive", s.watched(|| fifos::receive(&fifo.path)))?;
+            let got = s.ok("receive", s.watched(|| fifos::receive(fifo.path())))?;
             s.expect_bytes("the bytes receive returned", b"a short message", &got)?;
             writer.join_writer_after(s, "receive")?;
-            let after = fs::symlink_metadata(&fifo.path);
+            let after = fs::symlink_metadata(fifo.path());
             s.expect(after.is_ok_and(|m| m.file_type().is_fifo() && m.ino() == before.ino()), || {
                 "the FIFO is gone (or was replaced) after receive returned: leave it where it is; it belongs \
                  to whoever made it, and other writers may still use it"
@@ -656,10 +578,6 @@ mod send_receive {
 mod records {
     use super::*;
 
-    /// Every test record starts with its writer (u32), its number (u32) and ends with a
-    /// checksum (u32) of what comes before, so a mixed or cut record never passes for a whole one.
-    const RECORD_OVERHEAD: usize = 12;
-
     const SEND_HINT: &str = "each record must go out in ONE write of its 2-byte length and its bytes together \
         (at most PIPE_BUF = 4096 bytes, which the kernel never mixes with another writer's bytes); a length \
         and a body in two writes, one write_all of many records, or a BufWriter let other writers' bytes in";
@@ -667,32 +585,16 @@ mod records {
     const RECEIVE_HINT: &str = "read until end-of-file, then split the stream by the lengths: a u16 \
         little-endian length, then that many bytes, again and again";
 
-    fn checksum(bytes: &[u8]) -> u32 {
-        bytes.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
-    }
-
-    fn mix(mut z: u64) -> u64 {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// Record `seq` of writer `writer`: sizes from the smallest to MAX_RECORD, many large ones.
     fn record(writer: u32, seq: u32) -> Vec<u8> {
-        let h = mix((writer as u64) << 32 | seq as u64);
+        let h = arrivals::mix((writer as u64) << 32 | seq as u64);
         let len = match h % 8 {
             0 => fifos::MAX_RECORD,
-            1 => RECORD_OVERHEAD,
-            2..=4 => RECORD_OVERHEAD + (h >> 8) as usize % 200,
-            _ => RECORD_OVERHEAD + (h >> 8) as usize % (fifos::MAX_RECORD - RECORD_OVERHEAD + 1),
+            1 => TAG_OVERHEAD,
+            2..=4 => TAG_OVERHEAD + (h >> 8) as usize % 200,
+            _ => TAG_OVERHEAD + (h >> 8) as usize % (fifos::MAX_RECORD - TAG_OVERHEAD + 1),
         };
-        let mut r = Vec::with_capacity(len);
-        r.extend_from_slice(&writer.to_le_bytes());
-        r.extend_from_slice(&seq.to_le_bytes());
-        r.extend_from_slice(&Payload::new(len - RECORD_OVERHEAD, h).bytes());
-        let sum = checksum(&r);
-        r.extend_from_slice(&sum.to_le_bytes());
-        r
+        arrivals::tagged(writer, seq, len)
     }
 
     fn writer_records(writer: u32, count: u32) -> Vec<Vec<u8>> {
@@ -740,44 +642,7 @@ mod records {
         sent: &[Vec<Vec<u8>>],
         hint: &str,
     ) -> Result<(), Failure> {
-        let mut next = vec![0usize; sent.len()];
-        for (i, r) in got.iter().enumerate() {
-            let who = (r.len() >= RECORD_OVERHEAD).then(|| {
-                let word = |at: usize| u32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]) as usize;
-                (word(0), word(4))
-            });
-            let Some((w, seq)) = who.filter(|&(w, seq)| w < sent.len() && seq < sent[w].len()) else {
-                return Err(Failure::wrong(format!(
-                    "record #{i} of what arrived ({}) is not a record any writer sent: records were mixed or \
-                     split.\n  it starts: {}\nHint: {hint}",
-                    size(r.len()),
-                    r.iter().take(16).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
-                )));
-            };
-            if let Some(diff) = data::diff_bytes(&sent[w][seq], r) {
-                return Err(Failure::wrong(format!(
-                    "record #{i} of what arrived, writer {w}'s record {seq}, is not what was sent: records were \
-                     mixed or split.\n{diff}\nHint: {hint}"
-                )));
-            }
-            s.expect(seq == next[w], || {
-                if seq > next[w] {
-                    format!("writer {w}'s records {} to {} were lost: its record {seq} came next", next[w], seq - 1)
-                } else {
-                    format!("writer {w}'s record {seq} arrived again (or out of order) as record #{i}")
-                }
-            })?;
-            next[w] += 1;
-        }
-        if let Some(cut) = cut {
-            return Err(Failure::wrong(format!("{cut}\nHint: {hint}")));
-        }
-        for (w, records) in sent.iter().enumerate() {
-            s.expect(next[w] == records.len(), || {
-                format!("writer {w} sent {} records, but only the first {} arrived", records.len(), next[w])
-            })?;
-        }
-        Ok(())
+        Arrivals::new("record", "writer").mixed("records were mixed or split").cut(cut).hint(hint).check(s, got, sent)
     }
 
     fn write_fd(fd: RawFd, bytes: &[u8]) -> isize {
@@ -797,10 +662,6 @@ mod records {
         }
     }
 
-    fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
-        nix::unistd::pipe().map_err(|e| Failure::crash(format!("the test could not make a pipe: {e}")))
-    }
-
     const WRITERS: u32 = 4;
     const PER_WRITER: u32 = 2000;
 
@@ -811,15 +672,15 @@ mod records {
             let sent: Vec<Vec<Vec<u8>>> = (0..WRITERS).map(|w| writer_records(w, PER_WRITER)).collect();
             // The reader opens first and without waiting; our own write end keeps end-of-file away
             // until every writer has finished.
-            let reader = open_nonblocking_reader(&fifo.path)?;
+            let reader = open_nonblocking_reader(fifo.path())?;
             let holder = OpenOptions::new()
                 .write(true)
-                .open(&fifo.path)
+                .open(fifo.path())
                 .map_err(Failure::test_error("open the FIFO for writing"))?;
             s.phase(format!("{WRITERS} writer processes call send_records at once, {PER_WRITER} records each"));
             let mut writers = Vec::new();
             for (w, records) in sent.iter().enumerate() {
-                let path = &fifo.path;
+                let path = fifo.path();
                 writers.push(s.fork(&format!("writer {w}"), move || {
                     fifos::send_records(path, records).map_err(|e| Failure::kata_error("send_records", e))
                 })?);
@@ -828,7 +689,7 @@ mod records {
             let mut stream = Vec::new();
             loop {
                 let all_done = writers.iter().all(Worker::has_exited);
-                poll_readable(reader.as_raw_fd(), 10);
+                fd::poll_readable(&reader, 10);
                 read_available(&reader, &mut stream)?;
                 if all_done {
                     break;
@@ -840,7 +701,7 @@ mod records {
             drop(holder);
             s.phase("reading what is left in the FIFO after every writer closed it");
             while !read_available(&reader, &mut stream)? {
-                poll_readable(reader.as_raw_fd(), 10);
+                fd::poll_readable(&reader, 10);
             }
             let (got, cut) = split(&stream);
             check_arrivals(s, &got, cut, &sent, SEND_HINT)
@@ -874,7 +735,7 @@ mod records {
         // SAFETY: F_GETPIPE_SZ takes no argument.
         let capacity = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETPIPE_SZ) }.max(0) as usize;
         let reader_fd = reader.as_raw_fd();
-        let path = &fifo.path;
+        let path = fifo.path();
         let sent = &records;
         let writer = s.fork("the writer", move || {
             // SAFETY: our copy of the test's read end: the reader is the test, not us. SIGPIPE
@@ -911,7 +772,7 @@ mod records {
     fn a_writer_blocked_on_a_full_fifo_keeps_going_through_caught_signals() {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "records")?;
-            let reader = open_nonblocking_reader(&fifo.path)?;
+            let reader = open_nonblocking_reader(fifo.path())?;
             s.phase("send_records of 100 records of 4094 bytes, SIGALRM caught every 5 ms, nobody reading yet");
             let (writer, records) = start_blocked_writer(s, &fifo, &reader, Some(Duration::from_millis(5)))?;
             // About 40 signals reach the writer while it waits in write for room.
@@ -919,7 +780,7 @@ mod records {
             s.phase("reading the FIFO while the interrupted writer goes on");
             let mut stream = Vec::new();
             while !writer.has_exited() {
-                poll_readable(reader.as_raw_fd(), 10);
+                fd::poll_readable(&reader, 10);
                 read_available(&reader, &mut stream)?;
             }
             writer.join().map_err(|f| match f.outcome() {
@@ -930,7 +791,7 @@ mod records {
                 _ => f,
             })?;
             while !read_available(&reader, &mut stream)? {
-                poll_readable(reader.as_raw_fd(), 10);
+                fd::poll_readable(&reader, 10);
             }
             let (got, cut) = split(&stream);
             check_arrivals(s, &got, cut, &[records], SEND_HINT)
@@ -941,7 +802,7 @@ mod records {
     fn a_reader_that_goes_away_makes_send_records_fail_with_broken_pipe() {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "records")?;
-            let reader = open_nonblocking_reader(&fifo.path)?;
+            let reader = open_nonblocking_reader(fifo.path())?;
             s.phase("send_records of 100 records of 4094 bytes, nobody reading yet");
             let (writer, _) = start_blocked_writer(s, &fifo, &reader, None)?;
             s.phase("closing the only read end while send_records waits for room");
@@ -980,11 +841,11 @@ mod records {
             let sent: Vec<Vec<Vec<u8>>> = (0..TRUSTED).map(|w| writer_records(w, 300)).collect();
             // Each writer opens the FIFO, says so on `ready`, then waits for `go` to close before it
             // writes: every writer has opened before any closes, so end-of-file means "all done".
-            let (ready_r, ready_w) = pipe()?;
-            let (go_r, go_w) = pipe()?;
+            let (ready_r, ready_w) = fd::pipe()?;
+            let (go_r, go_w) = fd::pipe()?;
             let mut writers = Vec::new();
             for (w, records) in sent.iter().enumerate() {
-                let path = &fifo.path;
+                let path = fifo.path();
                 let (ready_w, go_r, go_w) = (ready_w.as_raw_fd(), go_r.as_raw_fd(), go_w.as_raw_fd());
                 writers.push(s.fork(&format!("trusted writer {w}"), move || {
                     // SAFETY: our copy of the go pipe's write end; the body keeps its own.
@@ -1007,15 +868,15 @@ mod records {
             }
             drop((ready_w, go_r));
             s.phase(format!("calling receive_records (in a thread) while {TRUSTED} writer processes open the FIFO"));
-            let (handle, _) = in_thread({
-                let path = fifo.path.clone();
+            let handle = s.in_thread({
+                let path = fifo.path().to_path_buf();
                 move || fifos::receive_records(&path)
             });
             s.phase("waiting for every writer to open the FIFO");
             let mut ready = 0;
             while ready < TRUSTED {
                 if handle.is_finished() {
-                    let result = finish(handle);
+                    let result = handle.finish();
                     return Err(Failure::wrong(format!(
                         "receive_records returned {} before the writers had even opened the FIFO: it must wait \
                          in open for a writer (read-only, blocking) and read until every writer has closed",
@@ -1025,7 +886,7 @@ mod records {
                         }
                     )));
                 }
-                if poll_readable(ready_r.as_raw_fd(), 10) {
+                if fd::poll_readable(&ready_r, 10) {
                     if read_byte(ready_r.as_raw_fd()) != 1 {
                         // Every writer is gone before it could open the FIFO: their reports say why.
                         for writer in writers {
@@ -1038,7 +899,7 @@ mod records {
             }
             drop(go_w);
             s.phase("waiting for receive_records to return after every writer closed the FIFO");
-            let got = s.ok("receive_records", finish(handle))?;
+            let got = s.ok("receive_records", handle.finish())?;
             for writer in writers {
                 writer.join()?;
             }
@@ -1052,7 +913,7 @@ mod records {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "records")?;
             // A reader is there already, so a sender that opens the FIFO before checking does not wait.
-            let reader = open_nonblocking_reader(&fifo.path)?;
+            let reader = open_nonblocking_reader(fifo.path())?;
             let bytes = |n: usize| Payload::new(n, n as u64).bytes();
             let too_long = fifos::MAX_RECORD + 1;
             let cases = [
@@ -1062,7 +923,7 @@ mod records {
             ];
             for (what, records) in &cases {
                 s.phase(format!("calling send_records with {what}"));
-                let result = fifos::send_records(&fifo.path, records);
+                let result = fifos::send_records(fifo.path(), records);
                 let mut written = Vec::new();
                 read_available(&reader, &mut written)?;
                 s.expect_err(&format!("send_records with {what}"), result, ErrorKind::InvalidInput)?;
@@ -1082,7 +943,7 @@ mod records {
     fn records_of_max_record_bytes_and_of_none_go_out_as_a_u16_le_length_then_the_bytes() {
         grade!().run(|s| {
             let fifo = TestFifo::new(s, "records")?;
-            let reader = open_nonblocking_reader(&fifo.path)?;
+            let reader = open_nonblocking_reader(fifo.path())?;
             // PIPE_BUF - 2, not MAX_RECORD: the most one atomic write can carry with its length.
             s.expect_eq(
                 "MAX_RECORD (PIPE_BUF - 2: a record and its 2-byte length in one write)",
@@ -1091,7 +952,7 @@ mod records {
             )?;
             let records = vec![Payload::new(libc::PIPE_BUF - 2, 1).bytes(), Vec::new(), vec![0x5a]];
             s.phase("calling send_records with records of 4094 (PIPE_BUF - 2), 0 and 1 bytes");
-            s.ok("send_records", fifos::send_records(&fifo.path, &records))?;
+            s.ok("send_records", fifos::send_records(fifo.path(), &records))?;
             let mut got = Vec::new();
             read_available(&reader, &mut got)?;
             s.expect_bytes(
@@ -1115,9 +976,9 @@ mod records {
             for (what, stream) in &cases {
                 fs::write(&input, stream).map_err(Failure::test_error("save the input"))?;
                 let mut writer =
-                    s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                    s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
                 s.phase(format!("calling receive_records on a stream whose last record ends after {what}"));
-                let result = fifos::receive_records(&fifo.path);
+                let result = fifos::receive_records(fifo.path());
                 let call = format!("receive_records on a stream whose last record ends after {what}");
                 s.expect_err(&call, result, ErrorKind::InvalidData)?;
                 writer.join_writer_after(s, "receive_records")?;
@@ -1147,9 +1008,10 @@ mod records {
             let stream = framed(&records);
             let fifo = TestFifo::new(s, "records")?;
             let (out, input) = (s.path("out"), s.path("in"));
-            let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path.as_os_str(), out.as_os_str()])?;
+            let mut reader =
+                s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
             s.phase(format!("calling send_records with {} records while a reader program reads", records.len()));
-            s.ok("send_records", fifos::send_records(&fifo.path, &records))?;
+            s.ok("send_records", fifos::send_records(fifo.path(), &records))?;
             reader.join_reader_after(s, "send_records")?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
             s.expect_bytes(
@@ -1159,9 +1021,9 @@ mod records {
             )?;
             fs::write(&input, &stream).map_err(Failure::test_error("save the input"))?;
             let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path.as_os_str(), input.as_os_str()])?;
+                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
             s.phase(format!("calling receive_records while a writer program sends {} records", records.len()));
-            let got = s.ok("receive_records", s.watched(|| fifos::receive_records(&fifo.path)))?;
+            let got = s.ok("receive_records", s.watched(|| fifos::receive_records(fifo.path())))?;
             expect_records(s, &records, &got)?;
             writer.join_writer_after(s, "receive_records").map(drop)
         });
