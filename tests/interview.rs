@@ -25,12 +25,6 @@ use katas::message_queues::SysvQueue;
 /// Helpers of the q1-q3 tests.
 mod support {
     use super::*;
-    pub use ipc_katas::kit::process::{fds_linking_to, seen_in_call, shared_anonymous_mappings};
-
-    /// The mode bits and size of a SysV segment, from /proc/sysvipc/shm.
-    pub fn shm_row(id: i32) -> Option<(u32, usize)> {
-        kit::sysv::row("shm", id).map(|r| (r.mode(), r.size as usize))
-    }
 
     /// Counts the futex system calls this process made after [`trap_futex`].
     pub static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -108,6 +102,8 @@ mod support {
 }
 
 mod q1_shm_vs_messages {
+    use ipc_katas::kit::process::seen_in_call;
+
     use super::support::*;
     use super::*;
 
@@ -298,9 +294,9 @@ mod q1_shm_vs_messages {
             let key = s.sysv_key();
             let mb = s.call("ShmMailbox::create(key, 5000)", || q1::ShmMailbox::create(key, 5000))?;
             let id = mb.id();
-            let row = shm_row(id);
+            let row = kit::sysv::row("shm", id);
             s.expect(row.is_some(), || format!("ShmMailbox::id returned {id}, which /proc/sysvipc/shm does not list"))?;
-            let (mode, bytes) = row.unwrap_or_default();
+            let (mode, bytes) = row.map(|r| (r.mode(), r.size)).unwrap_or_default();
             s.expect_eq("the segment's mode bits (owner read and write only)", &0o600, &mode)?;
             s.expect(bytes >= 5000, || format!("the segment has {bytes} bytes, too few for a payload of 5000"))?;
             s.phase("calling ShmMailbox::create again with the same key");
@@ -310,11 +306,11 @@ mod q1_shm_vs_messages {
                 ErrorKind::AlreadyExists,
             )?;
             s.ok("ShmMailbox::remove", mb.remove())?;
-            s.expect(shm_row(id).is_some(), || {
+            s.expect(kit::sysv::row("shm", id).is_some(), || {
                 "the segment vanished at remove while still attached: IPC_RMID frees it at the last detach".to_string()
             })?;
             drop(mb);
-            s.expect(shm_row(id).is_none(), || {
+            s.expect(kit::sysv::row("shm", id).is_none(), || {
                 format!("segment {id} is still in /proc/sysvipc/shm after remove and the drop: detach in Drop (shmdt)")
             })
         });
@@ -754,7 +750,8 @@ mod q2_pipes_vs_sockets {
 }
 
 mod q3_named_vs_anonymous {
-    use super::support::*;
+    use ipc_katas::kit::process::fds_linking_to;
+
     use super::*;
 
     /// A trusted writer program and a trusted reader program move `data` through the FIFO.
@@ -930,7 +927,7 @@ mod q4_race_witness {
     use ipc_katas::grader::{Failure, Sandbox};
     use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
 
-    use super::support::shared_anonymous_mappings;
+    use ipc_katas::kit::process::shared_anonymous_mappings;
 
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
@@ -1219,7 +1216,9 @@ mod q4_race_fixes {
 
     use ipc_katas::grader::caught_alarms_every;
 
-    use super::support::{FUTEX_CALLS, seen_in_call, shared_anonymous_mappings, trap_futex};
+    use ipc_katas::kit::process::{seen_in_call, shared_anonymous_mappings};
+
+    use super::support::{FUTEX_CALLS, trap_futex};
 
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
@@ -1646,7 +1645,6 @@ mod q5_supervisor {
         let messages: Vec<Vec<u8>> = (0..commits).map(|i| message(salt, i)).collect();
         let report = Report::new()?;
         let held = ["nothing", "the lock file", "the lock file and the semaphore", "all its locks"][phase as usize];
-        s.phase("calling Supervisor::spawn");
         let work = |w: &mut Worker| -> io::Result<()> {
             if phase >= 1 {
                 call(&report, "Worker::lock_file", w.lock_file())?;
@@ -1662,7 +1660,7 @@ mod q5_supervisor {
             report.send(&format!("R{}", std::process::id()));
             hold_until_killed()
         };
-        s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+        s.call("Supervisor::spawn", || supervisor.spawn(work))?;
         let dead = report.receive(s, &format!("commit {commits} messages holding {held}"))?;
         s.call(format!("Supervisor::kill_worker (SIGKILL) after {commits} commits, holding {held}"), || {
             supervisor.kill_worker()
@@ -1761,7 +1759,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let messages: Vec<Vec<u8>> = (0..3).map(|i| message(11, i)).collect();
-            s.phase("calling Supervisor::spawn");
             // Commit while holding the state lock: a commit that took the (non-recursive)
             // mutex again would wait for itself for ever.
             let work = |w: &mut Worker| -> io::Result<()> {
@@ -1772,7 +1769,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let dead = report.receive(
                 s,
                 "commit 3 messages while holding the state lock (stuck here: commit locks the mutex the \
@@ -1799,7 +1796,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let first = message(5, 0);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 {
                     // The guard unlocks at the end of this block.
@@ -1809,7 +1805,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let dead = report.receive(s, "commit one message")?;
             s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
             // A commit cut in half: a process of the test's own locks the state mutex through the
@@ -1886,7 +1882,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let full = vec![0xa5u8; MAX_MESSAGE];
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
                 match state.commit(&vec![1u8; MAX_MESSAGE + 1]) {
@@ -1905,7 +1900,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             report.receive(s, "commit an oversize, a full-size and an empty message")?;
             s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
             let recovered = s.call("Supervisor::recover", || supervisor.recover())?;
@@ -1997,7 +1992,6 @@ mod q5_supervisor {
             fs::write(&res.lock_file, "4194304 (a worker of an earlier run, long gone)\n")
                 .map_err(|e| Failure::crash(format!("the test could not write the lock file: {e}")))?;
             let report = Report::new()?;
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 call(&report, "Worker::lock_file", w.lock_file())?;
                 call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
@@ -2005,7 +1999,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = report.receive(s, "take the lock file, the semaphore and the state mutex")?;
             check_held(s, &ids, &res.lock_file, pid)?;
             s.phase("calling Supervisor::spawn while the worker runs");
@@ -2066,7 +2060,6 @@ mod q5_supervisor {
                 }
                 if kind == "sem" {
                     let report = Report::new()?;
-                    s.phase("calling Supervisor::spawn");
                     let work = |w: &mut Worker| -> io::Result<()> {
                         match w.acquire_semaphore() {
                             Err(_) => report.send(&format!("R{}", std::process::id())),
@@ -2076,7 +2069,7 @@ mod q5_supervisor {
                         }
                         Ok(())
                     };
-                    s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+                    s.call("Supervisor::spawn", || supervisor.spawn(work))?;
                     report.receive(
                         s,
                         "fail to take a removed semaphore set (stuck here: acquire_semaphore retries an error other \
@@ -2178,13 +2171,12 @@ mod q5_supervisor {
             let res = resources(s);
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 call(&report, "Worker::lock_file", w.lock_file())?;
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = report.receive(s, "take the lock file")?;
             s.phase("dropping the Supervisor while its worker runs (its Drop)");
             drop(supervisor);
@@ -2233,7 +2225,6 @@ mod q5_supervisor {
             let res = resources(s);
             let (mut supervisor, ids) = create(s, &res)?;
             let (started, report, go) = (Report::new()?, Report::new()?, ipc_katas::grader::Handshake::new()?);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 started.send(&format!("R{}", std::process::id()));
                 let _ = go.wait("the test to take the lock file");
@@ -2245,7 +2236,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = started.receive(s, "start")?;
             // Taken after the fork, so that the worker shares no descriptor of the test's lock.
             s.phase("locking the lock file with the test's own flock");
@@ -2304,7 +2295,6 @@ mod q5_supervisor {
             let messages: Vec<Vec<u8>> =
                 (0..limit / MAX_MESSAGE + 4).map(|i| vec![(i % 251) as u8; MAX_MESSAGE]).collect();
             let (started, report) = (Report::new()?, Report::new()?);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 started.send(&format!("R{}", std::process::id()));
                 // A caught SIGALRM every 5 ms, without SA_RESTART: a msgsnd that waits returns EINTR.
@@ -2322,7 +2312,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = started.receive(s, "start")?;
             s.phase("waiting for the worker to wait in msgsnd for room in the full queue");
             kit::process::seen_in_call(pid, libc::SYS_msgsnd, Duration::from_millis(100));
