@@ -925,9 +925,9 @@ mod q4_race_witness {
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox};
-    use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
-
     use ipc_katas::kit::process::shared_anonymous_mappings;
+    use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
+    use rstest::rstest;
 
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
@@ -1186,17 +1186,21 @@ mod q4_race_witness {
         });
     }
 
-    #[test]
-    fn no_items_too_many_items_or_no_time_are_errors_not_witnesses() {
+    #[rstest]
+    #[case::no_items(0, Duration::from_secs(1), "", ErrorKind::InvalidInput)]
+    #[case::too_many_items(SourcePc::MAX_JOURNAL + 1, Duration::from_secs(1), "", ErrorKind::InvalidInput)]
+    #[case::no_time(1000, Duration::ZERO, ": no time, no witness", ErrorKind::TimedOut)]
+    fn no_items_too_many_items_or_no_time_are_errors_not_witnesses(
+        #[case] items: usize,
+        #[case] budget: Duration,
+        #[case] why: &str,
+        #[case] kind: ErrorKind,
+    ) {
         grade!().run(|s| {
-            for items in [0, SourcePc::MAX_JOURNAL + 1] {
-                s.phase(format!("calling witness_race({items}, 1 s)"));
-                let result = witness_race(items, Duration::from_secs(1)).map(|w| (w.anomaly, w.item, w.at));
-                s.expect_err(&format!("witness_race({items}, 1 s)"), result, ErrorKind::InvalidInput)?;
-            }
-            s.phase("calling witness_race(1000, 0 s)");
-            let result = witness_race(1000, Duration::ZERO).map(|w| (w.anomaly, w.item, w.at));
-            s.expect_err("witness_race(1000, 0 s): no time, no witness", result, ErrorKind::TimedOut)?;
+            let what = format!("witness_race({items}, {} s){why}", budget.as_secs());
+            s.phase(format!("calling witness_race({items}, {} s)", budget.as_secs()));
+            let result = witness_race(items, budget).map(|w| (w.anomaly, w.item, w.at));
+            s.expect_err(&what, result, kind)?;
             Ok(())
         });
     }
