@@ -18,25 +18,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
-use ipc_katas::{grade, peer_exe};
+use ipc_katas::{grade, kit, peer_exe};
 use katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
 use katas::message_queues::SysvQueue;
 
 /// Helpers of the q1-q3 tests.
 mod support {
     use super::*;
-
-    /// The mode bits and size of a SysV segment, from /proc/sysvipc/shm (`man 5 proc`).
-    pub fn shm_row(id: i32) -> Option<(u32, usize)> {
-        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 4 || cols[1].parse::<i32>().ok()? != id {
-                return None;
-            }
-            Some((u32::from_str_radix(cols[2], 8).ok()? & 0o777, cols[3].parse().ok()?))
-        })
-    }
 
     /// Counts the futex system calls this process made after [`trap_futex`].
     pub static FUTEX_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -111,55 +99,11 @@ mod support {
         };
         move |what| Failure::wrong(format!("{place}, {what}: 0 is a valid SysV id, only -1 is an error"))
     }
-
-    /// Whether process `pid` (a child of this one) is in system call `call`, from
-    /// /proc/PID/syscall (`man 5 proc`).
-    pub fn in_call(pid: i32, call: libc::c_long) -> bool {
-        let text = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        text.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(call)
-    }
-
-    /// Waits (at most 3 s) until process `pid` has been seen in system call `call` 5 times, over
-    /// at least `over`; whether it was.
-    pub fn seen_in_call(pid: i32, call: libc::c_long, over: Duration) -> bool {
-        let started = Instant::now();
-        let (mut seen, mut since) = (0, None);
-        while started.elapsed() < Duration::from_secs(3) {
-            if in_call(pid, call) {
-                seen += 1;
-                since.get_or_insert_with(Instant::now);
-            }
-            if seen >= 5 && since.is_some_and(|t: Instant| t.elapsed() >= over) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        false
-    }
-
-    /// How many `MAP_SHARED | MAP_ANONYMOUS` mappings this process has (`man 5 proc`: they show
-    /// as /dev/zero, deleted, in /proc/self/maps).
-    pub fn shared_anonymous_mappings() -> usize {
-        std::fs::read_to_string("/proc/self/maps")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("/dev/zero"))
-            .count()
-    }
-
-    /// The descriptors of this process that link to `target` in /proc/self/fd.
-    pub fn fds_linking_to(target: &str) -> Vec<i32> {
-        let Ok(dir) = fs::read_dir("/proc/self/fd") else { return Vec::new() };
-        dir.filter_map(|e| {
-            let e = e.ok()?;
-            let link = fs::read_link(e.path()).ok()?;
-            (link.to_string_lossy() == target).then(|| e.file_name().to_str()?.parse().ok())?
-        })
-        .collect()
-    }
 }
 
 mod q1_shm_vs_messages {
+    use ipc_katas::kit::process::seen_in_call;
+
     use super::support::*;
     use super::*;
 
@@ -167,14 +111,12 @@ mod q1_shm_vs_messages {
 
     fn mailbox(s: &mut Sandbox, capacity: usize) -> Result<q1::ShmMailbox, Failure> {
         let key = s.sysv_key();
-        s.phase(format!("calling ShmMailbox::create(key, {capacity})"));
-        s.ok("ShmMailbox::create", q1::ShmMailbox::create(key, capacity))
+        s.call(format!("ShmMailbox::create(key, {capacity})"), || q1::ShmMailbox::create(key, capacity))
     }
 
     fn queue(s: &mut Sandbox) -> Result<SysvQueue, Failure> {
         let key = s.sysv_key();
-        s.phase("calling SysvQueue::create (your message_queues kata)");
-        s.ok("SysvQueue::create", SysvQueue::create(key))
+        s.call("SysvQueue::create (your message_queues kata)", || SysvQueue::create(key))
     }
 
     /// A sender process sends every payload through the mailbox, then through the queue; this
@@ -193,18 +135,17 @@ mod q1_shm_vs_messages {
             Ok(())
         })?;
         for (i, p) in payloads.iter().enumerate() {
-            s.phase(format!("receiving payload {i} ({}) from the mailbox", size(p.len())));
-            let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
+            let got =
+                s.call(format!("ShmMailbox::receive of payload {i} ({})", size(p.len())), || mb.receive(PATIENCE))?;
             s.expect_bytes(&format!("the bytes of payload {i} through shared memory"), p, &got)?;
         }
         for (i, p) in payloads.iter().enumerate() {
-            s.phase(format!("receiving payload {i} ({}) with receive_payload", size(p.len())));
-            let got = s.ok("receive_payload", q1::receive_payload(&q))?;
+            let got =
+                s.call(format!("receive_payload of payload {i} ({})", size(p.len())), || q1::receive_payload(&q))?;
             s.expect_bytes(&format!("the bytes of payload {i} through the message queue"), p, &got)?;
         }
         sender.join()?;
-        s.phase("checking that nothing is left in the queue");
-        let left = s.ok("SysvQueue::try_receive", q.try_receive(0))?;
+        let left = s.call("SysvQueue::try_receive, to check that nothing is left in the queue", || q.try_receive(0))?;
         s.expect(left.is_none(), || {
             format!(
                 "after every payload was received, the queue still holds a message of {}: receive_payload \
@@ -294,8 +235,7 @@ mod q1_shm_vs_messages {
             s.expect_err("receive on an empty mailbox", mb.receive(wait), ErrorKind::TimedOut)?;
             check_wait(s, "receive on an empty mailbox", started)?;
             let first = Payload::new(64, 1).bytes();
-            s.phase("sending a first payload");
-            s.ok("ShmMailbox::send", mb.send(&first, wait))?;
+            s.call("ShmMailbox::send of a first payload", || mb.send(&first, wait))?;
             s.phase("sending a second payload while the first is still in the mailbox");
             let started = Instant::now();
             let second = s.expect_err(
@@ -305,8 +245,7 @@ mod q1_shm_vs_messages {
             );
             second?;
             check_wait(s, "send on a full mailbox", started)?;
-            s.phase("receiving the first payload");
-            let got = s.ok("ShmMailbox::receive", mb.receive(wait))?;
+            let got = s.call("ShmMailbox::receive of the first payload", || mb.receive(wait))?;
             s.expect_bytes("the payload in the mailbox (a second send must not overwrite it)", &first, &got)?;
             s.phase("calling receive again: the payload was taken, the mailbox is empty");
             s.expect_err("a second receive of one payload", mb.receive(wait), ErrorKind::TimedOut)?;
@@ -338,8 +277,7 @@ mod q1_shm_vs_messages {
                 Err(e) => return Err(Failure::wrong(format!("receive on an empty mailbox failed with {e}"))),
             }
             let full = Payload::new(1000, 4).bytes();
-            s.phase("sending exactly 1000 bytes");
-            s.ok("ShmMailbox::send", mb.send(&full, PATIENCE))?;
+            s.call("ShmMailbox::send of exactly 1000 bytes", || mb.send(&full, PATIENCE))?;
             let got = s.ok("ShmMailbox::receive", mb.receive(PATIENCE))?;
             s.expect_bytes("a payload of exactly the capacity", &full, &got)?;
             s.ok("ShmMailbox::remove", mb.remove())?;
@@ -354,12 +292,11 @@ mod q1_shm_vs_messages {
     fn the_segment_is_0600_made_exclusively_and_gone_after_remove_and_the_last_detach() {
         grade!().run(|s| {
             let key = s.sysv_key();
-            s.phase("calling ShmMailbox::create(key, 5000)");
-            let mb = s.ok("ShmMailbox::create", q1::ShmMailbox::create(key, 5000))?;
+            let mb = s.call("ShmMailbox::create(key, 5000)", || q1::ShmMailbox::create(key, 5000))?;
             let id = mb.id();
-            let row = shm_row(id);
+            let row = kit::sysv::row("shm", id);
             s.expect(row.is_some(), || format!("ShmMailbox::id returned {id}, which /proc/sysvipc/shm does not list"))?;
-            let (mode, bytes) = row.unwrap_or_default();
+            let (mode, bytes) = row.map(|r| (r.mode(), r.size)).unwrap_or_default();
             s.expect_eq("the segment's mode bits (owner read and write only)", &0o600, &mode)?;
             s.expect(bytes >= 5000, || format!("the segment has {bytes} bytes, too few for a payload of 5000"))?;
             s.phase("calling ShmMailbox::create again with the same key");
@@ -369,11 +306,11 @@ mod q1_shm_vs_messages {
                 ErrorKind::AlreadyExists,
             )?;
             s.ok("ShmMailbox::remove", mb.remove())?;
-            s.expect(shm_row(id).is_some(), || {
+            s.expect(kit::sysv::row("shm", id).is_some(), || {
                 "the segment vanished at remove while still attached: IPC_RMID frees it at the last detach".to_string()
             })?;
             drop(mb);
-            s.expect(shm_row(id).is_none(), || {
+            s.expect(kit::sysv::row("shm", id).is_none(), || {
                 format!("segment {id} is still in /proc/sysvipc/shm after remove and the drop: detach in Drop (shmdt)")
             })
         });
@@ -570,8 +507,10 @@ mod q2_pipes_vs_sockets {
     }
 
     fn ask_child(s: &Sandbox, requests: &[Vec<u8>]) -> Result<(), Failure> {
-        s.phase(format!("calling over_pipes with {} requests, each answered reversed by the child", requests.len()));
-        let answers = s.ok("over_pipes", q2::over_pipes(requests, reversed))?;
+        let answers = s.call(
+            format!("over_pipes with {} requests, each answered reversed by the child", requests.len()),
+            || q2::over_pipes(requests, reversed),
+        )?;
         check_answers(s, "over_pipes", requests, &answers)
     }
 
@@ -695,11 +634,10 @@ mod q2_pipes_vs_sockets {
                 }
                 Ok(())
             })?;
-            s.phase("calling over_socket with a server that sends its answer a byte at a time");
-            let answers = s.ok(
-                "over_socket (an answer in 1-byte reads)",
-                q2::over_socket(&path, std::slice::from_ref(&request)),
-            )?;
+            let answers = s
+                .call("over_socket with a server that sends its answer a byte at a time (1-byte reads)", || {
+                    q2::over_socket(&path, std::slice::from_ref(&request))
+                })?;
             check_answers(
                 s,
                 "over_socket, the answer coming a byte at a time",
@@ -812,7 +750,8 @@ mod q2_pipes_vs_sockets {
 }
 
 mod q3_named_vs_anonymous {
-    use super::support::*;
+    use ipc_katas::kit::process::fds_linking_to;
+
     use super::*;
 
     /// A trusted writer program and a trusted reader program move `data` through the FIFO.
@@ -833,8 +772,7 @@ mod q3_named_vs_anonymous {
     fn a_fifo_made_by_a_process_that_has_exited_serves_two_unrelated_programs_and_stays_until_removed() {
         grade!().run(|s| {
             let path = s.path("meeting-point");
-            s.phase("calling create_fifo_in_child");
-            let pid = s.ok("create_fifo_in_child", q3::create_fifo_in_child(&path))?;
+            let pid = s.call("create_fifo_in_child", || q3::create_fifo_in_child(&path))?;
             s.expect(pid > 0 && pid as u32 != std::process::id(), || {
                 format!("create_fifo_in_child returned pid {pid}: return the pid of the child that made the FIFO")
             })?;
@@ -868,8 +806,7 @@ mod q3_named_vs_anonymous {
                 &after.len(),
             )?;
             strangers_meet(s, &path, &Payload::new(5000, 12).bytes(), 2)?;
-            s.phase("calling remove_fifo");
-            s.ok("remove_fifo", q3::remove_fifo(&path))?;
+            s.call("remove_fifo", || q3::remove_fifo(&path))?;
             s.expect(fs::symlink_metadata(&path).is_err(), || "the FIFO is still there after remove_fifo".to_string())?;
             s.phase("calling remove_fifo on the path again");
             s.expect_err("remove_fifo of a FIFO already removed", q3::remove_fifo(&path), ErrorKind::NotFound).map(drop)
@@ -956,8 +893,9 @@ mod q3_named_vs_anonymous {
         grade!().run(|s| {
             let record = Payload::new(3000, 21).bytes();
             for writers in [5usize, 1, 0] {
-                s.phase(format!("calling gather with {writers} writers of a 3000-byte record"));
-                let got = s.ok("gather", q3::gather(writers, &record))?;
+                let got = s.call(format!("gather with {writers} writers of a 3000-byte record"), || {
+                    q3::gather(writers, &record)
+                })?;
                 let expected = record.repeat(writers);
                 s.expect_bytes(
                     &format!("what gather read from {writers} writers (every record whole)"),
@@ -965,8 +903,7 @@ mod q3_named_vs_anonymous {
                     &got,
                 )?;
             }
-            s.phase("calling gather with 3 writers of an empty record");
-            let got = s.ok("gather", q3::gather(3, &[]))?;
+            let got = s.call("gather with 3 writers of an empty record", || q3::gather(3, &[]))?;
             s.expect_eq("what gather read from writers of empty records", &0, &got.len())?;
             s.phase("calling gather with 4 writers of a record of PIPE_BUF (4096) bytes, the most written atomically");
             let record = Payload::new(4096, 22).bytes();
@@ -988,9 +925,9 @@ mod q4_race_witness {
 
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox};
+    use ipc_katas::kit::process::shared_anonymous_mappings;
     use katas::interview::{Anomaly, SourcePc, Witness, witness_race};
-
-    use super::support::shared_anonymous_mappings;
+    use rstest::rstest;
 
     /// Items per attempt, and how long the answer may keep trying: measured, a witness comes in
     /// the first attempt or two on a 2-core machine at load average 4.
@@ -1220,8 +1157,10 @@ mod q4_race_witness {
     fn the_witness_names_an_item_the_source_ring_really_lost_duplicated_or_corrupted() {
         grade!().deadline(DEADLINE).run(|s| {
             check_exhibit(s)?;
-            s.phase(format!("calling witness_race({ITEMS}, {BUDGET:?}): running the source's ring until it fails"));
-            let witness = s.ok("witness_race", witness_race(ITEMS, BUDGET))?;
+            let witness = s.call(
+                format!("witness_race({ITEMS}, {BUDGET:?}), which runs the source's ring until it fails"),
+                || witness_race(ITEMS, BUDGET),
+            )?;
             check(s, &witness)
         });
     }
@@ -1247,17 +1186,21 @@ mod q4_race_witness {
         });
     }
 
-    #[test]
-    fn no_items_too_many_items_or_no_time_are_errors_not_witnesses() {
+    #[rstest]
+    #[case::no_items(0, Duration::from_secs(1), "", ErrorKind::InvalidInput)]
+    #[case::too_many_items(SourcePc::MAX_JOURNAL + 1, Duration::from_secs(1), "", ErrorKind::InvalidInput)]
+    #[case::no_time(1000, Duration::ZERO, ": no time, no witness", ErrorKind::TimedOut)]
+    fn no_items_too_many_items_or_no_time_are_errors_not_witnesses(
+        #[case] items: usize,
+        #[case] budget: Duration,
+        #[case] why: &str,
+        #[case] kind: ErrorKind,
+    ) {
         grade!().run(|s| {
-            for items in [0, SourcePc::MAX_JOURNAL + 1] {
-                s.phase(format!("calling witness_race({items}, 1 s)"));
-                let result = witness_race(items, Duration::from_secs(1)).map(|w| (w.anomaly, w.item, w.at));
-                s.expect_err(&format!("witness_race({items}, 1 s)"), result, ErrorKind::InvalidInput)?;
-            }
-            s.phase("calling witness_race(1000, 0 s)");
-            let result = witness_race(1000, Duration::ZERO).map(|w| (w.anomaly, w.item, w.at));
-            s.expect_err("witness_race(1000, 0 s): no time, no witness", result, ErrorKind::TimedOut)?;
+            let what = format!("witness_race({items}, {} s){why}", budget.as_secs());
+            s.phase(format!("calling witness_race({items}, {} s)", budget.as_secs()));
+            let result = witness_race(items, budget).map(|w| (w.anomaly, w.item, w.at));
+            s.expect_err(&what, result, kind)?;
             Ok(())
         });
     }
@@ -1277,7 +1220,9 @@ mod q4_race_fixes {
 
     use ipc_katas::grader::caught_alarms_every;
 
-    use super::support::{FUTEX_CALLS, seen_in_call, shared_anonymous_mappings, trap_futex};
+    use ipc_katas::kit::process::{seen_in_call, shared_anonymous_mappings};
+
+    use super::support::{FUTEX_CALLS, trap_futex};
 
     /// Item `seq` of a run: the sequence number in the high bits, a checksum of it and of the
     /// run's salt in the low 11 bits (positive for seq < 2^20).
@@ -1352,8 +1297,7 @@ mod q4_race_fixes {
     #[test]
     fn the_atomic_ring_delivers_every_item_once_in_order_uncorrupted() {
         grade!().deadline(DEADLINE).property(CASES, strategy(), |s, &(count, salt)| {
-            s.phase("calling AtomicPc::new");
-            let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
+            let ring = s.call("AtomicPc::new()", AtomicPc::new)?;
             stream(s, "AtomicPc", &ring, count, salt)
         });
     }
@@ -1411,32 +1355,25 @@ mod q4_race_fixes {
         // Asleep in the kernel for 100 ms (a spinning wait is never seen there: then the test
         // goes on after 3 s): 20 caught signals came meanwhile.
         seen_in_call(consumer.pid(), libc::SYS_futex, Duration::from_millis(100));
-        s.phase(format!("producing one item into the {kind} for the waiting consumer"));
-        s.ok("produce", ring.produce(17))?;
+        s.call(format!("produce of one item into the {kind} for the waiting consumer"), || ring.produce(17))?;
         consumer.join()
     }
 
     #[test]
     fn a_consumer_waiting_on_an_empty_ring_keeps_waiting_through_caught_signals() {
         grade!().run(|s| {
-            s.phase("calling AtomicPc::new");
-            waits_through_signals(s, "AtomicPc", &s.ok("AtomicPc::new", AtomicPc::new())?)?;
-            s.phase("calling MutexPc::new");
-            waits_through_signals(s, "MutexPc", &s.ok("MutexPc::new", MutexPc::new())?)?;
-            s.phase("calling SemaphorePc::new");
-            waits_through_signals(s, "SemaphorePc", &s.ok("SemaphorePc::new", SemaphorePc::new())?)
+            waits_through_signals(s, "AtomicPc", &s.call("AtomicPc::new()", AtomicPc::new)?)?;
+            waits_through_signals(s, "MutexPc", &s.call("MutexPc::new()", MutexPc::new)?)?;
+            waits_through_signals(s, "SemaphorePc", &s.call("SemaphorePc::new()", SemaphorePc::new)?)
         });
     }
 
     #[test]
     fn a_child_that_drops_its_copy_leaves_each_ring_working_and_the_maker_s_drop_unmaps_it() {
         grade!().run(|s| {
-            s.phase("calling AtomicPc::new");
-            dropped(s, "AtomicPc", s.ok("AtomicPc::new", AtomicPc::new())?)?;
-            s.phase("calling MutexPc::new");
-            dropped(s, "MutexPc", s.ok("MutexPc::new", MutexPc::new())?)?;
-            s.phase("calling SemaphorePc::new");
-            dropped(s, "SemaphorePc", s.ok("SemaphorePc::new", SemaphorePc::new())?)
+            dropped(s, "AtomicPc", s.call("AtomicPc::new()", AtomicPc::new)?)?;
+            dropped(s, "MutexPc", s.call("MutexPc::new()", MutexPc::new)?)?;
+            dropped(s, "SemaphorePc", s.call("SemaphorePc::new()", SemaphorePc::new)?)
         });
     }
 
@@ -1444,8 +1381,7 @@ mod q4_race_fixes {
     fn the_atomic_ring_makes_no_futex_system_call_when_nobody_waits() {
         grade!().run(|s| {
             const ROUNDS: i32 = 100;
-            s.phase("calling AtomicPc::new");
-            let ring = s.ok("AtomicPc::new", AtomicPc::new())?;
+            let ring = s.call("AtomicPc::new()", AtomicPc::new)?;
             let worker = s.fork("the process that produces and consumes in turn (futex calls trapped)", || {
                 trap_futex()?;
                 for i in 0..ROUNDS {
@@ -1472,8 +1408,7 @@ mod q4_race_fixes {
     #[test]
     fn the_mutex_ring_delivers_every_item_once_in_order_uncorrupted() {
         grade!().deadline(DEADLINE).property(CASES, strategy(), |s, &(count, salt)| {
-            s.phase("calling MutexPc::new");
-            let ring = s.ok("MutexPc::new", MutexPc::new())?;
+            let ring = s.call("MutexPc::new()", MutexPc::new)?;
             stream(s, "MutexPc", &ring, count, salt)
         });
     }
@@ -1481,8 +1416,7 @@ mod q4_race_fixes {
     #[test]
     fn the_semaphore_ring_delivers_every_item_once_in_order_uncorrupted() {
         grade!().deadline(DEADLINE).property(CASES, strategy(), |s, &(count, salt)| {
-            s.phase("calling SemaphorePc::new");
-            let ring = s.ok("SemaphorePc::new", SemaphorePc::new())?;
+            let ring = s.call("SemaphorePc::new()", SemaphorePc::new)?;
             stream(s, "SemaphorePc", &ring, count, salt)
         });
     }
@@ -1499,8 +1433,8 @@ mod q5_supervisor {
     use std::path::Path;
     use std::time::Duration;
 
-    use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Sandbox, Tracked};
+    use ipc_katas::{grade, kit};
     use katas::interview::{MAX_MESSAGE, Resources, SegmentState, Supervisor, SupervisorIds, Worker};
     use proptest::prelude::*;
 
@@ -1514,8 +1448,7 @@ mod q5_supervisor {
     }
 
     fn create(s: &mut Sandbox, resources: &Resources) -> Result<(Supervisor, SupervisorIds), Failure> {
-        s.phase("calling Supervisor::create");
-        let supervisor = s.ok("Supervisor::create", Supervisor::create(resources))?;
+        let supervisor = s.call("Supervisor::create", || Supervisor::create(resources))?;
         s.phase("calling Supervisor::ids");
         let ids = supervisor.ids();
         for (kind, id) in [("shm", ids.segment), ("msg", ids.queue), ("sem", ids.semaphore)] {
@@ -1530,13 +1463,9 @@ mod q5_supervisor {
         (0..len).map(|j| (salt.wrapping_mul(31).wrapping_add(i * 7 + j) % 251) as u8).collect()
     }
 
-    /// (mode, row) of SysV object `id` of `kind` in /proc/sysvipc (`man 5 proc`).
+    /// The permission bits of SysV object `id` of `kind`, from /proc/sysvipc.
     fn sysv_mode(kind: &str, id: i32) -> Option<u32> {
-        let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            (cols.get(1)?.parse::<i32>().ok()? == id).then(|| u32::from_str_radix(cols[2], 8).ok())?
-        })
+        kit::sysv::row(kind, id).map(|r| r.perms)
     }
 
     const NAMES: [(&str, &str); 3] =
@@ -1720,7 +1649,6 @@ mod q5_supervisor {
         let messages: Vec<Vec<u8>> = (0..commits).map(|i| message(salt, i)).collect();
         let report = Report::new()?;
         let held = ["nothing", "the lock file", "the lock file and the semaphore", "all its locks"][phase as usize];
-        s.phase("calling Supervisor::spawn");
         let work = |w: &mut Worker| -> io::Result<()> {
             if phase >= 1 {
                 call(&report, "Worker::lock_file", w.lock_file())?;
@@ -1736,10 +1664,11 @@ mod q5_supervisor {
             report.send(&format!("R{}", std::process::id()));
             hold_until_killed()
         };
-        s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+        s.call("Supervisor::spawn", || supervisor.spawn(work))?;
         let dead = report.receive(s, &format!("commit {commits} messages holding {held}"))?;
-        s.phase(format!("killing the worker (SIGKILL) after {commits} commits, holding {held}"));
-        s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+        s.call(format!("Supervisor::kill_worker (SIGKILL) after {commits} commits, holding {held}"), || {
+            supervisor.kill_worker()
+        })?;
         s.phase(
             "calling Supervisor::recover (stuck here: a lock of the dead worker never came back, such as a mutex that \
              is not robust, or a semaphore taken without SEM_UNDO that recover waits for)",
@@ -1757,8 +1686,7 @@ mod q5_supervisor {
             s.expect_bytes(&format!("committed message {i}, as recover returned it from the queue"), want, got)?;
         }
         check_locks(s, &ids, &res.lock_file, dead)?;
-        s.phase("calling Supervisor::remove");
-        s.ok("Supervisor::remove", supervisor.remove())?;
+        s.call("Supervisor::remove", || supervisor.remove())?;
         check_gone(s, &ids, &res.lock_file)
     }
 
@@ -1811,10 +1739,7 @@ mod q5_supervisor {
                 [(fresh.segment_key, NAMES[0]), (fresh.queue_key, NAMES[1]), (fresh.semaphore_key, NAMES[2])]
             {
                 let (kind, noun) = name;
-                let left =
-                    fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default().lines().skip(1).any(
-                        |line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(key as i64),
-                    );
+                let left = kit::sysv::key_exists(kind, key);
                 s.expect(!left, || {
                     format!(
                         "a Supervisor::create that failed (the lock file existed) left its {noun} (key {key:#x}) \
@@ -1826,8 +1751,7 @@ mod q5_supervisor {
                 "a refused second create removed the first supervisor's segment: never remove what you did not make"
                     .to_string()
             })?;
-            s.phase("calling Supervisor::remove");
-            s.ok("Supervisor::remove", supervisor.remove())?;
+            s.call("Supervisor::remove", || supervisor.remove())?;
             check_gone(s, &ids, &res.lock_file)
         });
     }
@@ -1839,7 +1763,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let messages: Vec<Vec<u8>> = (0..3).map(|i| message(11, i)).collect();
-            s.phase("calling Supervisor::spawn");
             // Commit while holding the state lock: a commit that took the (non-recursive)
             // mutex again would wait for itself for ever.
             let work = |w: &mut Worker| -> io::Result<()> {
@@ -1850,16 +1773,16 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let dead = report.receive(
                 s,
                 "commit 3 messages while holding the state lock (stuck here: commit locks the mutex the \
                  worker already holds; commit through the guard instead)",
             )?;
-            s.phase("killing the worker (SIGKILL) holding the state lock after 3 commits");
-            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
-            s.phase("calling Supervisor::recover");
-            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            s.call("Supervisor::kill_worker (SIGKILL) of the worker holding the state lock after 3 commits", || {
+                supervisor.kill_worker()
+            })?;
+            let recovered = s.call("Supervisor::recover", || supervisor.recover())?;
             s.expect_eq("the number of messages recover returned", &messages.len(), &recovered.len())?;
             for (i, (want, got)) in messages.iter().zip(&recovered).enumerate() {
                 s.expect_bytes(&format!("committed message {i}, as recover returned it from the queue"), want, got)?;
@@ -1877,7 +1800,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let first = message(5, 0);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 {
                     // The guard unlocks at the end of this block.
@@ -1887,7 +1809,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let dead = report.receive(s, "commit one message")?;
             s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
             // A commit cut in half: a process of the test's own locks the state mutex through the
@@ -1940,8 +1862,9 @@ mod q5_supervisor {
             }
             s.phase("killing the test's process while it holds the state mutex");
             half.kill();
-            s.phase("calling Supervisor::recover after a holder died between sending and counting");
-            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            let recovered = s.call("Supervisor::recover after a holder died between sending and counting", || {
+                supervisor.recover()
+            })?;
             s.expect(recovered.len() == 1, || {
                 format!(
                     "one message was committed and one more was sent but never counted (its sender died first), and \
@@ -1963,7 +1886,6 @@ mod q5_supervisor {
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
             let full = vec![0xa5u8; MAX_MESSAGE];
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 let mut state = call(&report, "Worker::lock_state", w.lock_state())?;
                 match state.commit(&vec![1u8; MAX_MESSAGE + 1]) {
@@ -1982,11 +1904,10 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             report.receive(s, "commit an oversize, a full-size and an empty message")?;
             s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
-            s.phase("calling Supervisor::recover");
-            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            let recovered = s.call("Supervisor::recover", || supervisor.recover())?;
             s.expect_eq(
                 "the messages recover returned (lengths)",
                 &vec![MAX_MESSAGE, 0],
@@ -2075,7 +1996,6 @@ mod q5_supervisor {
             fs::write(&res.lock_file, "4194304 (a worker of an earlier run, long gone)\n")
                 .map_err(|e| Failure::crash(format!("the test could not write the lock file: {e}")))?;
             let report = Report::new()?;
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 call(&report, "Worker::lock_file", w.lock_file())?;
                 call(&report, "Worker::acquire_semaphore", w.acquire_semaphore())?;
@@ -2083,14 +2003,13 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = report.receive(s, "take the lock file, the semaphore and the state mutex")?;
             check_held(s, &ids, &res.lock_file, pid)?;
             s.phase("calling Supervisor::spawn while the worker runs");
             let again = supervisor.spawn(|_| Ok(())).map(|()| "a second worker");
             s.expect_err("Supervisor::spawn while a worker runs", again, ErrorKind::InvalidInput)?;
-            s.phase("calling Supervisor::kill_worker");
-            s.ok("Supervisor::kill_worker", supervisor.kill_worker())?;
+            s.call("Supervisor::kill_worker", || supervisor.kill_worker())?;
             s.expect(!exists(pid), || {
                 format!("after kill_worker returned, the worker (pid {pid}) still exists: SIGKILL it, then reap it")
             })?;
@@ -2098,8 +2017,7 @@ mod q5_supervisor {
             let early = supervisor.spawn(|_| Ok(())).map(|()| "a worker on a state not yet recovered");
             s.expect_err("Supervisor::spawn before recover after the last worker", early, ErrorKind::InvalidInput)?;
             s.ok("Supervisor::kill_worker with no worker running", supervisor.kill_worker())?;
-            s.phase("calling Supervisor::recover");
-            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            let recovered = s.call("Supervisor::recover", || supervisor.recover())?;
             s.expect_eq("the number of messages recover returned (none was committed)", &0, &recovered.len())?;
             check_locks(s, &ids, &res.lock_file, pid)?;
             s.phase("calling Supervisor::spawn after recover: a worker that commits one message and returns");
@@ -2113,8 +2031,7 @@ mod q5_supervisor {
             };
             s.ok("Supervisor::spawn after recover", supervisor.spawn(work))?;
             let pid = report.receive(s, "commit one message and return")?;
-            s.phase("calling Supervisor::recover after a worker that returned");
-            let recovered = s.ok("Supervisor::recover", supervisor.recover())?;
+            let recovered = s.call("Supervisor::recover after a worker that returned", || supervisor.recover())?;
             s.expect_eq("the number of messages recover returned", &1, &recovered.len())?;
             s.expect_bytes("the committed message", &message, &recovered[0])?;
             check_locks(s, &ids, &res.lock_file, pid)?;
@@ -2147,7 +2064,6 @@ mod q5_supervisor {
                 }
                 if kind == "sem" {
                     let report = Report::new()?;
-                    s.phase("calling Supervisor::spawn");
                     let work = |w: &mut Worker| -> io::Result<()> {
                         match w.acquire_semaphore() {
                             Err(_) => report.send(&format!("R{}", std::process::id())),
@@ -2157,7 +2073,7 @@ mod q5_supervisor {
                         }
                         Ok(())
                     };
-                    s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+                    s.call("Supervisor::spawn", || supervisor.spawn(work))?;
                     report.receive(
                         s,
                         "fail to take a removed semaphore set (stuck here: acquire_semaphore retries an error other \
@@ -2188,15 +2104,6 @@ mod q5_supervisor {
             }
             Ok(())
         });
-    }
-
-    /// Whether a SysV object of `kind` has `key` (`/proc/sysvipc/<kind>`, first column).
-    fn key_in_use(kind: &str, key: i32) -> bool {
-        fs::read_to_string(format!("/proc/sysvipc/{kind}"))
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-            .any(|line| line.split_whitespace().next().and_then(|k| k.parse::<i64>().ok()) == Some(i64::from(key)))
     }
 
     #[test]
@@ -2234,7 +2141,7 @@ mod q5_supervisor {
                     &[("shm", res.segment_key, NAMES[0].1), ("msg", res.queue_key, NAMES[1].1)]
                 };
                 for &(kind, key, made) in made_first {
-                    s.expect(!key_in_use(kind, key), || {
+                    s.expect(!kit::sysv::key_exists(kind, key), || {
                         format!(
                             "a Supervisor::create that failed (the {noun}'s key was taken) left its {made} (key \
                              {key:#x}) behind: on an error, remove what you made"
@@ -2257,13 +2164,9 @@ mod q5_supervisor {
         });
     }
 
-    /// The number of processes attached to SysV segment `id` (`/proc/sysvipc/shm`, nattch).
+    /// The number of processes attached to SysV segment `id` (/proc/sysvipc/shm, nattch).
     fn attached(id: i32) -> Option<u32> {
-        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            (cols.get(1)?.parse::<i32>().ok()? == id).then(|| cols.get(6)?.parse().ok())?
-        })
+        kit::sysv::row("shm", id).map(|r| r.nattch as u32)
     }
 
     #[test]
@@ -2272,13 +2175,12 @@ mod q5_supervisor {
             let res = resources(s);
             let (mut supervisor, ids) = create(s, &res)?;
             let report = Report::new()?;
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 call(&report, "Worker::lock_file", w.lock_file())?;
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = report.receive(s, "take the lock file")?;
             s.phase("dropping the Supervisor while its worker runs (its Drop)");
             drop(supervisor);
@@ -2327,7 +2229,6 @@ mod q5_supervisor {
             let res = resources(s);
             let (mut supervisor, ids) = create(s, &res)?;
             let (started, report, go) = (Report::new()?, Report::new()?, ipc_katas::grader::Handshake::new()?);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 started.send(&format!("R{}", std::process::id()));
                 let _ = go.wait("the test to take the lock file");
@@ -2339,7 +2240,7 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = started.receive(s, "start")?;
             // Taken after the fork, so that the worker shares no descriptor of the test's lock.
             s.phase("locking the lock file with the test's own flock");
@@ -2355,7 +2256,7 @@ mod q5_supervisor {
             go.notify()?;
             s.phase("waiting for the worker to wait in flock for the lock file the test holds");
             // Blocked for 100 ms: 20 of the worker's caught signals came meanwhile.
-            super::support::seen_in_call(pid, libc::SYS_flock, Duration::from_millis(100));
+            kit::process::seen_in_call(pid, libc::SYS_flock, Duration::from_millis(100));
             drop(held);
             let pid = report.receive(
                 s,
@@ -2398,7 +2299,6 @@ mod q5_supervisor {
             let messages: Vec<Vec<u8>> =
                 (0..limit / MAX_MESSAGE + 4).map(|i| vec![(i % 251) as u8; MAX_MESSAGE]).collect();
             let (started, report) = (Report::new()?, Report::new()?);
-            s.phase("calling Supervisor::spawn");
             let work = |w: &mut Worker| -> io::Result<()> {
                 started.send(&format!("R{}", std::process::id()));
                 // A caught SIGALRM every 5 ms, without SA_RESTART: a msgsnd that waits returns EINTR.
@@ -2416,10 +2316,10 @@ mod q5_supervisor {
                 report.send(&format!("R{}", std::process::id()));
                 hold_until_killed()
             };
-            s.ok("Supervisor::spawn", supervisor.spawn(work))?;
+            s.call("Supervisor::spawn", || supervisor.spawn(work))?;
             let pid = started.receive(s, "start")?;
             s.phase("waiting for the worker to wait in msgsnd for room in the full queue");
-            super::support::seen_in_call(pid, libc::SYS_msgsnd, Duration::from_millis(100));
+            kit::process::seen_in_call(pid, libc::SYS_msgsnd, Duration::from_millis(100));
             s.phase("making room: the test takes the messages in the queue");
             let mut got = drain_queue(ids.queue);
             report.receive(
