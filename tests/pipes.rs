@@ -14,6 +14,7 @@ use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Sandbox, caught_alarms_every, data, size};
 use katas::pipes;
 use proptest::prelude::*;
+use rstest::rstest;
 
 /// Calls `child_to_parent` and checks that exactly `sent` came back.
 fn round_trip(s: &Sandbox, sent: &[u8]) -> Result<(), Failure> {
@@ -212,33 +213,29 @@ mod pipeline {
         });
     }
 
-    #[test]
-    fn a_failing_stage_fails_the_pipeline_and_is_named() {
+    #[rstest]
+    #[case::that_exits_1(
+        &[&["cat"] as &[&str], &["grep", "-q", "zebra"], &["cat"]],
+        "grep",
+        "cat | grep -q zebra | cat, where grep finds nothing and exits 1"
+    )]
+    #[case::killed_by_a_signal(
+        &[&["sh", "-c", "kill -KILL $$"] as &[&str]],
+        "sh",
+        "sh -c 'kill -KILL $$', whose one stage dies of SIGKILL (waitpid says WIFSIGNALED: that is not \
+         success, only an exit status of 0 is)"
+    )]
+    fn a_failing_stage_fails_the_pipeline_and_is_named(
+        #[case] stages: &[&[&str]],
+        #[case] program: &str,
+        #[case] what: &str,
+    ) {
         grade!().run(|s| {
-            s.phase("pipeline cat | grep -q zebra | cat, where grep finds nothing and exits 1");
-            let stages: &[&[&str]] = &[&["cat"], &["grep", "-q", "zebra"], &["cat"]];
+            s.phase(format!("pipeline {what}"));
             let result = pipes::pipeline(stages, b"no stripes here\n");
-            let err = s.expect_err("pipeline with a failing grep", result, ErrorKind::Other)?;
-            s.expect(err.to_string().contains("grep"), || {
-                format!("the error should name the failing stage's program (grep), but says: {err}")
-            })
-        });
-    }
-
-    #[test]
-    fn a_stage_killed_by_a_signal_fails_the_pipeline_and_is_named() {
-        grade!().run(|s| {
-            s.phase("pipeline sh -c 'kill -KILL $$', whose one stage dies of SIGKILL");
-            let stages: &[&[&str]] = &[&["sh", "-c", "kill -KILL $$"]];
-            let result = pipes::pipeline(stages, b"nobody reads this\n");
-            let err = s.expect_err(
-                "pipeline with a stage killed by a signal (waitpid says WIFSIGNALED: that is not success, \
-                 only an exit status of 0 is)",
-                result,
-                ErrorKind::Other,
-            )?;
-            s.expect(err.to_string().contains("sh"), || {
-                format!("the error should name the killed stage's program (sh), but says: {err}")
+            let err = s.expect_err(&format!("pipeline {what}"), result, ErrorKind::Other)?;
+            s.expect(err.to_string().contains(program), || {
+                format!("the error should name the failing stage's program ({program}), but says: {err}")
             })
         });
     }
@@ -325,17 +322,13 @@ mod pipeline {
         });
     }
 
-    #[test]
-    fn no_stages_or_an_empty_stage_is_invalid_input() {
+    #[rstest]
+    #[case::no_stages(&[])]
+    #[case::an_empty_stage(&[&["cat"] as &[&str], &[]])]
+    fn no_stages_or_an_empty_stage_is_invalid_input(#[case] stages: &[&[&str]]) {
         grade!().run(|s| {
-            s.phase("pipeline with no stages");
-            s.expect_err("pipeline(&[])", pipes::pipeline(&[], b"x"), ErrorKind::InvalidInput)?;
-            s.phase("pipeline with an empty stage");
-            s.expect_err(
-                "pipeline(&[&[\"cat\"], &[]])",
-                pipes::pipeline(&[&["cat"], &[]], b"x"),
-                ErrorKind::InvalidInput,
-            )?;
+            s.phase(format!("pipeline({stages:?})"));
+            s.expect_err(&format!("pipeline({stages:?})"), pipes::pipeline(stages, b"x"), ErrorKind::InvalidInput)?;
             Ok(())
         });
     }
