@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
+use ipc_katas::kit::{Removed, fd};
 use ipc_katas::{grade, peer_exe};
 use katas::sockets;
 use proptest::prelude::*;
@@ -88,15 +89,6 @@ impl Drop for TestSocket {
     }
 }
 
-/// Removes a path when dropped (the kata's socket file, if a check fails before the kata does).
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
 /// The trusted framing: a u32 big-endian length, then the bytes.
 fn framed(messages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -122,17 +114,6 @@ fn reversed(request: &[u8]) -> Vec<u8> {
     request.iter().rev().copied().collect()
 }
 
-/// Waits up to `ms` milliseconds for `fd` to be readable (or hung up); true if it is.
-fn poll_readable(fd: RawFd, ms: i32) -> bool {
-    let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) > 0 }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
-    nix::unistd::pipe().map_err(|e| Failure::crash(format!("the test could not make a pipe: {e}")))
-}
-
 /// A trusted worker that writes to a socket whose reader is gone gets EPIPE, not SIGPIPE.
 fn ignore_sigpipe() {
     // SAFETY: only changes this forked worker's disposition of SIGPIPE.
@@ -144,10 +125,12 @@ fn ignore_sigpipe() {
 /// the body stopped reading at its own failure: then the body's failure is the cause, and the
 /// worker's end is said as what followed from it.
 fn prefer_worker(body: Result<(), Failure>, worker: Result<(), Failure>) -> Result<(), Failure> {
-    let after_the_reader_stopped = |text: &str| text.contains("SIGPIPE") || text.contains("kind BrokenPipe");
+    let after_the_reader_stopped = |worker: &Failure| {
+        worker.signal() == Some(libc::SIGPIPE) || worker.outcome().text().contains("kind BrokenPipe")
+    };
     match (body, worker) {
         (Ok(()), worker) => worker,
-        (Err(body), Err(worker)) if after_the_reader_stopped(worker.outcome().text()) => {
+        (Err(body), Err(worker)) if after_the_reader_stopped(&worker) => {
             let text = format!(
                 "{}\n(Then the test stopped reading and closed its end, so the other process's write failed: {})",
                 body.outcome().text(),
@@ -624,7 +607,7 @@ mod unix_server {
     fn bind_makes_a_socket_file_only_its_owner_may_use_and_drop_removes_it() {
         grade!().run(|s| {
             let path = s.path("server.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let server = bind(s, &path)?;
             s.expect_eq("UnixServer::path", &path.as_path(), &server.path())?;
             let meta = fs::symlink_metadata(&path)
@@ -659,7 +642,7 @@ mod unix_server {
     fn eight_client_programs_at_once_each_get_their_own_answers() {
         grade!().run(|s| {
             let path = s.path("server.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let server = bind(s, &path)?;
             serve_client_programs(s, &server, &path, (8, 6), 0)
         });
@@ -670,12 +653,12 @@ mod unix_server {
         const CLIENTS: usize = 8;
         grade!().run(|s| {
             let path = s.path("server.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let server = bind(s, &path)?;
             // Each client: connect, one request and its answer, say so on `answered`, wait (still
             // connected) until `go` closes, one more request, then close.
-            let (answered_r, answered_w) = pipe()?;
-            let (go_r, go_w) = pipe()?;
+            let (answered_r, answered_w) = fd::pipe()?;
+            let (go_r, go_w) = fd::pipe()?;
             let mut clients = Vec::new();
             for id in 0..CLIENTS {
                 let (path, answered_w, go_r, go_w) =
@@ -717,7 +700,7 @@ mod unix_server {
                     && !clients_gone
                     && started.elapsed() < Duration::from_secs(3)
                 {
-                    if poll_readable(answered_r.as_raw_fd(), 10) {
+                    if fd::poll_readable(&answered_r, 10) {
                         let mut byte = [0u8; 1];
                         match nix::unistd::read(&answered_r, &mut byte) {
                             Ok(1) => answered += 1,
@@ -777,7 +760,7 @@ mod unix_server {
     fn a_second_server_on_a_live_path_is_addr_in_use_and_the_first_keeps_its_path() {
         grade!().run(|s| {
             let path = s.path("server.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let first = bind(s, &path)?;
             let before =
                 fs::symlink_metadata(&path).map_err(Failure::test_error("stat the first server's socket file"))?;
@@ -837,7 +820,7 @@ mod unix_server {
         grade!().run(|s| {
             // sun_path holds 108 bytes with its NUL; this path is longer, but a fine file name.
             let path = s.path(&"l".repeat(150));
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             s.phase(format!("calling UnixServer::bind on a path of {} bytes", path.as_os_str().len()));
             let result = sockets::UnixServer::bind(&path);
             let made = fs::symlink_metadata(&path).is_ok();
@@ -874,7 +857,7 @@ mod unix_server {
     fn a_path_where_a_datagram_socket_is_bound_is_an_error_and_that_socket_keeps_its_path() {
         grade!().run(|s| {
             let path = s.path("datagrams.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let theirs = UnixDatagram::bind(&path).map_err(Failure::test_error("bind its datagram socket"))?;
             let before = fs::symlink_metadata(&path).map_err(Failure::test_error("stat its socket file"))?;
             s.phase("calling UnixServer::bind on a path where a live datagram socket is bound");
@@ -908,7 +891,7 @@ mod unix_server {
     fn a_client_that_announces_a_4_gib_frame_is_dropped_and_the_others_are_answered() {
         grade!().run(|s| {
             let path = s.path("server.sock");
-            let _cleanup = RemoveOnDrop(path.clone());
+            let _cleanup = Removed(path.clone());
             let server = bind(s, &path)?;
             let bad = s.fork("the client that announces 4 GiB", || {
                 ignore_sigpipe();
@@ -1531,7 +1514,7 @@ mod pass_fd {
         grade!().run(|s| {
             use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
             let (ours, theirs) = UnixStream::pair().map_err(Failure::test_error("make a socketpair"))?;
-            let (r, w) = pipe()?;
+            let (r, w) = fd::pipe()?;
             let extra = r.try_clone().map_err(Failure::test_error("dup"))?;
             let fds = [r.as_raw_fd(), w.as_raw_fd(), extra.as_raw_fd()];
             sendmsg::<UnixAddr>(
