@@ -150,8 +150,7 @@ mod make_fifo {
     fn creates_a_fifo_that_only_its_owner_may_read_and_write() {
         grade!().run(|s| {
             let path = s.path("fifo");
-            s.phase("calling make_fifo");
-            s.ok("make_fifo", fifos::make_fifo(&path))?;
+            s.call("make_fifo", || fifos::make_fifo(&path))?;
             let meta = fs::symlink_metadata(&path);
             let _ = fs::remove_file(&path);
             let meta = meta.map_err(|e| {
@@ -312,8 +311,9 @@ mod send_receive {
         let fifo = TestFifo::new(s, "fifo")?;
         let out = s.path("out");
         let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
-        s.phase(format!("calling send with {} while a reader program reads the FIFO", size(data.len())));
-        s.ok("send", fifos::send(fifo.path(), data))?;
+        s.call(format!("send with {} while a reader program reads the FIFO", size(data.len())), || {
+            fifos::send(fifo.path(), data)
+        })?;
         reader.join_reader_after(s, "send")?;
         let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
         s.expect_bytes("the bytes the reader program got", data, &got)
@@ -326,8 +326,9 @@ mod send_receive {
         fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
         let mut writer =
             s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
-        s.phase(format!("calling receive while a writer program sends {} and closes", size(data.len())));
-        let got = s.ok("receive", s.watched(|| fifos::receive(fifo.path())))?;
+        let got = s.call(format!("receive while a writer program sends {} and closes", size(data.len())), || {
+            s.watched(|| fifos::receive(fifo.path()))
+        })?;
         // Check first: a receive that returned too early leaves the writer waiting for a reader.
         s.expect_bytes("the bytes receive returned", data, &got)?;
         writer.join_writer_after(s, "receive").map(drop)
@@ -505,8 +506,9 @@ mod send_receive {
             let before = fs::symlink_metadata(fifo.path()).map_err(Failure::test_error("stat its FIFO"))?;
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
-            s.phase("calling receive while a writer program sends a short message");
-            let got = s.ok("receive", s.watched(|| fifos::receive(fifo.path())))?;
+            let got = s.call("receive while a writer program sends a short message", || {
+                s.watched(|| fifos::receive(fifo.path()))
+            })?;
             s.expect_bytes("the bytes receive returned", b"a short message", &got)?;
             writer.join_writer_after(s, "receive")?;
             let after = fs::symlink_metadata(fifo.path());
@@ -951,8 +953,9 @@ mod records {
                 &fifos::MAX_RECORD,
             )?;
             let records = vec![Payload::new(libc::PIPE_BUF - 2, 1).bytes(), Vec::new(), vec![0x5a]];
-            s.phase("calling send_records with records of 4094 (PIPE_BUF - 2), 0 and 1 bytes");
-            s.ok("send_records", fifos::send_records(fifo.path(), &records))?;
+            s.call("send_records with records of 4094 (PIPE_BUF - 2), 0 and 1 bytes", || {
+                fifos::send_records(fifo.path(), &records)
+            })?;
             let mut got = Vec::new();
             read_available(&reader, &mut got)?;
             s.expect_bytes(
@@ -1010,8 +1013,9 @@ mod records {
             let (out, input) = (s.path("out"), s.path("in"));
             let mut reader =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
-            s.phase(format!("calling send_records with {} records while a reader program reads", records.len()));
-            s.ok("send_records", fifos::send_records(fifo.path(), &records))?;
+            s.call(format!("send_records with {} records while a reader program reads", records.len()), || {
+                fifos::send_records(fifo.path(), &records)
+            })?;
             reader.join_reader_after(s, "send_records")?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the reader read"))?;
             s.expect_bytes(
@@ -1022,8 +1026,10 @@ mod records {
             fs::write(&input, &stream).map_err(Failure::test_error("save the input"))?;
             let mut writer =
                 s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
-            s.phase(format!("calling receive_records while a writer program sends {} records", records.len()));
-            let got = s.ok("receive_records", s.watched(|| fifos::receive_records(fifo.path())))?;
+            let got = s
+                .call(format!("receive_records while a writer program sends {} records", records.len()), || {
+                    s.watched(|| fifos::receive_records(fifo.path()))
+                })?;
             expect_records(s, &records, &got)?;
             writer.join_writer_after(s, "receive_records").map(drop)
         });

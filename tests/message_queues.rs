@@ -286,8 +286,7 @@ mod sysv_queue {
     fn create_makes_a_queue_only_its_owner_may_use_and_open_finds_it_by_its_key() {
         grade!().run(|s| {
             let key = s.sysv_key();
-            s.phase("calling SysvQueue::create with a fresh key");
-            let queue = s.ok("SysvQueue::create", SysvQueue::create(key))?;
+            let queue = s.call("SysvQueue::create with a fresh key", || SysvQueue::create(key))?;
             let id = queue.id();
             let _cleanup = sysv::Queue { id };
             s.expect(sysv::listed().contains(&(key, id)), || {
@@ -311,8 +310,7 @@ mod sysv_queue {
             })?;
             // SAFETY: geteuid has no preconditions.
             s.expect_eq("the queue's owner (uid)", &unsafe { libc::geteuid() }, &ds.msg_perm.uid)?;
-            s.phase("calling SysvQueue::open with the same key");
-            let opened = s.ok("SysvQueue::open", SysvQueue::open(key))?;
+            let opened = s.call("SysvQueue::open with the same key", || SysvQueue::open(key))?;
             s.expect_eq("the id of the queue open found by its key", &id, &opened.id())
         });
     }
@@ -510,8 +508,7 @@ mod sysv_queue {
     fn any_sequence_of_sends_and_receives_follows_the_selectors_each_type_in_order_bodies_exact() {
         grade!().property(16, ops(), |s, ops| {
             let key = s.sysv_key();
-            s.phase("calling SysvQueue::create");
-            let kata = s.ok("SysvQueue::create", SysvQueue::create(key))?;
+            let kata = s.call("SysvQueue::create", || SysvQueue::create(key))?;
             let _cleanup = sysv::Queue { id: kata.id() };
             let mut model: VecDeque<(i64, Vec<u8>)> = VecDeque::new();
             for (i, op) in ops.iter().enumerate() {
@@ -635,8 +632,8 @@ mod sysv_queue {
             }
             queue.drain();
             queue.send(6, b"")?;
-            s.phase("calling receive_into with an empty buffer for an empty message");
-            let got = s.ok("receive_into with an empty buffer", kata.receive_into(0, &mut []))?;
+            let got =
+                s.call("receive_into with an empty buffer for an empty message", || kata.receive_into(0, &mut []))?;
             s.expect_eq("what receive_into returned for an empty message", &(6, 0), &got)
         });
     }
@@ -724,8 +721,7 @@ mod sysv_queue {
                 )));
             }
             sysv::send(id, 1, b"left in the queue").map_err(Failure::test_error("msgsnd"))?;
-            s.phase("calling remove while a thread waits in receive");
-            s.ok("remove", kata.remove())?;
+            s.call("remove while a thread waits in receive", || kata.remove())?;
             s.expect(!sysv::listed().iter().any(|&(_, i)| i == id), || {
                 format!("remove returned Ok, but /proc/sysvipc/msg still lists queue id {id}: msgctl(id, IPC_RMID)")
             })?;
@@ -803,8 +799,7 @@ mod sysv_queue {
             let id = kata.id();
             let _cleanup = sysv::Queue { id };
             let stale = s.ok("SysvQueue::open", SysvQueue::open(key))?;
-            s.phase("calling remove through one handle to the queue");
-            s.ok("remove", kata.remove())?;
+            s.call("remove through one handle to the queue", || kata.remove())?;
             s.phase("calling try_receive(0) through another handle to the removed queue");
             match stale.try_receive(0) {
                 Err(_) => {}
@@ -851,8 +846,7 @@ mod sysv_queue {
             let kata = s.ok("SysvQueue::create", SysvQueue::create(key))?;
             let _cleanup = sysv::Queue { id: kata.id() };
             let body = Payload::new(5000, 11).bytes();
-            s.phase("calling send twice: type 2, then type 9");
-            s.ok("send", kata.send(2, b"the other one"))?;
+            s.call("send twice: type 2, then type 9", || kata.send(2, b"the other one"))?;
             s.ok("send", kata.send(9, &body))?;
             let out = s.path("out");
             let key_text = key.to_string();
@@ -882,8 +876,8 @@ mod posix_queue {
         grade!().run(|s| {
             let name = s.posix_name("mq");
             let _cleanup = posix::Unlink(name.clone());
-            s.phase(format!("calling PosixQueue::create({name:?}, 3, 100)"));
-            let queue = s.ok("PosixQueue::create", PosixQueue::create(&name, 3, 100))?;
+            let queue =
+                s.call(format!("PosixQueue::create({name:?}, 3, 100)"), || PosixQueue::create(&name, 3, 100))?;
             let meta = nix::sys::stat::fstat(queue.as_fd()).map_err(|e| {
                 Failure::wrong(format!("fstat on the descriptor as_fd returned failed: {e}: return the queue's"))
             })?;
@@ -999,8 +993,9 @@ mod posix_queue {
             s.expect(posix::opens(&longest).is_ok(), || {
                 "PosixQueue::create with a name of 255 bytes returned Ok, but the name does not open".to_string()
             })?;
-            s.phase("calling PosixQueue::open and PosixQueue::unlink with the 255-byte name");
-            let opened = s.ok("PosixQueue::open with a name of 255 bytes after its /", PosixQueue::open(&longest))?;
+            let opened = s.call("PosixQueue::open and PosixQueue::unlink with the 255-byte name", || {
+                PosixQueue::open(&longest)
+            })?;
             drop(opened);
             s.ok("PosixQueue::unlink with a name of 255 bytes after its /", PosixQueue::unlink(&longest))?;
             drop(queue);
@@ -1161,8 +1156,9 @@ mod posix_queue {
             let mut peer = s.peer(peer_exe!(), &args)?;
             s.phase("another program calls PosixQueue::open and send(64 bytes, priority 7)");
             peer.join()?;
-            s.phase("calling receive_timeout(2 s) for the other program's message");
-            let got = s.ok("receive_timeout", kata.receive_timeout(Duration::from_secs(2)))?;
+            let got = s.call("receive_timeout(2 s) for the other program's message", || {
+                kata.receive_timeout(Duration::from_secs(2))
+            })?;
             s.expect_eq("the priority", &7, &got.priority)?;
             s.expect_bytes("the body sent by the other program", &body, &got.body)
         });
@@ -1389,8 +1385,7 @@ mod posix_queue {
             let _cleanup = posix::Unlink(name.clone());
             let kata = s.ok("PosixQueue::create", PosixQueue::create(&name, 4, 32))?;
             s.ok("send", kata.send(b"before", 1))?;
-            s.phase(format!("calling PosixQueue::unlink({name:?})"));
-            s.ok("PosixQueue::unlink", PosixQueue::unlink(&name))?;
+            s.call(format!("PosixQueue::unlink({name:?})"), || PosixQueue::unlink(&name))?;
             let opens = posix::opens(&name);
             s.expect(opens == Err(nix::errno::Errno::ENOENT), || {
                 format!("after unlink, mq_open({name:?}) gave {opens:?}, expected ENOENT: mq_unlink the name")

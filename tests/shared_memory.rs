@@ -22,6 +22,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked};
+use ipc_katas::kit::sysv;
 use ipc_katas::{grade, peer_exe};
 use katas::shared_memory::{PosixShm, SysvSegment};
 
@@ -75,40 +76,14 @@ fn with_address_space_left<T>(left: u64, f: impl FnOnce() -> T) -> Result<T, Fai
 mod sysv_segment {
     use super::*;
 
-    /// One line of /proc/sysvipc/shm (`man 5 proc`).
-    #[derive(Debug)]
-    struct Row {
-        key: i32,
-        mode: u32,
-        /// Marked for removal (IPC_RMID): SHM_DEST (01000) in the perms column.
-        marked: bool,
-        size: u64,
-        nattch: u64,
-        uid: u32,
-    }
-
-    fn row(id: i32) -> Option<Row> {
-        let text = fs::read_to_string("/proc/sysvipc/shm").ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 8 || cols[1].parse::<i32>().ok()? != id {
-                return None;
-            }
-            Some(Row {
-                key: cols[0].parse::<i64>().ok()? as i32,
-                mode: u32::from_str_radix(cols[2], 8).ok()? & 0o777,
-                marked: u32::from_str_radix(cols[2], 8).ok()? & 0o1000 != 0,
-                size: cols[3].parse().ok()?,
-                nattch: cols[6].parse().ok()?,
-                uid: cols[7].parse().ok()?,
-            })
-        })
+    /// Segment `id` as the kernel lists it (/proc/sysvipc/shm).
+    fn row(id: i32) -> Option<sysv::Row> {
+        sysv::row("shm", id)
     }
 
     /// Creates an `IPC_PRIVATE` segment with the kata and registers its id with the sandbox.
     fn private(s: &mut Sandbox, size: usize) -> Result<SysvSegment, Failure> {
-        s.phase(format!("calling SysvSegment::create(None, {size})"));
-        let seg = s.ok("SysvSegment::create", SysvSegment::create(None, size))?;
+        let seg = s.call(format!("SysvSegment::create(None, {size})"), || SysvSegment::create(None, size))?;
         s.phase("calling SysvSegment::id");
         let id = seg.id();
         s.track(Tracked::SysvId { kind: "shm", id });
@@ -124,7 +99,7 @@ mod sysv_segment {
     /// but still attached (Drop did not detach), or never marked (remove did not IPC_RMID).
     fn still_there_after_every_drop(id: i32, after: &str) -> Option<String> {
         let row = row(id)?;
-        Some(if row.marked {
+        Some(if row.marked() {
             format!(
                 "shared memory segment {id} is still in /proc/sysvipc/shm after {after}: remove() marked it \
                  (IPC_RMID), but it still has {} attachment(s), so the kernel cannot free it. Drop must detach \
@@ -171,8 +146,7 @@ mod sysv_segment {
                 &payload,
                 &got,
             )?;
-            s.phase("calling remove, then dropping the segment");
-            s.ok("remove", seg.remove())?;
+            s.call("remove, then dropping the segment", || seg.remove())?;
             drop(seg);
             Ok(())
         });
@@ -182,14 +156,14 @@ mod sysv_segment {
     fn a_segment_is_made_owner_only_with_its_size_and_a_taken_key_is_already_exists() {
         grade!().run(|s| {
             let key = s.sysv_key();
-            s.phase(format!("calling SysvSegment::create(Some({key:#x}), 5000)"));
-            let seg = s.ok("SysvSegment::create", SysvSegment::create(Some(key), 5000))?;
+            let seg =
+                s.call(format!("SysvSegment::create(Some({key:#x}), 5000)"), || SysvSegment::create(Some(key), 5000))?;
             let id = seg.id();
             let row = row(id).ok_or_else(|| {
                 Failure::wrong(format!("SysvSegment::id returned {id}, but /proc/sysvipc/shm has no such segment"))
             })?;
             s.expect_eq("the key of the segment in /proc/sysvipc/shm", &key, &row.key)?;
-            s.expect(row.mode == 0o600, || mode_story(&format!("segment {id}"), row.mode))?;
+            s.expect(row.mode() == 0o600, || mode_story(&format!("segment {id}"), row.mode()))?;
             s.expect_eq("the segment's owner (uid)", &my_uid(), &row.uid)?;
             s.expect_eq("the segment's size in /proc/sysvipc/shm", &5000, &row.size)?;
             s.expect_eq("SysvSegment::size", &5000, &seg.size())?;
@@ -215,8 +189,7 @@ mod sysv_segment {
             s.phase(format!("attaching segment {id} a second time with SysvSegment::attach"));
             let second = s.ok("SysvSegment::attach", SysvSegment::attach(id))?;
             s.ok("write_at through the second attachment", second.write_at(0, b"still here"))?;
-            s.phase("calling remove while two attachments are alive");
-            s.ok("remove", first.remove())?;
+            s.call("remove while two attachments are alive", || first.remove())?;
             let alive = attach_count(id, "right after remove() while it was still attached twice")?;
             s.expect(alive == 2, || {
                 format!("after remove() segment {id} has {alive} attachments, expected 2: remove must not detach")
@@ -283,8 +256,7 @@ mod sysv_segment {
         grade!().run(|s| {
             let seg = private(s, 4096)?;
             let id = seg.id();
-            s.phase("calling remove, then dropping the only attachment");
-            s.ok("remove", seg.remove())?;
+            s.call("remove, then dropping the only attachment", || seg.remove())?;
             drop(seg);
             if let Some(why) = still_there_after_every_drop(id, "remove() and dropping its only SysvSegment") {
                 return Err(Failure::wrong(why));
@@ -374,8 +346,7 @@ mod posix_shm {
         grade!().run(|s| {
             let name = s.posix_name("shm");
             let payload = Payload::new(100_000, 11).bytes();
-            s.phase(format!("calling PosixShm::create({name:?}, 100000)"));
-            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 100_000))?;
+            let shm = s.call(format!("PosixShm::create({name:?}, 100000)"), || PosixShm::create(&name, 100_000))?;
             s.expect_eq("PosixShm::size", &100_000, &shm.size())?;
             s.phase("writing 100 kB with write_at");
             s.ok("write_at", shm.write_at(0, &payload))?;
@@ -384,8 +355,7 @@ mod posix_shm {
             peer(s, &[OsStr::new("shm-read"), OsStr::new(&name), OsStr::new("100000"), out.as_os_str()])?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the peer read"))?;
             s.expect_bytes("the bytes the other program read by name", &payload, &got)?;
-            s.phase(format!("calling PosixShm::unlink({name:?})"));
-            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            s.call(format!("PosixShm::unlink({name:?})"), || PosixShm::unlink(&name))?;
             drop(shm);
             Ok(())
         });
@@ -400,13 +370,11 @@ mod posix_shm {
             fs::write(&input, &payload).map_err(Failure::test_error("save the input"))?;
             s.phase("an unrelated program creates the object, sizes it and writes 70001 bytes");
             peer(s, &[OsStr::new("shm-write"), OsStr::new(&name), input.as_os_str()])?;
-            s.phase(format!("calling PosixShm::open({name:?})"));
-            let shm = s.ok("PosixShm::open", PosixShm::open(&name))?;
+            let shm = s.call(format!("PosixShm::open({name:?})"), || PosixShm::open(&name))?;
             s.expect_eq("PosixShm::size of the object the other program made (fstat)", &70_001, &shm.size())?;
             let got = s.ok("read_at(0, 70001)", shm.read_at(0, payload.len()))?;
             s.expect_bytes("the bytes read through open", &payload, &got)?;
-            s.phase(format!("calling PosixShm::unlink({name:?})"));
-            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            s.call(format!("PosixShm::unlink({name:?})"), || PosixShm::unlink(&name))?;
             drop(shm);
             Ok(())
         });
@@ -426,8 +394,7 @@ mod posix_shm {
                 PosixShm::create(&longest, 4096),
             )?;
             drop(shm);
-            s.phase("calling PosixShm::unlink on the 255-byte name");
-            s.ok("PosixShm::unlink", PosixShm::unlink(&longest))?;
+            s.call("PosixShm::unlink on the 255-byte name", || PosixShm::unlink(&longest))?;
             let too_long = format!("{longest}n");
             s.phase("calling PosixShm::create with a name of 256 bytes after the '/'");
             s.expect_err(
@@ -443,8 +410,7 @@ mod posix_shm {
     fn the_object_is_owner_only_and_a_taken_name_is_already_exists() {
         grade!().run(|s| {
             let name = s.posix_name("shm");
-            s.phase(format!("calling PosixShm::create({name:?}, 4096)"));
-            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 4096))?;
+            let shm = s.call(format!("PosixShm::create({name:?}, 4096)"), || PosixShm::create(&name, 4096))?;
             let meta = fs::metadata(dev_shm(&name)).map_err(|e| {
                 Failure::wrong(format!(
                     "PosixShm::create returned Ok, but {} is not there: {e}",
@@ -476,11 +442,9 @@ mod posix_shm {
     fn unlink_removes_the_name_from_dev_shm_but_the_mapping_still_works() {
         grade!().run(|s| {
             let name = s.posix_name("shm");
-            s.phase(format!("calling PosixShm::create({name:?}, 10000)"));
-            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 10_000))?;
+            let shm = s.call(format!("PosixShm::create({name:?}, 10000)"), || PosixShm::create(&name, 10_000))?;
             s.ok("write_at", shm.write_at(9_990, b"0123456789"))?;
-            s.phase(format!("calling PosixShm::unlink({name:?})"));
-            s.ok("PosixShm::unlink", PosixShm::unlink(&name))?;
+            s.call(format!("PosixShm::unlink({name:?})"), || PosixShm::unlink(&name))?;
             s.expect(!dev_shm(&name).exists(), || {
                 format!(
                     "POSIX shared memory object {name} ({}) still exists after PosixShm::unlink returned: it leaks \
@@ -511,8 +475,9 @@ mod posix_shm {
     fn dropping_a_mapping_unmaps_it_and_leaves_the_name() {
         grade!().run(|s| {
             let name = s.posix_name("shm");
-            s.phase(format!("calling PosixShm::create({name:?}, 4096), then PosixShm::open({name:?})"));
-            let made = s.ok("PosixShm::create", PosixShm::create(&name, 4096))?;
+            let made = s.call(format!("PosixShm::create({name:?}, 4096), then PosixShm::open({name:?})"), || {
+                PosixShm::create(&name, 4096)
+            })?;
             let opened = s.ok("PosixShm::open", PosixShm::open(&name))?;
             let both = mappings_of(&name)?;
             s.expect(both == 2, || {
@@ -626,8 +591,7 @@ mod posix_shm {
     fn reads_and_writes_past_the_end_are_invalid_input_and_change_nothing() {
         grade!().run(|s| {
             let name = s.posix_name("shm");
-            s.phase(format!("calling PosixShm::create({name:?}, 1000)"));
-            let shm = s.ok("PosixShm::create", PosixShm::create(&name, 1000))?;
+            let shm = s.call(format!("PosixShm::create({name:?}, 1000)"), || PosixShm::create(&name, 1000))?;
             s.expect_eq("PosixShm::size of a 1000-byte object", &1000, &shm.size())?;
             s.ok("write_at(0, 1000 bytes)", shm.write_at(0, &[0xa5; 1000]))?;
             s.phase("writing 8 bytes at offset 996 of a 1000-byte object");

@@ -327,8 +327,9 @@ mod framing {
             let messages = vec![b"hello".to_vec(), Vec::new(), Payload::new(300, 1).bytes()];
             let mut wire = Vec::new();
             for m in &messages {
-                s.phase(format!("calling write_frame with {} into a Vec", size(m.len())));
-                s.ok("write_frame", sockets::write_frame(&mut wire, m))?;
+                s.call(format!("write_frame with {} into a Vec", size(m.len())), || {
+                    sockets::write_frame(&mut wire, m)
+                })?;
             }
             s.expect_bytes(
                 "the bytes write_frame wrote (per frame: u32 big-endian length, then the bytes)",
@@ -456,8 +457,7 @@ mod framing {
                 format!("write_frame refused the message but wrote {} first: check before writing", size(wire.len()))
             })?;
             let max = Payload::new(sockets::MAX_FRAME, 11).bytes();
-            s.phase("calling write_frame with exactly MAX_FRAME bytes");
-            s.ok("write_frame with MAX_FRAME bytes", sockets::write_frame(&mut wire, &max))?;
+            s.call("write_frame with exactly MAX_FRAME bytes", || sockets::write_frame(&mut wire, &max))?;
             s.expect_bytes("the frame of MAX_FRAME bytes", &framed(&[max]), &wire)
         });
     }
@@ -746,8 +746,9 @@ mod unix_server {
             let mut crashed = TestSocket::bind(s, "server.sock")?;
             crashed.crash();
             let path = crashed.path.clone();
-            s.phase("calling UnixServer::bind where a crashed server left its socket file");
-            let server = s.ok("UnixServer::bind over a dead server's socket file", sockets::UnixServer::bind(&path))?;
+            let server = s.call("UnixServer::bind where a crashed server left its socket file", || {
+                sockets::UnixServer::bind(&path)
+            })?;
             serve_client_programs(s, &server, &path, (1, 3), 0)?;
             drop(server);
             s.expect(fs::symlink_metadata(&path).is_err(), || {
@@ -1003,8 +1004,7 @@ mod tcp {
     #[test]
     fn bind_listens_on_127_0_0_1_only_at_a_port_the_kernel_chose_and_two_servers_coexist() {
         grade!().run(|s| {
-            s.phase("calling TcpServer::bind twice (two servers at once)");
-            let first = s.ok("TcpServer::bind", sockets::TcpServer::bind())?;
+            let first = s.call("TcpServer::bind twice (two servers at once)", sockets::TcpServer::bind)?;
             let second = s.ok("TcpServer::bind while another server listens", sockets::TcpServer::bind())?;
             let (a, b) = (first.port(), second.port());
             s.expect(a != 0 && b != 0 && a != b, || {
@@ -1245,8 +1245,7 @@ mod socketpair {
                 return Err(Failure::crash(format!("the test's stream demonstration read {merged} bytes, not 106")));
             }
             drop((a, b));
-            s.phase("calling message_pair");
-            let (ours, theirs) = s.ok("message_pair", sockets::message_pair())?;
+            let (ours, theirs) = s.call("message_pair", sockets::message_pair)?;
             let kind = socket_type(ours.as_fd().as_raw_fd());
             s.expect(kind == libc::SOCK_SEQPACKET, || {
                 format!(
@@ -1318,8 +1317,7 @@ mod socketpair {
     #[test]
     fn recv_keeps_waiting_through_caught_signals_until_the_message_comes() {
         grade!().run(|s| {
-            s.phase("calling message_pair");
-            let (ours, theirs) = s.ok("message_pair", sockets::message_pair())?;
+            let (ours, theirs) = s.call("message_pair", sockets::message_pair)?;
             let their_fd = theirs.as_fd().as_raw_fd();
             let what = "the receiving child, waiting in recv while SIGALRM is caught every 10 ms";
             let receiver = s.fork(what, || {
@@ -1372,8 +1370,7 @@ mod socketpair {
     #[test]
     fn a_message_longer_than_max_message_is_invalid_data_never_cut() {
         grade!().run(|s| {
-            s.phase("calling message_pair");
-            let (ours, theirs) = s.ok("message_pair", sockets::message_pair())?;
+            let (ours, theirs) = s.call("message_pair", sockets::message_pair)?;
             let send_raw = |bytes: &[u8]| {
                 // SAFETY: bytes is valid for its length; a failure is reported below.
                 let n = unsafe {
@@ -1391,8 +1388,7 @@ mod socketpair {
             s.phase("calling recv on a message of MAX_MESSAGE + 1000 bytes");
             let result = ours.recv();
             s.expect_err("recv of a message longer than MAX_MESSAGE", result, ErrorKind::InvalidData)?;
-            s.phase("calling recv on a message of MAX_MESSAGE bytes");
-            let got = s.ok("recv of a message of MAX_MESSAGE bytes", ours.recv())?;
+            let got = s.call("recv on a message of MAX_MESSAGE bytes", || ours.recv())?;
             s.expect_bytes("the message of MAX_MESSAGE bytes", &max, got.as_deref().unwrap_or_default())
         });
     }
@@ -1400,8 +1396,7 @@ mod socketpair {
     #[test]
     fn an_empty_or_too_long_message_is_invalid_input_and_nothing_is_sent() {
         grade!().run(|s| {
-            s.phase("calling message_pair");
-            let (ours, theirs) = s.ok("message_pair", sockets::message_pair())?;
+            let (ours, theirs) = s.call("message_pair", sockets::message_pair)?;
             for (what, message) in
                 [("an empty message", Vec::new()), ("MAX_MESSAGE + 1 bytes", vec![1u8; sockets::MAX_MESSAGE + 1])]
             {
@@ -1448,8 +1443,7 @@ mod pass_fd {
             let mut receiver = peer(s, &[&"fd-recv", &socket.path, &out])?;
             s.phase("waiting for the receiver program to connect");
             let stream = socket.accept_from(&mut receiver)?;
-            s.phase("calling send_fd with a file read up to byte 1000");
-            s.ok("send_fd", sockets::send_fd(&stream, file.as_fd()))?;
+            s.call("send_fd with a file read up to byte 1000", || sockets::send_fd(&stream, file.as_fd()))?;
             receiver.join()?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the receiver read"))?;
             s.expect_bytes(
@@ -1477,8 +1471,9 @@ mod pass_fd {
             let mut sender = peer(s, &[&"fd-send", &socket.path, &file_path, &"777"])?;
             s.phase("waiting for the sender program to connect");
             let stream = socket.accept_from(&mut sender)?;
-            s.phase("calling recv_fd while the sender program sends a file it has read up to byte 777");
-            let fd = s.ok("recv_fd", sockets::recv_fd(&stream))?;
+            let fd = s.call("recv_fd while the sender program sends a file it has read up to byte 777", || {
+                sockets::recv_fd(&stream)
+            })?;
             sender.join()?;
             // SAFETY: F_GETFD only reads the descriptor's flags.
             let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };

@@ -246,8 +246,7 @@ mod shared_counter {
     #[test]
     fn a_child_that_drops_its_copy_of_the_mutex_counter_leaves_it_working_for_the_others() {
         grade!().run(|s| {
-            s.phase("calling MutexCounter::new");
-            let counter = s.ok("MutexCounter::new", MutexCounter::new())?;
+            let counter = s.call("MutexCounter::new", MutexCounter::new)?;
             survives_a_child_dropping_its_copy(s, "MutexCounter", counter, MutexCounter::increment, MutexCounter::get)
         });
     }
@@ -255,8 +254,7 @@ mod shared_counter {
     #[test]
     fn a_child_that_drops_its_copy_of_the_semaphore_counter_leaves_it_working_for_the_others() {
         grade!().run(|s| {
-            s.phase("calling SemaphoreCounter::new");
-            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            let counter = s.call("SemaphoreCounter::new", SemaphoreCounter::new)?;
             survives_a_child_dropping_its_copy(
                 s,
                 "SemaphoreCounter",
@@ -292,8 +290,7 @@ mod shared_counter {
     #[test]
     fn a_wait_for_the_semaphore_that_a_caught_signal_interrupts_goes_on_waiting() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
-            s.phase("calling SemaphoreCounter::new");
-            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            let counter = s.call("SemaphoreCounter::new", SemaphoreCounter::new)?;
             let (done, holder_count, waiter_count): (
                 SharedCell<AtomicU64>,
                 SharedCell<AtomicU64>,
@@ -360,8 +357,7 @@ mod shared_counter {
     #[test]
     fn four_processes_adding_a_million_each_through_the_atomic_counter_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
-            s.phase("calling AtomicCounter::new");
-            let counter = s.ok("AtomicCounter::new", AtomicCounter::new())?;
+            let counter = s.call("AtomicCounter::new", AtomicCounter::new)?;
             count(s, "AtomicCounter", "", &counter, AtomicCounter::increment, AtomicCounter::get)
         });
     }
@@ -369,8 +365,7 @@ mod shared_counter {
     #[test]
     fn four_processes_adding_a_million_each_under_the_process_shared_mutex_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
-            s.phase("calling MutexCounter::new");
-            let counter = s.ok("MutexCounter::new", MutexCounter::new())?;
+            let counter = s.call("MutexCounter::new", MutexCounter::new)?;
             count(s, "MutexCounter", SLEEPS_FOREVER, &counter, MutexCounter::increment, MutexCounter::get)
         });
     }
@@ -378,8 +373,7 @@ mod shared_counter {
     #[test]
     fn four_processes_adding_a_million_each_under_the_shared_semaphore_reach_exactly_four_million() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
-            s.phase("calling SemaphoreCounter::new");
-            let counter = s.ok("SemaphoreCounter::new", SemaphoreCounter::new())?;
+            let counter = s.call("SemaphoreCounter::new", SemaphoreCounter::new)?;
             count(s, "SemaphoreCounter", SLEEPS_FOREVER, &counter, SemaphoreCounter::increment, SemaphoreCounter::get)
         });
     }
@@ -395,8 +389,7 @@ mod robust_mutex {
     #[test]
     fn a_holder_killed_inside_its_critical_section_leaves_the_lock_to_the_next_locker_who_is_told() {
         grade!().run(|s| {
-            s.phase("calling RobustMutex::new(10)");
-            let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
+            let mutex = s.call("RobustMutex::new(10)", || RobustMutex::new(10))?;
             let (ready, write) = Ready::new()?;
             let holder = s.fork("the holder", || {
                 let mut guard = mutex.lock().map_err(Failure::kata("lock in the holder"))?;
@@ -420,8 +413,7 @@ mod robust_mutex {
             s.expect_eq("the value the killed holder left (it set 11 before it died)", &11, &guard.get())?;
             // The repair, then the promise that the value is clean again.
             guard.set(12);
-            s.phase("calling mark_consistent on the guard after the repair");
-            s.ok("mark_consistent after EOWNERDEAD and a repair", guard.mark_consistent())?;
+            s.call("mark_consistent on the guard after the repair", || guard.mark_consistent())?;
             drop(guard);
             s.phase("locking again after the recovered lock was unlocked");
             let guard = s.ok(
@@ -468,8 +460,7 @@ mod robust_mutex {
     #[test]
     fn a_guard_dropped_after_a_death_without_mark_consistent_leaves_the_lock_not_recoverable() {
         grade!().run(|s| {
-            s.phase("calling RobustMutex::new(10)");
-            let mutex = s.ok("RobustMutex::new", RobustMutex::new(10))?;
+            let mutex = s.call("RobustMutex::new(10)", || RobustMutex::new(10))?;
             let guard = after_a_killed_holder(s, &mutex)?;
             // A repair abandoned half way (a `?` or a panic): the guard drops without
             // mark_consistent, and the suspect value must not be handed on as clean.
@@ -543,8 +534,7 @@ mod robust_mutex {
     #[test]
     fn a_lock_released_normally_in_another_process_reports_no_death() {
         grade!().run(|s| {
-            s.phase("calling RobustMutex::new(5)");
-            let mutex = s.ok("RobustMutex::new", RobustMutex::new(5))?;
+            let mutex = s.call("RobustMutex::new(5)", || RobustMutex::new(5))?;
             let worker = s.fork("the worker that locks, sets 6 and unlocks", || {
                 let mut guard = mutex.lock().map_err(Failure::kata("lock in the worker"))?;
                 if guard.previous_owner_died() {
@@ -572,8 +562,7 @@ mod robust_mutex {
     fn four_processes_adding_through_the_lock_lose_nothing() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             const ROUNDS: u64 = 20_000;
-            s.phase("calling RobustMutex::new(0)");
-            let mutex = s.ok("RobustMutex::new", RobustMutex::new(0))?;
+            let mutex = s.call("RobustMutex::new(0)", || RobustMutex::new(0))?;
             race(s, &format!("adding 1 to the guarded value {ROUNDS} times"), "", |_| {
                 for _ in 0..ROUNDS {
                     let mut guard = mutex.lock().map_err(Failure::kata("lock"))?;
@@ -623,8 +612,7 @@ mod undo_semaphore {
 
     /// Creates an `IPC_PRIVATE` semaphore with the kata and registers its id with the sandbox.
     fn private(s: &mut Sandbox, initial: i32) -> Result<UndoSemaphore, Failure> {
-        s.phase(format!("calling UndoSemaphore::create(None, {initial})"));
-        let sem = s.ok("UndoSemaphore::create", UndoSemaphore::create(None, initial))?;
+        let sem = s.call(format!("UndoSemaphore::create(None, {initial})"), || UndoSemaphore::create(None, initial))?;
         s.phase("calling UndoSemaphore::id");
         let id = sem.id();
         s.track(Tracked::SysvId { kind: "sem", id });
@@ -740,8 +728,8 @@ mod undo_semaphore {
     fn the_set_is_owner_only_starts_at_its_value_and_a_taken_key_is_already_exists() {
         grade!().run(|s| {
             let key = s.sysv_key();
-            s.phase(format!("calling UndoSemaphore::create(Some({key:#x}), 3)"));
-            let sem = s.ok("UndoSemaphore::create", UndoSemaphore::create(Some(key), 3))?;
+            let sem =
+                s.call(format!("UndoSemaphore::create(Some({key:#x}), 3)"), || UndoSemaphore::create(Some(key), 3))?;
             let id = sem.id();
             let (row_key, mode, nsems, uid) = row(id).ok_or_else(|| {
                 Failure::wrong(format!("UndoSemaphore::id returned {id}, but /proc/sysvipc/sem has no such set"))
@@ -854,8 +842,7 @@ mod undo_semaphore {
     fn removing_it_twice_is_an_error_not_nothing() {
         grade!().run(|s| {
             let sem = private(s, 1)?;
-            s.phase("calling remove");
-            s.ok("remove", sem.remove())?;
+            s.call("remove", || sem.remove())?;
             s.phase("calling remove again on the removed set");
             match sem.remove() {
                 Err(_) => Ok(()),
@@ -874,8 +861,7 @@ mod undo_semaphore {
         grade!().run(|s| {
             let sem = private(s, 1)?;
             let id = sem.id();
-            s.phase("calling remove");
-            s.ok("remove", sem.remove())?;
+            s.call("remove", || sem.remove())?;
             s.expect(row(id).is_none(), || {
                 format!(
                     "semaphore set {id} is still in /proc/sysvipc/sem after remove() returned: it leaks until reboot. \
