@@ -15,16 +15,14 @@ ipc_katas::peer_commands!(peer::run);
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
-use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Sandbox, Tracked, Worker, caught_alarms_every};
+use ipc_katas::kit::{SharedMem, process, sysv};
 use katas::sync::{AtomicCounter, MutexCounter, RobustGuard, RobustMutex, SemaphoreCounter, UndoSemaphore};
-use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 /// The deadline of the tests that make 4 processes race: enough for 4,000,000 locked increments
 /// on a loaded 2-core machine (measured: the three counters together in 1 s at load average 8),
@@ -76,21 +74,14 @@ fn hold_until_killed() -> ! {
     }
 }
 
-/// How many shared anonymous mappings this process has: /proc/self/maps names each
-/// `/dev/zero (deleted)` (`man 5 proc`), which is how a counter's or a mutex's memory shows.
-fn shared_anonymous_mappings() -> Result<usize, Failure> {
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(Failure::test_error("read /proc/self/maps"))?;
-    Ok(maps.lines().filter(|line| line.ends_with("/dev/zero (deleted)")).count())
-}
-
 /// Makes a value with `new`, drops it, and checks that its shared memory is unmapped.
 fn drop_unmaps<T>(s: &Sandbox, kind: &str, new: impl FnOnce() -> io::Result<T>) -> Result<(), Failure> {
-    let before = shared_anonymous_mappings()?;
+    let before = process::shared_anonymous_mappings();
     s.phase(format!("calling {kind}::new, then dropping it"));
     let value = s.ok(&format!("{kind}::new"), new())?;
-    let with = shared_anonymous_mappings()?;
+    let with = process::shared_anonymous_mappings();
     drop(value);
-    let after = shared_anonymous_mappings()?;
+    let after = process::shared_anonymous_mappings();
     s.expect(after == before, || {
         format!(
             "this process had {before} shared anonymous mappings before {kind}::new, {with} with it, and {after} after \
@@ -99,49 +90,18 @@ fn drop_unmaps<T>(s: &Sandbox, kind: &str, new: impl FnOnce() -> io::Result<T>) 
     })
 }
 
-/// A `T` in memory shared with forked workers, owned by the test (`MAP_SHARED |
-/// MAP_ANONYMOUS`, zero-filled: `T` must be valid as all zeroes).
-struct SharedCell<T> {
-    ptr: NonNull<T>,
-}
-
-impl<T> SharedCell<T> {
-    fn new() -> Result<SharedCell<T>, Failure> {
-        let len = NonZeroUsize::new(size_of::<T>()).expect("a shared value has a size");
-        let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-        // SAFETY: a fresh anonymous shared mapping overlaps nothing of ours.
-        let ptr = unsafe { mman::mmap_anonymous(None, len, prot, MapFlags::MAP_SHARED) }
-            .map_err(|e| Failure::crash(format!("the test could not map shared memory: {e}")))?;
-        Ok(SharedCell { ptr: ptr.cast() })
-    }
-}
-
-impl<T> Drop for SharedCell<T> {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping of exactly one T.
-        let _ = unsafe { mman::munmap(self.ptr.cast(), size_of::<T>()) };
-    }
-}
-
-impl SharedCell<AtomicU64> {
-    fn get(&self) -> &AtomicU64 {
-        // SAFETY: zeroes are a valid AtomicU64, and atomics may be shared between processes.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
 /// Forks `PROCESSES` workers, lets them all arrive at a barrier in shared memory so that they
 /// start at the same moment and really run side by side, and joins them. `stuck` says, in a
 /// hang report, what usually keeps such a worker from finishing.
 fn race(s: &Sandbox, what: &str, stuck: &str, work: impl Fn(u64) -> Result<(), Failure>) -> Result<(), Failure> {
-    let arrived: SharedCell<AtomicU64> = SharedCell::new()?;
+    let arrived: SharedMem<AtomicU64> = SharedMem::new(1)?;
     let mut workers = Vec::new();
     s.phase(format!("{PROCESSES} processes racing: {what}"));
     for i in 0..PROCESSES {
         let (arrived, work) = (&arrived, &work);
         workers.push(s.fork(&format!("process {i} ({what}{stuck})"), move || {
-            arrived.get().fetch_add(1, Ordering::SeqCst);
-            while arrived.get().load(Ordering::SeqCst) < PROCESSES {
+            arrived.atomic(0).fetch_add(1, Ordering::SeqCst);
+            while arrived.atomic(0).load(Ordering::SeqCst) < PROCESSES {
                 // Give the CPU to the processes that have not arrived yet.
                 std::thread::yield_now();
             }
@@ -291,15 +251,12 @@ mod shared_counter {
     fn a_wait_for_the_semaphore_that_a_caught_signal_interrupts_goes_on_waiting() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             let counter = s.call("SemaphoreCounter::new", SemaphoreCounter::new)?;
-            let (done, holder_count, waiter_count): (
-                SharedCell<AtomicU64>,
-                SharedCell<AtomicU64>,
-                SharedCell<AtomicU64>,
-            ) = (SharedCell::new()?, SharedCell::new()?, SharedCell::new()?);
-            let keep_incrementing = |mine: &SharedCell<AtomicU64>, call: &str| {
-                while done.get().load(Ordering::SeqCst) == 0 {
+            let (done, holder_count, waiter_count): (SharedMem<AtomicU64>, SharedMem<AtomicU64>, SharedMem<AtomicU64>) =
+                (SharedMem::new(1)?, SharedMem::new(1)?, SharedMem::new(1)?);
+            let keep_incrementing = |mine: &SharedMem<AtomicU64>, call: &str| {
+                while done.atomic(0).load(Ordering::SeqCst) == 0 {
                     counter.increment().map_err(Failure::kata(call))?;
-                    mine.get().fetch_add(1, Ordering::SeqCst);
+                    mine.atomic(0).fetch_add(1, Ordering::SeqCst);
                 }
                 Ok(())
             };
@@ -340,10 +297,11 @@ mod shared_counter {
                     break;
                 }
             }
-            done.get().store(1, Ordering::SeqCst);
+            done.atomic(0).store(1, Ordering::SeqCst);
             holder.join()?;
             waiter.join()?;
-            let expected = holder_count.get().load(Ordering::SeqCst) + waiter_count.get().load(Ordering::SeqCst);
+            let expected =
+                holder_count.atomic(0).load(Ordering::SeqCst) + waiter_count.atomic(0).load(Ordering::SeqCst);
             let total = s.ok("SemaphoreCounter::get", counter.get())?;
             s.expect_eq("the count after both processes stopped (the sum of their increments)", &expected, &total)?;
             s.expect(seen_waiting, || {
@@ -591,23 +549,14 @@ mod robust_mutex {
 mod undo_semaphore {
     use super::*;
 
-    impl SharedCell<u64> {
-        /// A deliberately slow, non-atomic increment: only the semaphore keeps it exact.
-        fn increment(&self) {
-            // SAFETY: ptr is our live mapping of one u64; volatile keeps the load and store apart.
-            unsafe {
-                let v = self.ptr.as_ptr().read_volatile();
-                for _ in 0..20 {
-                    std::hint::spin_loop();
-                }
-                self.ptr.as_ptr().write_volatile(v + 1);
-            }
+    /// A deliberately slow, non-atomic increment of the one value in `cell`: only the semaphore
+    /// keeps it exact (volatile keeps the load and the store apart).
+    fn increment(cell: &SharedMem<u64>) {
+        let v = cell.get(0);
+        for _ in 0..20 {
+            std::hint::spin_loop();
         }
-
-        fn get(&self) -> u64 {
-            // SAFETY: as in increment.
-            unsafe { self.ptr.as_ptr().read_volatile() }
-        }
+        cell.set(0, v + 1);
     }
 
     /// Creates an `IPC_PRIVATE` semaphore with the kata and registers its id with the sandbox.
@@ -624,21 +573,9 @@ mod undo_semaphore {
         Ok(sem)
     }
 
-    /// (key, mode, nsems, uid) of semaphore set `id` in /proc/sysvipc/sem (`man 5 proc`).
+    /// (key, mode, nsems, uid) of semaphore set `id` as the kernel lists it (/proc/sysvipc/sem).
     fn row(id: i32) -> Option<(i32, u32, u32, u32)> {
-        let text = std::fs::read_to_string("/proc/sysvipc/sem").ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 5 || cols[1].parse::<i32>().ok()? != id {
-                return None;
-            }
-            Some((
-                cols[0].parse::<i64>().ok()? as i32,
-                u32::from_str_radix(cols[2], 8).ok()? & 0o777,
-                cols[3].parse().ok()?,
-                cols[4].parse().ok()?,
-            ))
-        })
+        sysv::row("sem", id).map(|r| (r.key, r.mode(), r.nsems as u32, r.uid))
     }
 
     fn expect_value(s: &Sandbox, sem: &UndoSemaphore, expected: i32, when: &str) -> Result<(), Failure> {
@@ -701,17 +638,17 @@ mod undo_semaphore {
     fn four_processes_updating_shared_memory_under_it_lose_nothing() {
         grade!().deadline(RACE_DEADLINE).run(|s| {
             const ROUNDS: u64 = 5_000;
-            let cell: SharedCell<u64> = SharedCell::new()?;
+            let cell: SharedMem<u64> = SharedMem::new(1)?;
             let sem = private(s, 1)?;
             race(s, &format!("adding 1 to shared memory {ROUNDS} times under the semaphore"), "", |_| {
                 for _ in 0..ROUNDS {
                     sem.acquire().map_err(Failure::kata("acquire"))?;
-                    cell.increment();
+                    increment(&cell);
                     sem.release().map_err(Failure::kata("release"))?;
                 }
                 Ok(())
             })?;
-            let total = cell.get();
+            let total = cell.get(0);
             s.expect(total == PROCESSES * ROUNDS, || {
                 format!(
                     "{PROCESSES} processes each added 1 {ROUNDS} times while holding the semaphore: expected {}, got \
@@ -779,7 +716,7 @@ mod undo_semaphore {
         grade!().run(|s| {
             let sem = private(s, 0)?;
             let id = sem.id();
-            let handled: SharedCell<AtomicU64> = SharedCell::new()?;
+            let handled: SharedMem<AtomicU64> = SharedMem::new(1)?;
             let worker = s.fork("the worker that waits in acquire while it catches SIGUSR1", || {
                 // A handler without SA_RESTART, as many programs install one; semop is never
                 // restarted anyway (`man 7 signal`): it fails with EINTR.
@@ -792,7 +729,7 @@ mod undo_semaphore {
                 unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &action) }
                     .map_err(Failure::test_error("install a SIGUSR1 handler"))?;
                 let acquired = sem.acquire();
-                handled.get().store(HANDLED.load(Ordering::SeqCst), Ordering::SeqCst);
+                handled.atomic(0).store(HANDLED.load(Ordering::SeqCst), Ordering::SeqCst);
                 acquired.map_err(Failure::kata(
                     "acquire in a process that caught a signal while it waited (EINTR: semop was interrupted by \
                      the handler; call it again, the wait is not over)",
@@ -820,7 +757,7 @@ mod undo_semaphore {
                 return Err(Failure::crash(format!("the test could not post: {}", io::Error::last_os_error())));
             }
             worker.join()?;
-            s.expect(handled.get().load(Ordering::SeqCst) == 1, || {
+            s.expect(handled.atomic(0).load(Ordering::SeqCst) == 1, || {
                 "the worker's handler did not run while it waited: the test's signal missed the wait".to_string()
             })?;
             s.ok("remove", sem.remove())
