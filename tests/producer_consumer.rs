@@ -19,6 +19,7 @@ use ipc_katas::kit::SharedMem;
 use ipc_katas::kit::process::{self, Sleep, shared_bytes};
 use katas::producer_consumer::{BoundedBuffer, Item, MAX_CAPACITY, SpscRing};
 use proptest::prelude::*;
+use rstest::rstest;
 
 // ---------------------------------------------------------------------------------------------
 // Items: (producer, sequence number) plus a checksum of both and of the run's salt.
@@ -193,39 +194,42 @@ mod spsc_ring {
         grade!().deadline(Duration::from_secs(8)).run(|s| stream(s, 64, 1 << 20, 3));
     }
 
-    #[test]
-    fn a_ring_of_capacity_n_holds_exactly_n_items() {
+    #[rstest]
+    #[case::one(1)]
+    #[case::two(2)]
+    #[case::three(3)]
+    #[case::ten(10)]
+    #[case::sixty_four(64)]
+    fn a_ring_of_capacity_n_holds_exactly_n_items(#[case] capacity: usize) {
         grade!().run(|s| {
-            for capacity in [1usize, 2, 3, 10, 64] {
-                let ring = s.call(format!("SpscRing::new({capacity})"), || SpscRing::new(capacity))?;
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("push_timeout of item {seq} into an empty ring of {capacity}"));
-                    let result = ring.push_timeout(item(4, 0, seq), Duration::from_millis(200));
-                    if let Err(e) = result {
-                        return Err(Failure::wrong(format!(
-                            "a ring of capacity {capacity} holding {seq} items refused another: {e}. It must hold \
-                             exactly {capacity} (a full check that wastes a slot makes capacity 1 useless)"
-                        )));
-                    }
+            let ring = s.call(format!("SpscRing::new({capacity})"), || SpscRing::new(capacity))?;
+            for seq in 0..capacity as u64 {
+                s.phase(format!("push_timeout of item {seq} into an empty ring of {capacity}"));
+                let result = ring.push_timeout(item(4, 0, seq), Duration::from_millis(200));
+                if let Err(e) = result {
+                    return Err(Failure::wrong(format!(
+                        "a ring of capacity {capacity} holding {seq} items refused another: {e}. It must hold \
+                         exactly {capacity} (a full check that wastes a slot makes capacity 1 useless)"
+                    )));
                 }
-                s.phase(format!("push_timeout into a full ring of {capacity}"));
-                let over = ring.push_timeout(item(4, 0, 99), Duration::from_millis(20));
-                s.expect(over.is_err(), || {
-                    format!(
-                        "a ring of capacity {capacity} accepted item {} while full: an off-by-one full check lets \
-                         the producer overwrite a slot the consumer has not read yet",
-                        capacity + 1
-                    )
-                })?;
-                s.expect_err("push_timeout into a full ring", over, ErrorKind::TimedOut)?;
-                for seq in 0..capacity as u64 {
-                    let got = s.ok("pop_timeout", ring.pop_timeout(Duration::from_millis(200)))?;
-                    s.expect(got == item(4, 0, seq), || explain_order(4, seq, seq, got))?;
-                }
-                expect_timed_out(s, "pop_timeout on a ring emptied again", Duration::from_millis(20), || {
-                    ring.pop_timeout(Duration::from_millis(20))
-                })?;
             }
+            s.phase(format!("push_timeout into a full ring of {capacity}"));
+            let over = ring.push_timeout(item(4, 0, 99), Duration::from_millis(20));
+            s.expect(over.is_err(), || {
+                format!(
+                    "a ring of capacity {capacity} accepted item {} while full: an off-by-one full check lets \
+                     the producer overwrite a slot the consumer has not read yet",
+                    capacity + 1
+                )
+            })?;
+            s.expect_err("push_timeout into a full ring", over, ErrorKind::TimedOut)?;
+            for seq in 0..capacity as u64 {
+                let got = s.ok("pop_timeout", ring.pop_timeout(Duration::from_millis(200)))?;
+                s.expect(got == item(4, 0, seq), || explain_order(4, seq, seq, got))?;
+            }
+            expect_timed_out(s, "pop_timeout on a ring emptied again", Duration::from_millis(20), || {
+                ring.pop_timeout(Duration::from_millis(20))
+            })?;
             Ok(())
         });
     }
@@ -554,33 +558,35 @@ mod bounded_buffer {
         grade!().deadline(Duration::from_secs(8)).run(|s| exchange(s, 64, 4, 3, 1 << 18, 13));
     }
 
-    #[test]
-    fn a_buffer_of_capacity_n_holds_exactly_n_items() {
+    #[rstest]
+    #[case::one(1)]
+    #[case::two(2)]
+    #[case::five(5)]
+    #[case::sixty_four(64)]
+    fn a_buffer_of_capacity_n_holds_exactly_n_items(#[case] capacity: usize) {
         grade!().run(|s| {
-            for capacity in [1usize, 2, 5, 64] {
-                let buffer = s.call(format!("BoundedBuffer::new({capacity})"), || BoundedBuffer::new(capacity))?;
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("push_timeout of item {seq} into a buffer of {capacity}"));
-                    s.ok("push_timeout", buffer.push_timeout(item(14, 0, seq), Duration::from_millis(200)))?;
-                }
-                expect_timed_out(
-                    s,
-                    &format!("push_timeout into a full buffer of {capacity}"),
-                    Duration::from_millis(20),
-                    || buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20)),
-                )?;
-                for seq in 0..capacity as u64 {
-                    let got = s.ok("pop_timeout", buffer.pop_timeout(Duration::from_millis(200)))?;
-                    s.expect(got == item(14, 0, seq), || explain_order(14, seq, seq, got))?;
-                }
-                expect_timed_out(s, "pop_timeout on an emptied buffer", Duration::from_millis(20), || {
-                    buffer.pop_timeout(Duration::from_millis(20))
-                })?;
-                // A timed-out push must not have cost a slot: the buffer still holds `capacity`.
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("refilling: push_timeout of item {seq} after the timeouts"));
-                    s.ok("push_timeout after a timed-out push", buffer.push_timeout(item(14, 1, seq), Duration::ZERO))?;
-                }
+            let buffer = s.call(format!("BoundedBuffer::new({capacity})"), || BoundedBuffer::new(capacity))?;
+            for seq in 0..capacity as u64 {
+                s.phase(format!("push_timeout of item {seq} into a buffer of {capacity}"));
+                s.ok("push_timeout", buffer.push_timeout(item(14, 0, seq), Duration::from_millis(200)))?;
+            }
+            expect_timed_out(
+                s,
+                &format!("push_timeout into a full buffer of {capacity}"),
+                Duration::from_millis(20),
+                || buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20)),
+            )?;
+            for seq in 0..capacity as u64 {
+                let got = s.ok("pop_timeout", buffer.pop_timeout(Duration::from_millis(200)))?;
+                s.expect(got == item(14, 0, seq), || explain_order(14, seq, seq, got))?;
+            }
+            expect_timed_out(s, "pop_timeout on an emptied buffer", Duration::from_millis(20), || {
+                buffer.pop_timeout(Duration::from_millis(20))
+            })?;
+            // A timed-out push must not have cost a slot: the buffer still holds `capacity`.
+            for seq in 0..capacity as u64 {
+                s.phase(format!("refilling: push_timeout of item {seq} after the timeouts"));
+                s.ok("push_timeout after a timed-out push", buffer.push_timeout(item(14, 1, seq), Duration::ZERO))?;
             }
             Ok(())
         });
