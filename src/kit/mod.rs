@@ -13,6 +13,7 @@ pub mod arrivals;
 pub mod fd;
 pub mod owned;
 pub mod process;
+pub mod signals;
 pub mod sysv;
 pub mod thread;
 
