@@ -10,16 +10,16 @@
 mod peer;
 ipc_katas::peer_commands!(peer::run);
 
-use std::fs;
 use std::io::{self, ErrorKind};
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Sandbox, Worker, caught_alarms_every};
+use ipc_katas::kit::SharedMem;
+use ipc_katas::kit::process::{self, Sleep, shared_bytes};
 use katas::producer_consumer::{BoundedBuffer, Item, MAX_CAPACITY, SpscRing};
 use proptest::prelude::*;
+use rstest::rstest;
 
 // ---------------------------------------------------------------------------------------------
 // Items: (producer, sequence number) plus a checksum of both and of the run's salt.
@@ -79,88 +79,18 @@ fn missing(who: &str, index: u64, of: u64) -> Failure {
 
 const ITEM_WAIT: Duration = Duration::from_secs(3);
 
-/// The scheduler state of a process (`man 5 proc`, /proc/pid/stat): 'R' running or runnable,
-/// 'S' sleeping, …
-fn state_of(pid: libc::pid_t) -> char {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()).unwrap_or('?')
-}
-
-/// Waits (up to 3 s, looking every millisecond) until the worker has been seen asleep 30 times
-/// in a row: a process that waits properly sleeps in the kernel; one that spins stays runnable.
+/// Waits (up to 3 s) until the worker has been asleep in the kernel for 30 ms without a break: a
+/// process that waits properly sleeps there; one that spins stays runnable.
 fn wait_until_asleep(s: &Sandbox, worker: &Worker, what: &str) -> Result<(), Failure> {
     s.phase(format!("watching {what}: it should go to sleep"));
-    let started = Instant::now();
-    let (mut asleep, mut samples, mut running) = (0, 0, 0);
-    while started.elapsed() < Duration::from_secs(3) {
-        match state_of(worker.pid()) {
-            'S' | 'D' => asleep += 1,
-            'R' => {
-                asleep = 0;
-                running += 1;
-            }
-            'Z' | 'X' | '?' => return Err(Failure::wrong(format!("{what} ended instead of waiting"))),
-            _ => asleep = 0,
-        }
-        samples += 1;
-        if asleep >= 30 {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    match process::watch_sleep(worker.pid(), Duration::from_millis(30), Duration::from_secs(3)) {
+        Sleep::Asleep => Ok(()),
+        Sleep::Ended => Err(Failure::wrong(format!("{what} ended instead of waiting"))),
+        Sleep::Awake { running, looks } => Err(Failure::wrong(format!(
+            "{what} did not go to sleep: it was seen running {running} times in {looks} looks over 3 s. A waiting \
+             process must not burn a core: spin a little, then sleep in the kernel (futex FUTEX_WAIT, or sem_wait)"
+        ))),
     }
-    Err(Failure::wrong(format!(
-        "{what} did not go to sleep: it was seen running {running} times in {samples} looks over 3 s. A waiting \
-         process must not burn a core: spin a little, then sleep in the kernel (futex FUTEX_WAIT, or sem_wait)"
-    )))
-}
-
-/// A region of memory shared with forked workers, where consumers write what they popped.
-struct Shared {
-    ptr: NonNull<Item>,
-    len: usize,
-}
-
-impl Shared {
-    fn new(items: usize) -> Result<Shared, Failure> {
-        let bytes = NonZeroUsize::new(items.max(1) * size_of::<Item>()).expect("not zero");
-        let prot = nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE;
-        // SAFETY: a fresh anonymous mapping aliases nothing.
-        let ptr = unsafe { nix::sys::mman::mmap_anonymous(None, bytes, prot, nix::sys::mman::MapFlags::MAP_SHARED) }
-            .map_err(|e| Failure::crash(format!("the test could not map its result area: {e}")))?;
-        Ok(Shared { ptr: ptr.cast(), len: items })
-    }
-
-    fn set(&self, index: usize, item: Item) {
-        assert!(index < self.len);
-        // SAFETY: index is in the mapping; each index is written by one process only.
-        unsafe { self.ptr.as_ptr().add(index).write_volatile(item) }
-    }
-
-    fn get(&self, index: usize) -> Item {
-        assert!(index < self.len);
-        // SAFETY: index is in the mapping; the writers have exited (joined) by now.
-        unsafe { self.ptr.as_ptr().add(index).read_volatile() }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: exactly the mapping made in new.
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len.max(1) * size_of::<Item>()) };
-    }
-}
-
-/// Bytes of shared memory this process has mapped (`man 5 proc`, /proc/self/maps: an `s` in
-/// the permissions).
-fn shared_bytes() -> u64 {
-    let maps = fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    maps.lines()
-        .filter(|line| line.split_whitespace().nth(1).is_some_and(|perms| perms.ends_with('s')))
-        .filter_map(|line| {
-            let (from, to) = line.split_whitespace().next()?.split_once('-')?;
-            Some(u64::from_str_radix(to, 16).ok()? - u64::from_str_radix(from, 16).ok()?)
-        })
-        .sum()
 }
 
 /// Checks that a `_timeout` call failed with TimedOut after about `timeout`.
@@ -217,8 +147,7 @@ mod spsc_ring {
 
     /// A producer process pushes `count` items; the body pops them and checks each.
     fn stream(s: &Sandbox, capacity: usize, count: u64, salt: u64) -> Result<(), Failure> {
-        s.phase(format!("SpscRing::new({capacity})"));
-        let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
+        let ring = s.call(format!("SpscRing::new({capacity})"), || SpscRing::new(capacity))?;
         s.expect_eq("capacity()", &capacity, &ring.capacity())?;
         s.phase(format!("a producer process pushes {count} items into a ring of {capacity}; the test pops them"));
         let producer = s.fork("the producer process", || {
@@ -265,40 +194,42 @@ mod spsc_ring {
         grade!().deadline(Duration::from_secs(8)).run(|s| stream(s, 64, 1 << 20, 3));
     }
 
-    #[test]
-    fn a_ring_of_capacity_n_holds_exactly_n_items() {
+    #[rstest]
+    #[case::one(1)]
+    #[case::two(2)]
+    #[case::three(3)]
+    #[case::ten(10)]
+    #[case::sixty_four(64)]
+    fn a_ring_of_capacity_n_holds_exactly_n_items(#[case] capacity: usize) {
         grade!().run(|s| {
-            for capacity in [1usize, 2, 3, 10, 64] {
-                s.phase(format!("SpscRing::new({capacity})"));
-                let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("push_timeout of item {seq} into an empty ring of {capacity}"));
-                    let result = ring.push_timeout(item(4, 0, seq), Duration::from_millis(200));
-                    if let Err(e) = result {
-                        return Err(Failure::wrong(format!(
-                            "a ring of capacity {capacity} holding {seq} items refused another: {e}. It must hold \
-                             exactly {capacity} (a full check that wastes a slot makes capacity 1 useless)"
-                        )));
-                    }
+            let ring = s.call(format!("SpscRing::new({capacity})"), || SpscRing::new(capacity))?;
+            for seq in 0..capacity as u64 {
+                s.phase(format!("push_timeout of item {seq} into an empty ring of {capacity}"));
+                let result = ring.push_timeout(item(4, 0, seq), Duration::from_millis(200));
+                if let Err(e) = result {
+                    return Err(Failure::wrong(format!(
+                        "a ring of capacity {capacity} holding {seq} items refused another: {e}. It must hold \
+                         exactly {capacity} (a full check that wastes a slot makes capacity 1 useless)"
+                    )));
                 }
-                s.phase(format!("push_timeout into a full ring of {capacity}"));
-                let over = ring.push_timeout(item(4, 0, 99), Duration::from_millis(20));
-                s.expect(over.is_err(), || {
-                    format!(
-                        "a ring of capacity {capacity} accepted item {} while full: an off-by-one full check lets \
-                         the producer overwrite a slot the consumer has not read yet",
-                        capacity + 1
-                    )
-                })?;
-                s.expect_err("push_timeout into a full ring", over, ErrorKind::TimedOut)?;
-                for seq in 0..capacity as u64 {
-                    let got = s.ok("pop_timeout", ring.pop_timeout(Duration::from_millis(200)))?;
-                    s.expect(got == item(4, 0, seq), || explain_order(4, seq, seq, got))?;
-                }
-                expect_timed_out(s, "pop_timeout on a ring emptied again", Duration::from_millis(20), || {
-                    ring.pop_timeout(Duration::from_millis(20))
-                })?;
             }
+            s.phase(format!("push_timeout into a full ring of {capacity}"));
+            let over = ring.push_timeout(item(4, 0, 99), Duration::from_millis(20));
+            s.expect(over.is_err(), || {
+                format!(
+                    "a ring of capacity {capacity} accepted item {} while full: an off-by-one full check lets \
+                     the producer overwrite a slot the consumer has not read yet",
+                    capacity + 1
+                )
+            })?;
+            s.expect_err("push_timeout into a full ring", over, ErrorKind::TimedOut)?;
+            for seq in 0..capacity as u64 {
+                let got = s.ok("pop_timeout", ring.pop_timeout(Duration::from_millis(200)))?;
+                s.expect(got == item(4, 0, seq), || explain_order(4, seq, seq, got))?;
+            }
+            expect_timed_out(s, "pop_timeout on a ring emptied again", Duration::from_millis(20), || {
+                ring.pop_timeout(Duration::from_millis(20))
+            })?;
             Ok(())
         });
     }
@@ -314,8 +245,8 @@ mod spsc_ring {
                     ErrorKind::InvalidInput,
                 )?;
             }
-            s.phase(format!("SpscRing::new(MAX_CAPACITY = {MAX_CAPACITY})"));
-            let ring = s.ok("SpscRing::new(MAX_CAPACITY)", SpscRing::new(MAX_CAPACITY))?;
+            let ring =
+                s.call(format!("SpscRing::new(MAX_CAPACITY = {MAX_CAPACITY})"), || SpscRing::new(MAX_CAPACITY))?;
             s.expect_eq("capacity()", &MAX_CAPACITY, &ring.capacity())
         });
     }
@@ -323,8 +254,7 @@ mod spsc_ring {
     #[test]
     fn a_consumer_waiting_on_an_empty_ring_sleeps_and_wakes_for_one_item() {
         grade!().run(|s| {
-            s.phase("SpscRing::new(4)");
-            let ring = s.ok("SpscRing::new", SpscRing::new(4))?;
+            let ring = s.call("SpscRing::new(4)", || SpscRing::new(4))?;
             let consumer = s.fork("the consumer process, waiting in pop", || {
                 let got = ring.pop().map_err(Failure::kata("pop"))?;
                 if got == item(5, 0, 0) {
@@ -344,8 +274,7 @@ mod spsc_ring {
     #[test]
     fn a_pop_waiting_through_caught_signals_keeps_waiting_for_its_item() {
         grade!().run(|s| {
-            s.phase("SpscRing::new(2)");
-            let ring = s.ok("SpscRing::new", SpscRing::new(2))?;
+            let ring = s.call("SpscRing::new(2)", || SpscRing::new(2))?;
             pop_through_caught_signals(s, || ring.pop(), || ring.push(item(9, 0, 0)), item(9, 0, 0))
         });
     }
@@ -379,8 +308,7 @@ mod spsc_ring {
     fn a_producer_learns_by_timeout_that_its_consumer_was_killed_mid_stream() {
         grade!().run(|s| {
             let capacity = 16;
-            s.phase(format!("SpscRing::new({capacity})"));
-            let ring = s.ok("SpscRing::new", SpscRing::new(capacity))?;
+            let ring = s.call(format!("SpscRing::new({capacity})"), || SpscRing::new(capacity))?;
             let consumer = s.fork("the consumer process", || {
                 loop {
                     ring.pop().map_err(Failure::kata("pop"))?;
@@ -418,8 +346,7 @@ mod spsc_ring {
     #[test]
     fn a_consumer_learns_by_timeout_that_its_producer_was_killed_mid_stream() {
         grade!().run(|s| {
-            s.phase("SpscRing::new(8)");
-            let ring = s.ok("SpscRing::new", SpscRing::new(8))?;
+            let ring = s.call("SpscRing::new(8)", || SpscRing::new(8))?;
             let producer = s.fork("the producer process", || {
                 for seq in 0.. {
                     ring.push(item(8, 0, seq)).map_err(Failure::kata("push"))?;
@@ -461,8 +388,7 @@ mod spsc_ring {
     #[test]
     fn timeouts_are_honoured_and_a_zero_timeout_only_tries() {
         grade!().run(|s| {
-            s.phase("SpscRing::new(1)");
-            let ring = s.ok("SpscRing::new", SpscRing::new(1))?;
+            let ring = s.call("SpscRing::new(1)", || SpscRing::new(1))?;
             expect_timed_out(s, "pop_timeout(300 ms) on an empty ring", Duration::from_millis(300), || {
                 ring.pop_timeout(Duration::from_millis(300))
             })?;
@@ -523,11 +449,10 @@ mod bounded_buffer {
         each: u64,
         salt: u64,
     ) -> Result<(), Failure> {
-        s.phase(format!("BoundedBuffer::new({capacity})"));
-        let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(capacity))?;
+        let buffer = s.call(format!("BoundedBuffer::new({capacity})"), || BoundedBuffer::new(capacity))?;
         s.expect_eq("capacity()", &capacity, &buffer.capacity())?;
         let total = producers * each;
-        let results = Shared::new(total as usize)?;
+        let results = SharedMem::<Item>::new(total as usize)?;
         // Consumer c pops share(c) items and writes them from offset(c) on.
         let share = |c: u64| total / consumers + u64::from(c < total % consumers);
         let offset = |c: u64| (0..c).map(share).sum::<u64>();
@@ -633,34 +558,35 @@ mod bounded_buffer {
         grade!().deadline(Duration::from_secs(8)).run(|s| exchange(s, 64, 4, 3, 1 << 18, 13));
     }
 
-    #[test]
-    fn a_buffer_of_capacity_n_holds_exactly_n_items() {
+    #[rstest]
+    #[case::one(1)]
+    #[case::two(2)]
+    #[case::five(5)]
+    #[case::sixty_four(64)]
+    fn a_buffer_of_capacity_n_holds_exactly_n_items(#[case] capacity: usize) {
         grade!().run(|s| {
-            for capacity in [1usize, 2, 5, 64] {
-                s.phase(format!("BoundedBuffer::new({capacity})"));
-                let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(capacity))?;
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("push_timeout of item {seq} into a buffer of {capacity}"));
-                    s.ok("push_timeout", buffer.push_timeout(item(14, 0, seq), Duration::from_millis(200)))?;
-                }
-                expect_timed_out(
-                    s,
-                    &format!("push_timeout into a full buffer of {capacity}"),
-                    Duration::from_millis(20),
-                    || buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20)),
-                )?;
-                for seq in 0..capacity as u64 {
-                    let got = s.ok("pop_timeout", buffer.pop_timeout(Duration::from_millis(200)))?;
-                    s.expect(got == item(14, 0, seq), || explain_order(14, seq, seq, got))?;
-                }
-                expect_timed_out(s, "pop_timeout on an emptied buffer", Duration::from_millis(20), || {
-                    buffer.pop_timeout(Duration::from_millis(20))
-                })?;
-                // A timed-out push must not have cost a slot: the buffer still holds `capacity`.
-                for seq in 0..capacity as u64 {
-                    s.phase(format!("refilling: push_timeout of item {seq} after the timeouts"));
-                    s.ok("push_timeout after a timed-out push", buffer.push_timeout(item(14, 1, seq), Duration::ZERO))?;
-                }
+            let buffer = s.call(format!("BoundedBuffer::new({capacity})"), || BoundedBuffer::new(capacity))?;
+            for seq in 0..capacity as u64 {
+                s.phase(format!("push_timeout of item {seq} into a buffer of {capacity}"));
+                s.ok("push_timeout", buffer.push_timeout(item(14, 0, seq), Duration::from_millis(200)))?;
+            }
+            expect_timed_out(
+                s,
+                &format!("push_timeout into a full buffer of {capacity}"),
+                Duration::from_millis(20),
+                || buffer.push_timeout(item(14, 0, 99), Duration::from_millis(20)),
+            )?;
+            for seq in 0..capacity as u64 {
+                let got = s.ok("pop_timeout", buffer.pop_timeout(Duration::from_millis(200)))?;
+                s.expect(got == item(14, 0, seq), || explain_order(14, seq, seq, got))?;
+            }
+            expect_timed_out(s, "pop_timeout on an emptied buffer", Duration::from_millis(20), || {
+                buffer.pop_timeout(Duration::from_millis(20))
+            })?;
+            // A timed-out push must not have cost a slot: the buffer still holds `capacity`.
+            for seq in 0..capacity as u64 {
+                s.phase(format!("refilling: push_timeout of item {seq} after the timeouts"));
+                s.ok("push_timeout after a timed-out push", buffer.push_timeout(item(14, 1, seq), Duration::ZERO))?;
             }
             Ok(())
         });
@@ -674,8 +600,9 @@ mod bounded_buffer {
                 let result = BoundedBuffer::new(capacity).map(drop);
                 s.expect_err(&format!("BoundedBuffer::new({capacity})"), result, ErrorKind::InvalidInput)?;
             }
-            s.phase(format!("BoundedBuffer::new(MAX_CAPACITY = {MAX_CAPACITY})"));
-            let buffer = s.ok("BoundedBuffer::new(MAX_CAPACITY)", BoundedBuffer::new(MAX_CAPACITY))?;
+            let buffer = s.call(format!("BoundedBuffer::new(MAX_CAPACITY = {MAX_CAPACITY})"), || {
+                BoundedBuffer::new(MAX_CAPACITY)
+            })?;
             s.expect_eq("capacity()", &MAX_CAPACITY, &buffer.capacity())
         });
     }
@@ -683,8 +610,7 @@ mod bounded_buffer {
     #[test]
     fn a_pop_waiting_through_caught_signals_keeps_waiting_for_its_item() {
         grade!().run(|s| {
-            s.phase("BoundedBuffer::new(2)");
-            let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(2))?;
+            let buffer = s.call("BoundedBuffer::new(2)", || BoundedBuffer::new(2))?;
             pop_through_caught_signals(s, || buffer.pop(), || buffer.push(item(10, 0, 0)), item(10, 0, 0))
         });
     }
@@ -733,8 +659,7 @@ mod bounded_buffer {
     fn a_producer_learns_by_timeout_that_every_consumer_was_killed_mid_stream() {
         grade!().run(|s| {
             let capacity = 8;
-            s.phase(format!("BoundedBuffer::new({capacity})"));
-            let buffer = s.ok("BoundedBuffer::new", BoundedBuffer::new(capacity))?;
+            let buffer = s.call(format!("BoundedBuffer::new({capacity})"), || BoundedBuffer::new(capacity))?;
             let mut consumers = Vec::new();
             for c in 0..2 {
                 let buffer = &buffer;

@@ -19,13 +19,15 @@ mod peer;
 ipc_katas::peer_commands!(peer::run);
 
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Handshake, Outcome, Sandbox, Worker, caught_alarms_every};
+use ipc_katas::kit::signals::{Ticker, mask, set_mask, signal_name, signal_state, wait_until_reading};
+use ipc_katas::kit::{fd, process, sysv};
 use katas::signals;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
@@ -81,129 +83,6 @@ fn reap(pid: Pid) -> Option<WaitStatus> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return None,
         }
-    }
-}
-
-/// The process state letter of `pid` (`man 5 proc`, /proc/pid/stat), None once it is gone.
-fn state_of(pid: Pid) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next())
-}
-
-/// A signal's disposition (handler address or SIG_DFL/SIG_IGN), whether this thread blocks
-/// it, and whether it is pending.
-fn signal_state(signal: i32) -> (libc::sighandler_t, bool, bool) {
-    // SAFETY: all three calls only fill the structures they are given.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut action);
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-        let mut pending: libc::sigset_t = std::mem::zeroed();
-        libc::sigpending(&mut pending);
-        (action.sa_sigaction, libc::sigismember(&mask, signal) == 1, libc::sigismember(&pending, signal) == 1)
-    }
-}
-
-/// Blocks (`how` = SIG_BLOCK) or unblocks (SIG_UNBLOCK) `signal` in this thread; returns the
-/// old mask.
-fn mask(how: libc::c_int, signal: i32) -> libc::sigset_t {
-    // SAFETY: valid sets for the calls.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, signal);
-        libc::pthread_sigmask(how, &set, &mut old);
-        old
-    }
-}
-
-fn set_mask(old: &libc::sigset_t) {
-    // SAFETY: a mask read from pthread_sigmask.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
-}
-
-fn signal_name(signal: i32) -> String {
-    match signal {
-        libc::SIGUSR1 => "SIGUSR1".into(),
-        libc::SIGUSR2 => "SIGUSR2".into(),
-        libc::SIGCHLD => "SIGCHLD".into(),
-        libc::SIGHUP => "SIGHUP".into(),
-        s if s == libc::SIGRTMAX() => "SIGRTMAX".into(),
-        s if s >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", s - libc::SIGRTMIN()),
-        s => format!("signal {s}"),
-    }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Failure::test_error("make a pipe"))
-}
-
-/// Reads one byte from `fd`, retrying on EINTR: Some(byte), or None at end-of-file.
-fn read_byte(fd: RawFd) -> Option<u8> {
-    let mut byte = [0u8; 1];
-    loop {
-        // SAFETY: byte is valid for one byte.
-        match unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) } {
-            1 => return Some(byte[0]),
-            -1 if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// A POSIX timer that sends a signal to this process at an interval (`man 2 timer_create`);
-/// deleted when dropped.
-struct Ticker(libc::timer_t);
-
-impl Ticker {
-    fn start(signal: i32, interval_ns: i64) -> Result<Ticker, Failure> {
-        // SAFETY: a zeroed sigevent and itimerspec are valid; we set the fields the calls read,
-        // and `id` is only used once timer_create has filled it.
-        unsafe {
-            let mut event: libc::sigevent = std::mem::zeroed();
-            event.sigev_notify = libc::SIGEV_SIGNAL;
-            event.sigev_signo = signal;
-            let mut id: libc::timer_t = std::mem::zeroed();
-            if libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut id) != 0 {
-                return Err(Failure::crash(format!("the test could not make a timer: {}", io::Error::last_os_error())));
-            }
-            let every = libc::timespec { tv_sec: 0, tv_nsec: interval_ns };
-            let spec = libc::itimerspec { it_interval: every, it_value: every };
-            if libc::timer_settime(id, 0, &spec, std::ptr::null_mut()) != 0 {
-                let e = io::Error::last_os_error();
-                libc::timer_delete(id);
-                return Err(Failure::crash(format!("the test could not start its timer: {e}")));
-            }
-            Ok(Ticker(id))
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        // SAFETY: the timer is ours and deleted once.
-        unsafe { libc::timer_delete(self.0) };
-    }
-}
-
-fn write_byte(fd: RawFd) {
-    // SAFETY: one valid byte.
-    unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
-}
-
-/// Waits, until `give_up` at the latest, for thread `tid` of this process to block in `read` on
-/// `fd`, as `/proc/self/task/<tid>/syscall` shows (the call's number, then its first argument).
-fn wait_until_reading(tid: libc::c_long, fd: std::os::fd::RawFd, give_up: Instant) {
-    let in_read = || {
-        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
-        let mut words = text.split_whitespace();
-        words.next().and_then(|n| n.parse::<libc::c_long>().ok()) == Some(libc::SYS_read)
-            && words.next() == Some(format!("{fd:#x}").as_str())
-    };
-    while !in_read() && Instant::now() < give_up {
-        std::thread::yield_now();
     }
 }
 
@@ -295,8 +174,7 @@ mod wait_for_child_signal {
     /// sandbox is told what the kernel shows ([`wait_evidence`]), for the hang report. The thread
     /// starts with every signal blocked, so a signal for the kata is never delivered to it.
     fn watched<T>(s: &Sandbox, in_meanwhile: &AtomicBool, f: impl FnOnce() -> T) -> T {
-        // SAFETY: gettid has no preconditions.
-        let main = unsafe { libc::syscall(libc::SYS_gettid) };
+        let main = libc::c_long::from(process::gettid());
         let done = AtomicBool::new(false);
         // SAFETY: a full set blocks every signal in this thread until set_mask; the new thread
         // inherits that mask.
@@ -384,7 +262,7 @@ mod wait_for_child_signal {
             s.phase("calling wait_for_child_signal");
             let (child, _) = call(s, |_| {})?;
             s.expect(child != me(), || "meanwhile was given the caller's own pid, not the child's".into())?;
-            s.expect(state_of(child).is_none(), || {
+            s.expect(process::state(child.as_raw()).is_none(), || {
                 format!("the child {child} still exists after wait_for_child_signal returned: reap it with waitpid")
             })
         });
@@ -487,13 +365,12 @@ mod wait_for_child_signal {
     #[test]
     fn the_parent_waits_with_the_signal_blocked_not_with_pause() {
         grade!().run(|s| {
-            let (go_r, go_w) = pipe()?;
+            let (go_r, go_w) = fd::pipe()?;
             CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
             // SAFETY: registers a handler that only reads an atomic and one byte; this body
             // process is the test's own and ends with the test.
             unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
-            // SAFETY: gettid has no preconditions.
-            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            let main_thread = libc::c_long::from(process::gettid());
             // A thread of the test waits until the parent sleeps in a system call (the same one
             // 20 times in a row), notes which, and only then lets the child signal.
             let watcher = std::thread::spawn(move || {
@@ -506,7 +383,7 @@ mod wait_for_child_signal {
                     last = now;
                     std::thread::yield_now();
                 }
-                write_byte(go_w.as_raw_fd());
+                fd::write_byte(&go_w);
                 last
             });
             s.phase("calling wait_for_child_signal, whose child signals only once the parent is asleep");
@@ -529,13 +406,12 @@ mod wait_for_child_signal {
     /// Calls the kata with a child that signals only 300 ms after the parent starts waiting;
     /// with `alarms`, SIGALRM is caught every 5 ms meanwhile (no SA_RESTART).
     fn with_a_slow_child(s: &Sandbox, alarms: bool) -> Result<(), Failure> {
-        let (go_r, go_w) = pipe()?;
+        let (go_r, go_w) = fd::pipe()?;
         CHILD_GO.store(go_r.as_raw_fd(), Ordering::Relaxed);
         // SAFETY: registers a handler that only reads an atomic and one byte; this body
         // process is the test's own and ends with the test.
         unsafe { libc::pthread_atfork(None, None, Some(child_waits_for_go)) };
-        // SAFETY: gettid has no preconditions.
-        let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+        let main_thread = libc::c_long::from(process::gettid());
         // A thread of the test lets the child go on 300 ms after the parent first sleeps in
         // a system call (out of meanwhile): a wait that gives up early has given up by then.
         let meanwhile_done = std::sync::Arc::new(AtomicBool::new(false));
@@ -556,7 +432,7 @@ mod wait_for_child_signal {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 std::thread::sleep(Duration::from_millis(300));
-                write_byte(go_w.as_raw_fd());
+                fd::write_byte(&go_w);
             }
         });
         s.phase("calling wait_for_child_signal, whose child signals 300 ms after the parent starts waiting");
@@ -635,7 +511,7 @@ mod wait_for_child_signal {
             let child = child.ok_or_else(|| {
                 Failure::wrong("wait_for_child_signal returned without calling meanwhile(child) after the fork")
             })?;
-            s.expect(state_of(child).is_none(), || {
+            s.expect(process::state(child.as_raw()).is_none(), || {
                 format!(
                     "the child {child} still exists after wait_for_child_signal failed: reap it on the error \
                      path too"
@@ -695,8 +571,7 @@ mod counting {
     use signals::SignalCounter;
 
     fn install(s: &Sandbox, signal: i32) -> Result<SignalCounter, Failure> {
-        s.phase(format!("installing a SignalCounter for {}", signal_name(signal)));
-        s.ok(&format!("SignalCounter::install({})", signal_name(signal)), SignalCounter::install(signal))
+        s.call(format!("SignalCounter::install({})", signal_name(signal)), || SignalCounter::install(signal))
     }
 
     #[test]
@@ -830,9 +705,8 @@ mod counting {
     fn a_counted_signal_does_not_interrupt_a_blocking_read_of_the_program() {
         grade!().run(|s| {
             let counter = install(s, libc::SIGUSR1)?;
-            let (data_r, data_w) = pipe()?;
-            // SAFETY: gettid has no preconditions.
-            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            let (data_r, data_w) = fd::pipe()?;
+            let main_thread = libc::c_long::from(process::gettid());
             let reading_fd = data_r.as_raw_fd();
             s.phase("reading a pipe (blocking) while SIGUSR1 arrives and is counted");
             let (n, err) = std::thread::scope(|scope| {
@@ -848,7 +722,7 @@ mod counting {
                     while counter.count() == 0 && Instant::now() < give_up {
                         std::thread::yield_now();
                     }
-                    write_byte(data_w.as_raw_fd());
+                    fd::write_byte(&data_w);
                 });
                 let mut byte = [0u8; 1];
                 // SAFETY: one valid byte.
@@ -954,14 +828,14 @@ mod reaping {
     impl Held {
         fn fork(s: &Sandbox, codes: &[i32]) -> Result<Held, Failure> {
             s.phase(format!("forking {} children that wait to be released", codes.len()));
-            let (read_end, write_end) = pipe()?;
-            let (r, w) = (read_end.as_raw_fd(), write_end.as_raw_fd());
+            let (read_end, write_end) = fd::pipe()?;
+            let w = write_end.as_raw_fd();
             let mut held = Held { release: Some(write_end), pids: Vec::new() };
             for &code in codes {
                 held.pids.push(fork_child(|| {
                     // SAFETY: closes the child's copy of the write end, so that it sees EOF.
                     unsafe { libc::close(w) };
-                    while read_byte(r).is_some() {}
+                    while fd::read_byte(&read_end).is_some() {}
                     code
                 })?);
             }
@@ -985,8 +859,7 @@ mod reaping {
     }
 
     fn install(s: &Sandbox) -> Result<ChildReaper, Failure> {
-        s.phase("installing a ChildReaper");
-        s.ok("ChildReaper::install", ChildReaper::install())
+        s.call("ChildReaper::install()", ChildReaper::install)
     }
 
     /// Calls wait_and_reap until every pid of `expected` is reaped; each call must reap one.
@@ -1086,7 +959,7 @@ mod reaping {
             s.expect(reaped == [WaitStatus::Exited(short, 8)], || {
                 format!("one child ({short}) exited with status 8 while {long} keeps running; wait_and_reap reported {reaped:?}")
             })?;
-            s.expect(state_of(long).is_some_and(|st| st != 'Z'), || format!("the running child {long} is gone"))?;
+            s.expect(process::state(long.as_raw()).is_some_and(|st| st != 'Z'), || format!("the running child {long} is gone"))?;
             running.release();
             let reaped = reap_all(s, &mut reaper, 1)?;
             s.expect(reaped == [WaitStatus::Exited(long, 9)], || {
@@ -1129,18 +1002,17 @@ mod reaping {
     fn a_child_exiting_does_not_interrupt_a_blocking_read_of_the_program() {
         grade!().run(|s| {
             let mut reaper = install(s)?;
-            let (data_r, data_w) = pipe()?;
-            let (go_r, go_w) = pipe()?;
-            let (go_read, go_write) = (go_r.as_raw_fd(), go_w.as_raw_fd());
+            let (data_r, data_w) = fd::pipe()?;
+            let (go_r, go_w) = fd::pipe()?;
+            let go_write = go_w.as_raw_fd();
             s.phase("forking a child that exits when told to");
             let exiting = fork_child(|| {
                 // SAFETY: closes this child's copy of the write end, so that it sees EOF.
                 unsafe { libc::close(go_write) };
-                if read_byte(go_read).is_some() { 0 } else { 1 }
+                if fd::read_byte(&go_r).is_some() { 0 } else { 1 }
             })?;
             drop(go_r);
-            // SAFETY: gettid has no preconditions.
-            let main_thread = unsafe { libc::syscall(libc::SYS_gettid) };
+            let main_thread = libc::c_long::from(process::gettid());
             let reading_fd = data_r.as_raw_fd();
             // A thread of the test waits until the main thread is blocked reading the pipe, lets
             // the child exit, and writes to the pipe only once the child has exited (its SIGCHLD is
@@ -1149,8 +1021,8 @@ mod reaping {
                 mask(libc::SIG_BLOCK, libc::SIGCHLD);
                 let give_up = Instant::now() + Duration::from_secs(3);
                 wait_until_reading(main_thread, reading_fd, give_up);
-                write_byte(go_w.as_raw_fd());
-                while state_of(exiting).is_some_and(|st| st != 'Z') && Instant::now() < give_up {
+                fd::write_byte(&go_w);
+                while process::state(exiting.as_raw()).is_some_and(|st| st != 'Z') && Instant::now() < give_up {
                     std::thread::yield_now();
                 }
                 // A reader woken by the signal that finds data already there returns the data:
@@ -1158,7 +1030,7 @@ mod reaping {
                 while sigchld_waits_for(main_thread) && Instant::now() < give_up {
                     std::thread::yield_now();
                 }
-                write_byte(data_w.as_raw_fd());
+                fd::write_byte(&data_w);
             });
             s.phase("reading a pipe (blocking) while a child exits and SIGCHLD arrives");
             let mut byte = [0u8; 1];
@@ -1207,14 +1079,9 @@ mod reaping {
 mod shutdown {
     use super::*;
 
-    /// The mode bits of the SysV message queue with `key`, None if there is none
-    /// (/proc/sysvipc/msg, `man 5 proc`: key, msqid, perms, …).
+    /// The mode bits of the SysV message queue with `key`, None if there is none.
     fn queue_mode(key: i32) -> Option<u32> {
-        let text = std::fs::read_to_string("/proc/sysvipc/msg").ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            (cols.first()?.parse::<i64>().ok()? as i32 == key).then(|| u32::from_str_radix(cols.get(2)?, 8).ok())?
-        })
+        sysv::rows("msg").into_iter().find(|row| row.key == key).map(|row| row.perms)
     }
 
     fn shm_mode(name: &str) -> Option<u32> {
@@ -1250,12 +1117,12 @@ mod shutdown {
     fn start(s: &mut Sandbox, expect: &'static [Signal], during_ready: fn()) -> Result<(Worker, i32, String), Failure> {
         let key = s.sysv_key();
         let name = s.posix_name("shutdown");
-        let (ready_r, ready_w) = pipe()?;
+        let (ready_r, ready_w) = fd::pipe()?;
         s.phase("starting a worker process that calls serve_until_signalled");
         let worker = s.fork("the worker running serve_until_signalled", || {
             let ready = || {
                 during_ready();
-                write_byte(ready_w.as_raw_fd());
+                fd::write_byte(&ready_w);
             };
             let got = signals::serve_until_signalled(key, &name, ready)
                 .map_err(|e| Failure::kata_error("serve_until_signalled", e))?;
@@ -1269,7 +1136,7 @@ mod shutdown {
         })?;
         drop(ready_w);
         s.phase("waiting for the worker to call ready()");
-        if read_byte(ready_r.as_raw_fd()).is_none() {
+        if fd::read_byte(&ready_r).is_none() {
             // The worker ended without calling ready(): its own report says why.
             worker.join()?;
             return Err(Failure::wrong("serve_until_signalled returned without calling ready()"));

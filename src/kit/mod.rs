@@ -7,12 +7,14 @@
 //! - [`fd`]: pipes, polls and one-byte handshakes on plain descriptors.
 //! - [`arrivals`]: tagged messages and the one check that none was lost, cut, mixed or repeated.
 //! - [`sysv`]: the kernel's tables of SysV objects, `/proc/sysvipc/{shm,msg,sem}`.
+//! - [`signals`]: the test's own signal tools: a ticking timer, masks, dispositions, names.
 //! - [`owned`]: objects the test makes itself (a FIFO, a file, shared memory), removed on drop.
 
 pub mod arrivals;
 pub mod fd;
 pub mod owned;
 pub mod process;
+pub mod signals;
 pub mod thread;
 
 /// The kernel's tables of SysV objects: the grader's own reader, for the tests too.
