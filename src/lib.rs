@@ -20,7 +20,7 @@ pub mod kit;
 #[macro_export]
 macro_rules! grade {
     () => {
-        $crate::graded($crate::test_name!())
+        $crate::graded(&$crate::test_name!())
     };
 }
 

@@ -73,8 +73,23 @@ macro_rules! test_name {
         fn here() {}
         let name = ::std::any::type_name_of_val(&here);
         let name = name.strip_suffix("::here").unwrap_or(name);
-        name.trim_end_matches("::{{closure}}")
+        $crate::grader::libtest_name(name.trim_end_matches("::{{closure}}"))
     }};
+}
+
+/// `function`'s full name as libtest names its test, with the crate in front: the function's path
+/// (`pipes::pipeline::one_stage_runs`), or, for one case of an rstest table, the case libtest runs
+/// (`pipes::pipeline::a_failing_stage_fails::case_1_that_exits_1`), since rstest turns the function
+/// into a module of cases that each call it. libtest runs each test on a thread named after it.
+pub fn libtest_name(function: &str) -> String {
+    let thread = std::thread::current();
+    let (Some(running), Some((krate, path))) = (thread.name(), function.split_once("::")) else {
+        return function.to_string();
+    };
+    match running.strip_prefix(path).and_then(|case| case.strip_prefix("::")) {
+        Some(case) if !case.is_empty() => format!("{krate}::{path}::{case}"),
+        _ => function.to_string(),
+    }
 }
 
 /// The peer program, for [`Sandbox::peer`]: the test binary itself (see [`peer`]).

@@ -478,3 +478,27 @@ fn a_result_line_reads_back_as_it_was_written() {
     assert_eq!((lines[1].kind, lines[1].signal, lines[1].phase.as_deref()), (Kind::Pass, None, None));
     assert_eq!(GradedResult::parse("test x ... ok"), None);
 }
+
+#[test]
+fn a_case_of_an_rstest_table_is_named_as_libtest_names_it() {
+    let named = |thread: &str, function: &'static str| {
+        std::thread::Builder::new()
+            .name(thread.to_string())
+            .spawn(move || super::libtest_name(function))
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let case = named("pipeline::a_failing_stage::case_1_that_exits_1", "pipes::pipeline::a_failing_stage");
+    assert_eq!(case, "pipes::pipeline::a_failing_stage::case_1_that_exits_1");
+    assert_eq!(
+        named("pipeline::a_failing_stage", "pipes::pipeline::a_failing_stage"),
+        "pipes::pipeline::a_failing_stage"
+    );
+    // A thread of the test's own, or a function whose name merely starts the same, keeps its path.
+    assert_eq!(named("worker", "pipes::pipeline::a_failing_stage"), "pipes::pipeline::a_failing_stage");
+    assert_eq!(
+        named("pipeline::a_failing_stage_twice", "pipes::pipeline::a_failing_stage"),
+        "pipes::pipeline::a_failing_stage"
+    );
+}
