@@ -7,6 +7,7 @@
 
 // This binary is also the peer program its tests start as "another process" (tests/peer/).
 mod peer;
+use peer::Fifo;
 ipc_katas::peer_commands!(peer::run);
 
 use std::ffi::OsStr;
@@ -18,13 +19,13 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ipc_katas::grade;
 use ipc_katas::grader::{
     Failure, Outcome, Payload, Peer, PeerOutput, Sandbox, Worker, caught_alarms_every, data, size,
 };
 use ipc_katas::kit::arrivals::{self, TAG_OVERHEAD};
 use ipc_katas::kit::thread::calls;
 use ipc_katas::kit::{Arrivals, KataThread, Seen, TestFifo, Wait, fd};
-use ipc_katas::{grade, peer_exe};
 use katas::fifos;
 use proptest::prelude::*;
 
@@ -310,7 +311,7 @@ mod send_receive {
     fn send_to_a_reader_program(s: &Sandbox, data: &[u8]) -> Result<(), Failure> {
         let fifo = TestFifo::new(s, "fifo")?;
         let out = s.path("out");
-        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
+        let mut reader = peer::start(s, Fifo::Read { fifo: fifo.path().into(), out: out.clone() })?;
         s.call(format!("send with {} while a reader program reads the FIFO", size(data.len())), || {
             fifos::send(fifo.path(), data)
         })?;
@@ -324,8 +325,7 @@ mod send_receive {
         let fifo = TestFifo::new(s, "fifo")?;
         let input = s.path("in");
         fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
-        let mut writer =
-            s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
+        let mut writer = peer::start(s, Fifo::Write { fifo: fifo.path().into(), input: input.clone() })?;
         let got = s.call(format!("receive while a writer program sends {} and closes", size(data.len())), || {
             s.watched(|| fifos::receive(fifo.path()))
         })?;
@@ -361,8 +361,7 @@ mod send_receive {
             let input = s.path("in");
             let data = Payload::new(300_000, 3).bytes();
             fs::write(&input, &data).map_err(Failure::test_error("save the input"))?;
-            let mut sender =
-                s.peer(peer_exe!(), &[OsStr::new("kata-send"), fifo.path().as_os_str(), input.as_os_str()])?;
+            let mut sender = peer::start(s, Fifo::KataSend { fifo: fifo.path().into(), input: input.clone() })?;
             s.phase("calling receive (in a thread) while another program calls send on the same FIFO");
             let handle = s.in_thread({
                 let path = fifo.path().to_path_buf();
@@ -439,8 +438,7 @@ mod send_receive {
                 Seen::In(Doing::Opening) | Seen::Elsewhere => {}
             }
             s.phase("starting a reader program now that send waits");
-            let mut reader =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
+            let mut reader = peer::start(s, Fifo::Read { fifo: fifo.path().into(), out: out.clone() })?;
             s.phase("waiting for send to return once a reader has come");
             s.ok("send", handle.finish())?;
             reader.join_reader_after(s, "send")?;
@@ -488,8 +486,7 @@ mod send_receive {
                 Seen::In(Doing::Opening) | Seen::Elsewhere => {}
             }
             s.phase("starting a writer program now that receive waits");
-            let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
+            let mut writer = peer::start(s, Fifo::Write { fifo: fifo.path().into(), input: input.clone() })?;
             s.phase("waiting for receive to return after a writer program came, wrote and closed the FIFO");
             let got = s.ok("receive", handle.finish())?;
             s.expect_bytes("the bytes receive returned", &data, &got)?;
@@ -504,8 +501,7 @@ mod send_receive {
             let input = s.path("in");
             fs::write(&input, b"a short message").map_err(Failure::test_error("save the input"))?;
             let before = fs::symlink_metadata(fifo.path()).map_err(Failure::test_error("stat its FIFO"))?;
-            let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
+            let mut writer = peer::start(s, Fifo::Write { fifo: fifo.path().into(), input: input.clone() })?;
             let got = s.call("receive while a writer program sends a short message", || {
                 s.watched(|| fifos::receive(fifo.path()))
             })?;
@@ -978,8 +974,7 @@ mod records {
             ];
             for (what, stream) in &cases {
                 fs::write(&input, stream).map_err(Failure::test_error("save the input"))?;
-                let mut writer =
-                    s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
+                let mut writer = peer::start(s, Fifo::Write { fifo: fifo.path().into(), input: input.clone() })?;
                 s.phase(format!("calling receive_records on a stream whose last record ends after {what}"));
                 let result = fifos::receive_records(fifo.path());
                 let call = format!("receive_records on a stream whose last record ends after {what}");
@@ -1011,8 +1006,7 @@ mod records {
             let stream = framed(&records);
             let fifo = TestFifo::new(s, "records")?;
             let (out, input) = (s.path("out"), s.path("in"));
-            let mut reader =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.path().as_os_str(), out.as_os_str()])?;
+            let mut reader = peer::start(s, Fifo::Read { fifo: fifo.path().into(), out: out.clone() })?;
             s.call(format!("send_records with {} records while a reader program reads", records.len()), || {
                 fifos::send_records(fifo.path(), &records)
             })?;
@@ -1024,8 +1018,7 @@ mod records {
                 &got,
             )?;
             fs::write(&input, &stream).map_err(Failure::test_error("save the input"))?;
-            let mut writer =
-                s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.path().as_os_str(), input.as_os_str()])?;
+            let mut writer = peer::start(s, Fifo::Write { fifo: fifo.path().into(), input: input.clone() })?;
             let got = s
                 .call(format!("receive_records while a writer program sends {} records", records.len()), || {
                     s.watched(|| fifos::receive_records(fifo.path()))

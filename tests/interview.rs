@@ -9,7 +9,6 @@
 mod peer;
 ipc_katas::peer_commands!(peer::run);
 
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
@@ -18,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
-use ipc_katas::{grade, kit, peer_exe};
+use ipc_katas::{grade, kit};
 use katas::interview::{q1_shm_vs_messages as q1, q2_pipes_vs_sockets as q2, q3_named_vs_anonymous as q3};
 use katas::message_queues::SysvQueue;
 
@@ -673,11 +672,8 @@ mod q2_pipes_vs_sockets {
         let ready = s.path("ready");
         nix::unistd::mkfifo(&ready, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| Failure::crash(format!("the test could not make its handshake FIFO: {e}")))?;
-        let count = count.to_string();
-        let mut server = s.peer(
-            peer_exe!(),
-            &[OsStr::new("reverse-server"), path.as_os_str(), ready.as_os_str(), OsStr::new(&count)],
-        )?;
+        let mut server =
+            peer::start(s, peer::Interview::ReverseServer { path: path.into(), ready: ready.clone(), count })?;
         s.phase("waiting for the server program to listen");
         let mut byte = [0u8; 1];
         let heard = File::open(&ready).and_then(|mut f| f.read(&mut byte));
@@ -760,8 +756,8 @@ mod q3_named_vs_anonymous {
         let output = s.path(&format!("out-{round}"));
         fs::write(&input, data).map_err(Failure::test_error("save the input"))?;
         s.phase(format!("round {round}: a writer program and a reader program open the FIFO by name"));
-        let mut reader = s.peer(peer_exe!(), &[OsStr::new("fifo-read"), fifo.as_os_str(), output.as_os_str()])?;
-        let mut writer = s.peer(peer_exe!(), &[OsStr::new("fifo-write"), fifo.as_os_str(), input.as_os_str()])?;
+        let mut reader = peer::start(s, peer::Fifo::Read { fifo: fifo.into(), out: output.clone() })?;
+        let mut writer = peer::start(s, peer::Fifo::Write { fifo: fifo.into(), input: input.clone() })?;
         writer.join()?;
         reader.join()?;
         let got = fs::read(&output).map_err(Failure::test_error("load what the reader read"))?;

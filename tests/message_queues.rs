@@ -16,19 +16,19 @@
 
 // This binary is also the peer program its tests start as "another process" (tests/peer/).
 mod peer;
+use peer::Queue;
 ipc_katas::peer_commands!(peer::run);
 
 use std::collections::VecDeque;
-use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Handshake, Payload, Sandbox, Tracked, Worker, caught_alarms_every, size};
 use ipc_katas::kit::arrivals::{self, TAG_OVERHEAD};
 use ipc_katas::kit::{Arrivals, Seen, process};
-use ipc_katas::{grade, peer_exe};
 use katas::message_queues::{MAX_BODY, MAX_PRIORITY, PosixMessage, PosixQueue, SysvMessage, SysvQueue};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT};
 use nix::sys::stat::Mode;
@@ -849,9 +849,7 @@ mod sysv_queue {
             s.call("send twice: type 2, then type 9", || kata.send(2, b"the other one"))?;
             s.ok("send", kata.send(9, &body))?;
             let out = s.path("out");
-            let key_text = key.to_string();
-            let args = [OsStr::new("kata-msg-receive"), OsStr::new(&key_text), OsStr::new("-9"), out.as_os_str()];
-            let mut peer = s.peer(peer_exe!(), &args)?;
+            let mut peer = peer::start(s, Queue::SysvReceive { key, selector: -9, out: out.clone() })?;
             s.phase("another program calls SysvQueue::open(key) and receive(-9)");
             peer.join()?;
             let saved = fs::read(&out).map_err(Failure::test_error("load what the other program received"))?;
@@ -1114,8 +1112,7 @@ mod posix_queue {
                 queue.send(&Payload::new(len, len as u64).bytes(), priority)?;
             }
             let out = s.path("out");
-            let args = [OsStr::new("kata-mq-receive"), OsStr::new(&name), OsStr::new("5"), out.as_os_str()];
-            let mut peer = s.peer(peer_exe!(), &args)?;
+            let mut peer = peer::start(s, Queue::PosixReceive { name: name.clone(), count: 5, out: out.clone() })?;
             s.phase("another program calls PosixQueue::open and receive 5 times on a queue of 8192-byte messages");
             peer.join().map_err(|f| {
                 let text = f.outcome().text();
@@ -1152,8 +1149,7 @@ mod posix_queue {
             let input = s.path("in");
             let body = Payload::new(64, 12).bytes();
             fs::write(&input, &body).map_err(Failure::test_error("save the input"))?;
-            let args = [OsStr::new("kata-mq-send"), OsStr::new(&name), OsStr::new("7"), input.as_os_str()];
-            let mut peer = s.peer(peer_exe!(), &args)?;
+            let mut peer = peer::start(s, Queue::PosixSend { name: name.clone(), priority: 7, input: input.clone() })?;
             s.phase("another program calls PosixQueue::open and send(64 bytes, priority 7)");
             peer.join()?;
             let got = s.call("receive_timeout(2 s) for the other program's message", || {

@@ -421,16 +421,11 @@ fn the_peer_program_declares_each_of_its_topics_once() {
         &files,
         "the files in tests/peer/",
     );
-    let text = read("tests/peer/mod.rs");
+    // A topic's command enum left out of `peer::Command` is dead code, which clippy refuses.
     for name in &files {
         assert!(
             topic(name).is_some(),
             "tests/peer/{name}.rs: `{name}` is not a topic of the catalogue; rename or remove it"
-        );
-        let entry = format!("Commands {{ usage: {name}::COMMANDS, run: {name}::run }},");
-        assert!(
-            text.contains(&entry),
-            "tests/peer/mod.rs: TOPICS lacks `{entry}`; add it, or the peer never runs them"
         );
     }
 }

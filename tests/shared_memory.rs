@@ -15,15 +15,14 @@
 mod peer;
 ipc_katas::peer_commands!(peer::run);
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
+use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Sandbox, Tracked};
 use ipc_katas::kit::sysv;
-use ipc_katas::{grade, peer_exe};
 use katas::shared_memory::{PosixShm, SysvSegment};
 
 /// The test's own uid, to check who owns an object.
@@ -337,8 +336,8 @@ mod posix_shm {
     }
 
     /// Runs the peer program and waits for it.
-    fn peer(s: &Sandbox, args: &[&OsStr]) -> Result<(), Failure> {
-        s.peer(peer_exe!(), args)?.join().map(drop)
+    fn peer(s: &Sandbox, command: peer::Shm) -> Result<(), Failure> {
+        peer::start(s, command)?.join().map(drop)
     }
 
     #[test]
@@ -352,7 +351,7 @@ mod posix_shm {
             s.ok("write_at", shm.write_at(0, &payload))?;
             let out = s.path("read-by-peer");
             s.phase("an unrelated program opens the object by name and reads it");
-            peer(s, &[OsStr::new("shm-read"), OsStr::new(&name), OsStr::new("100000"), out.as_os_str()])?;
+            peer(s, peer::Shm::Read { name: name.clone(), len: 100_000, out: out.clone() })?;
             let got = fs::read(&out).map_err(Failure::test_error("load what the peer read"))?;
             s.expect_bytes("the bytes the other program read by name", &payload, &got)?;
             s.call(format!("PosixShm::unlink({name:?})"), || PosixShm::unlink(&name))?;
@@ -369,7 +368,7 @@ mod posix_shm {
             let input = s.path("input");
             fs::write(&input, &payload).map_err(Failure::test_error("save the input"))?;
             s.phase("an unrelated program creates the object, sizes it and writes 70001 bytes");
-            peer(s, &[OsStr::new("shm-write"), OsStr::new(&name), input.as_os_str()])?;
+            peer(s, peer::Shm::Write { name: name.clone(), input: input.clone() })?;
             let shm = s.call(format!("PosixShm::open({name:?})"), || PosixShm::open(&name))?;
             s.expect_eq("PosixShm::size of the object the other program made (fstat)", &70_001, &shm.size())?;
             let got = s.ok("read_at(0, 70001)", shm.read_at(0, payload.len()))?;

@@ -9,9 +9,9 @@
 
 // This binary is also the peer program its tests start as "another process" (tests/peer/).
 mod peer;
+use peer::Sockets;
 ipc_katas::peer_commands!(peer::run);
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -21,19 +21,14 @@ use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
 use ipc_katas::kit::{Removed, fd};
-use ipc_katas::{grade, peer_exe};
 use katas::sockets;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the katas' tests.
-
-fn peer(s: &Sandbox, args: &[&dyn AsRef<OsStr>]) -> Result<Peer, Failure> {
-    let args: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
-    s.peer(peer_exe!(), &args)
-}
 
 /// A socket file the test binds itself; removed when dropped, so that a failing test does not
 /// also report it as left behind.
@@ -574,7 +569,7 @@ mod unix_server {
         s.ok("UnixServer::bind", sockets::UnixServer::bind(path))
     }
 
-    /// Serves `n` client programs (`unix-client`, `count` requests each) and `others` connections
+    /// Serves `n` client programs (`Sockets::UnixClient`, `count` requests each) and `others` connections
     /// the test made before with the kata's server.
     fn serve_client_programs(
         s: &Sandbox,
@@ -585,7 +580,7 @@ mod unix_server {
     ) -> Result<(), Failure> {
         let mut clients = Vec::new();
         for id in 0..n {
-            clients.push(peer(s, &[&"unix-client", &path, &id.to_string(), &count.to_string()])?);
+            clients.push(peer::start(s, Sockets::UnixClient { path: path.into(), id, count: count as usize })?);
         }
         s.phase(format!("calling serve({n}) while {n} client programs connect at once, {count} requests each"));
         let served = server.serve(n as usize + others, handler);
@@ -1046,7 +1041,7 @@ mod tcp {
                         sizes.len(),
                         size(*len)
                     ));
-                    let joined = peer(s, &[&"tcp-client", &port.to_string(), &len.to_string(), &i.to_string()])?.join();
+                    let joined = peer::start(s, Sockets::TcpClient { port, len: *len, seed: i as u64 })?.join();
                     if let Err(failure) = joined {
                         if serving.is_finished() {
                             let result = serving.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -1440,7 +1435,7 @@ mod pass_fd {
             fs::remove_file(&file_path).map_err(Failure::test_error("unlink its file"))?;
             let socket = TestSocket::bind(s, "fd.sock")?;
             let out = s.path("out");
-            let mut receiver = peer(s, &[&"fd-recv", &socket.path, &out])?;
+            let mut receiver = peer::start(s, Sockets::FdRecv { path: socket.path.clone(), out: out.clone() })?;
             s.phase("waiting for the receiver program to connect");
             let stream = socket.accept_from(&mut receiver)?;
             s.call("send_fd with a file read up to byte 1000", || sockets::send_fd(&stream, file.as_fd()))?;
@@ -1468,7 +1463,8 @@ mod pass_fd {
             let file_path = s.path("data");
             fs::write(&file_path, &content).map_err(Failure::test_error("write its file"))?;
             let socket = TestSocket::bind(s, "fd.sock")?;
-            let mut sender = peer(s, &[&"fd-send", &socket.path, &file_path, &"777"])?;
+            let mut sender =
+                peer::start(s, Sockets::FdSend { path: socket.path.clone(), file: file_path.clone(), skip: 777 })?;
             s.phase("waiting for the sender program to connect");
             let stream = socket.accept_from(&mut sender)?;
             let fd = s.call("recv_fd while the sender program sends a file it has read up to byte 777", || {

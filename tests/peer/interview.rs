@@ -4,14 +4,27 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::{FAILED, PeerResult, failed};
 
-pub const COMMANDS: &str = "\
-reverse-server PATH READY COUNT   bind PATH, say so on the FIFO READY, serve one client COUNT framed
-                                  requests (u32 BE length) answered reversed in small pieces, then
-                                  expect end-of-file, remove PATH";
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Interview {
+    /// Bind `path`, say so on the FIFO `ready`, serve one client `count` framed requests (u32 BE
+    /// length) answered reversed in small pieces, then expect end-of-file; remove `path`.
+    ReverseServer { path: PathBuf, ready: PathBuf, count: usize },
+}
+
+impl Interview {
+    pub fn run(self) -> PeerResult {
+        match self {
+            Interview::ReverseServer { path, ready, count } => reverse_server(&path, &ready, count),
+        }
+    }
+}
 
 /// How long the trusted server waits for the code under test before it says so.
 const PATIENCE: Duration = Duration::from_secs(3);
@@ -19,22 +32,14 @@ const PATIENCE: Duration = Duration::from_secs(3);
 /// The answers go out in pieces this large, so one `read` is never one answer.
 const PIECE: usize = 1000;
 
-pub fn run(args: &[&str]) -> Option<PeerResult> {
-    Some(match *args {
-        ["reverse-server", path, ready, count] => reverse_server(path, ready, count),
-        _ => return None,
-    })
-}
-
-fn reverse_server(path: &str, ready: &str, count: &str) -> PeerResult {
-    let count: usize = count.parse().map_err(|_| (super::USAGE, format!("COUNT must be a number, not {count:?}")))?;
+fn reverse_server(path: &Path, ready: &Path, count: usize) -> PeerResult {
     let listener = UnixListener::bind(path).map_err(failed("binding the server socket"))?;
     let served = serve(&listener, ready, count);
     let _ = fs::remove_file(path);
     served
 }
 
-fn serve(listener: &UnixListener, ready: &str, count: usize) -> PeerResult {
+fn serve(listener: &UnixListener, ready: &Path, count: usize) -> PeerResult {
     // Listening now: tell the test, which waits on the FIFO's other end.
     OpenOptions::new()
         .write(true)

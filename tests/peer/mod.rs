@@ -1,8 +1,14 @@
 //! The peer program's commands, topic by topic: the other side of a graded test, run as a
 //! separate program (this test binary started again, see `ipc_katas::grader::peer`). A command
 //! that calls kata code runs the learner's attempt, as the tests do.
+//!
+//! A test builds a [`Command`] and [`start`]s it; the peer gets it as one argument (JSON) and
+//! runs it. One type on both sides: a command the test can build is one the peer knows.
 
-pub use ipc_katas::grader::peer::{FAILED, PeerResult, USAGE, failed};
+use ipc_katas::grader::peer::USAGE;
+pub use ipc_katas::grader::peer::{FAILED, PeerResult, failed};
+use ipc_katas::grader::{Failure, Peer, Sandbox};
+use serde::{Deserialize, Serialize};
 
 mod fifos;
 mod interview;
@@ -10,25 +16,52 @@ mod message_queues;
 mod shared_memory;
 mod sockets;
 
-/// One topic's peer commands: their usage text, and `run`, which returns `None` for a command
-/// that is not its own.
-struct Commands {
-    usage: &'static str,
-    run: fn(&[&str]) -> Option<PeerResult>,
+pub use fifos::Fifo;
+pub use interview::Interview;
+pub use message_queues::Queue;
+pub use shared_memory::Shm;
+pub use sockets::Sockets;
+
+/// One peer command, of one topic.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Command {
+    Fifo(Fifo),
+    Shm(Shm),
+    Queue(Queue),
+    Sockets(Sockets),
+    Interview(Interview),
 }
 
-const TOPICS: &[Commands] = &[
-    Commands { usage: fifos::COMMANDS, run: fifos::run },
-    Commands { usage: shared_memory::COMMANDS, run: shared_memory::run },
-    Commands { usage: message_queues::COMMANDS, run: message_queues::run },
-    Commands { usage: sockets::COMMANDS, run: sockets::run },
-    Commands { usage: interview::COMMANDS, run: interview::run },
-];
+macro_rules! commands_of {
+    ($($topic:ident),*) => {$(
+        impl From<$topic> for Command {
+            fn from(command: $topic) -> Command {
+                Command::$topic(command)
+            }
+        }
+    )*};
+}
+commands_of!(Fifo, Shm, Queue, Sockets, Interview);
 
-/// Runs the peer command in `args`.
+/// Starts the peer program with `command`; [`Peer::join`] says how it ended.
+#[allow(dead_code, reason = "each test binary includes every topic's peer; some start none")]
+pub fn start(s: &Sandbox, command: impl Into<Command>) -> Result<Peer, Failure> {
+    let command = command.into();
+    let arg = serde_json::to_string(&command).map_err(Failure::test_error("encode the peer command"))?;
+    s.peer_as(ipc_katas::peer_exe!(), &format!("`{command:?}`"), &[arg])
+}
+
+/// Runs the peer command in `args`: one [`Command`], as [`start`] encodes it.
 pub fn run(args: &[&str]) -> PeerResult {
-    TOPICS.iter().find_map(|topic| (topic.run)(args)).unwrap_or_else(|| {
-        let commands: Vec<&str> = TOPICS.iter().map(|topic| topic.usage).collect();
-        Err((USAGE, format!("peer: unknown command {args:?}; the commands are:\n{}", commands.join("\n"))))
-    })
+    let command = match args {
+        [arg] => serde_json::from_str(arg).map_err(|e| (USAGE, format!("peer: {arg} is no peer command: {e}")))?,
+        _ => return Err((USAGE, format!("peer: expected one command (JSON), got {} arguments", args.len()))),
+    };
+    match command {
+        Command::Fifo(c) => c.run(),
+        Command::Shm(c) => c.run(),
+        Command::Queue(c) => c.run(),
+        Command::Sockets(c) => c.run(),
+        Command::Interview(c) => c.run(),
+    }
 }

@@ -3,31 +3,37 @@
 
 use std::fs;
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
 
 use super::{FAILED, PeerResult};
 
-pub const COMMANDS: &str = "\
-shm-read NAME LEN OUT     shm_open NAME read-only, map it, save its first LEN bytes in OUT
-shm-write NAME IN         shm_open NAME (O_CREAT | O_EXCL, 0600), size it, copy the bytes of IN into it";
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Shm {
+    /// `shm_open` `name` read-only, map it, save its first `len` bytes in `out`.
+    Read { name: String, len: usize, out: PathBuf },
+    /// `shm_open` `name` (`O_CREAT | O_EXCL`, 0600), size it, copy the bytes of `input` into it.
+    Write { name: String, input: PathBuf },
+}
 
-pub fn run(args: &[&str]) -> Option<PeerResult> {
-    Some(match *args {
-        ["shm-read", name, len, out] => read(name, len, out),
-        ["shm-write", name, input] => write(name, input),
-        _ => return None,
-    })
+impl Shm {
+    pub fn run(self) -> PeerResult {
+        match self {
+            Shm::Read { name, len, out } => read(&name, len, &out),
+            Shm::Write { name, input } => write(&name, &input),
+        }
+    }
 }
 
 fn fail(what: &str) -> impl FnOnce(nix::errno::Errno) -> (i32, String) + '_ {
     move |e| (FAILED, format!("{what}: {e}"))
 }
 
-fn read(name: &str, len: &str, out: &str) -> PeerResult {
-    let len: usize = len.parse().map_err(|_| (super::USAGE, format!("shm-read: bad length {len}")))?;
+fn read(name: &str, len: usize, out: &Path) -> PeerResult {
     let fd = mman::shm_open(name, OFlag::O_RDONLY, Mode::empty()).map_err(fail("shm_open of the object"))?;
     let size = nix::sys::stat::fstat(&fd).map_err(fail("fstat of the object"))?.st_size;
     if (size as u64) < len as u64 {
@@ -47,7 +53,7 @@ fn read(name: &str, len: &str, out: &str) -> PeerResult {
     fs::write(out, data).map_err(|e| (FAILED, format!("saving what was read: {e}")))
 }
 
-fn write(name: &str, input: &str) -> PeerResult {
+fn write(name: &str, input: &Path) -> PeerResult {
     let data = fs::read(input).map_err(|e| (FAILED, format!("loading the input: {e}")))?;
     let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR;
     let fd = mman::shm_open(name, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(fail("shm_open of the object"))?;

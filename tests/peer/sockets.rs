@@ -6,35 +6,42 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
+use serde::{Deserialize, Serialize};
 
 use super::{FAILED, PeerResult, failed};
 use ipc_katas::grader::Payload;
 
-pub const COMMANDS: &str = "\
-unix-client PATH ID COUNT   connect to PATH, send COUNT framed requests (u32 BE length), expect each reversed
-tcp-client PORT LEN SEED    send LEN bytes to 127.0.0.1:PORT, shutdown(Write), expect them reversed, then EOF
-fd-recv PATH OUT            connect to PATH, receive one descriptor (SCM_RIGHTS), save what it reads in OUT
-fd-send PATH FILE SKIP      open FILE, read SKIP bytes, connect to PATH and send the open file (SCM_RIGHTS)";
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Sockets {
+    /// Connect to `path`, send client `id`'s `count` framed requests (u32 BE length), expect
+    /// each one back reversed.
+    UnixClient { path: PathBuf, id: u64, count: usize },
+    /// Send `len` bytes (seed `seed`) to 127.0.0.1:`port`, `shutdown(Write)`, expect them back
+    /// reversed, then end-of-file.
+    TcpClient { port: u16, len: usize, seed: u64 },
+    /// Connect to `path`, receive one descriptor (`SCM_RIGHTS`), save what it reads in `out`.
+    FdRecv { path: PathBuf, out: PathBuf },
+    /// Open `file`, read `skip` bytes, connect to `path` and send the open file (`SCM_RIGHTS`).
+    FdSend { path: PathBuf, file: PathBuf, skip: usize },
+}
+
+impl Sockets {
+    pub fn run(self) -> PeerResult {
+        match self {
+            Sockets::UnixClient { path, id, count } => unix_client(&path, id, count),
+            Sockets::TcpClient { port, len, seed } => tcp_client(port, len, seed),
+            Sockets::FdRecv { path, out } => fd_recv(&path, &out),
+            Sockets::FdSend { path, file, skip } => fd_send(&path, &file, skip),
+        }
+    }
+}
 
 /// How long a trusted peer waits for the code under test before it says so.
 const PATIENCE: Duration = Duration::from_secs(3);
-
-pub fn run(args: &[&str]) -> Option<PeerResult> {
-    Some(match *args {
-        ["unix-client", path, id, count] => unix_client(path, id, count),
-        ["tcp-client", port, len, seed] => tcp_client(port, len, seed),
-        ["fd-recv", path, out] => fd_recv(path, out),
-        ["fd-send", path, file, skip] => fd_send(path, file, skip),
-        _ => return None,
-    })
-}
-
-fn number<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, (i32, String)> {
-    text.parse().map_err(|_| (super::USAGE, format!("{what} must be a number, not {text:?}")))
-}
 
 /// The requests of client `id`: sizes that cross buffer boundaries, an empty one included.
 pub fn unix_requests(id: u64, count: usize) -> Vec<Vec<u8>> {
@@ -47,8 +54,8 @@ pub fn reversed(request: &[u8]) -> Vec<u8> {
     request.iter().rev().copied().collect()
 }
 
-fn unix_client(path: &str, id: &str, count: &str) -> PeerResult {
-    let requests = unix_requests(number("ID", id)?, number("COUNT", count)?);
+fn unix_client(path: &Path, id: u64, count: usize) -> PeerResult {
+    let requests = unix_requests(id, count);
     let mut stream = UnixStream::connect(path).map_err(failed("connecting to the server"))?;
     stream.set_read_timeout(Some(PATIENCE)).map_err(failed("setting a read timeout"))?;
     for (i, request) in requests.iter().enumerate() {
@@ -72,9 +79,8 @@ fn read_frame(from: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(message)
 }
 
-fn tcp_client(port: &str, len: &str, seed: &str) -> PeerResult {
-    let data = Payload::new(number("LEN", len)?, number("SEED", seed)?).bytes();
-    let port: u16 = number("PORT", port)?;
+fn tcp_client(port: u16, len: usize, seed: u64) -> PeerResult {
+    let data = Payload::new(len, seed).bytes();
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(failed("connecting to the server"))?;
     stream.set_read_timeout(Some(PATIENCE)).map_err(failed("setting a read timeout"))?;
     stream.write_all(&data).map_err(failed("sending the data"))?;
@@ -101,7 +107,7 @@ fn tcp_client(port: &str, len: &str, seed: &str) -> PeerResult {
     }
 }
 
-fn fd_recv(path: &str, out: &str) -> PeerResult {
+fn fd_recv(path: &Path, out: &Path) -> PeerResult {
     let stream = UnixStream::connect(path).map_err(failed("connecting to the sender"))?;
     stream.set_read_timeout(Some(PATIENCE)).map_err(failed("setting a read timeout"))?;
     let mut byte = [0u8; 16];
@@ -133,9 +139,9 @@ fn fd_recv(path: &str, out: &str) -> PeerResult {
     fs::write(out, content).map_err(failed("saving what was read"))
 }
 
-fn fd_send(path: &str, file: &str, skip: &str) -> PeerResult {
+fn fd_send(path: &Path, file: &Path, skip: usize) -> PeerResult {
     let mut file = fs::File::open(file).map_err(failed("opening the file"))?;
-    let mut skipped = vec![0u8; number("SKIP", skip)?];
+    let mut skipped = vec![0u8; skip];
     file.read_exact(&mut skipped).map_err(failed("reading the first bytes"))?;
     let stream = UnixStream::connect(path).map_err(failed("connecting to the receiver"))?;
     let fds = [file.as_raw_fd()];
