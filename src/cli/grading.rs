@@ -37,6 +37,8 @@ pub struct TestResult {
     pub kind: Option<Kind>,
     /// The grader's report (or, for a failed test the grader never saw, what it printed).
     pub report: String,
+    /// A hang whose report could only list the usual causes (see `Verdict::unexplained`).
+    pub unexplained: bool,
 }
 
 impl TestResult {
@@ -589,8 +591,10 @@ pub fn parse(stdout: &str) -> Vec<TestResult> {
             "FAILED" => false,
             _ => continue,
         };
-        results
-            .insert(name.to_string(), TestResult { name: name.to_string(), passed, kind: None, report: String::new() });
+        results.insert(
+            name.to_string(),
+            TestResult { name: name.to_string(), passed, kind: None, report: String::new(), unexplained: false },
+        );
     }
     // The captured output of each failed test: from `---- NAME stdout ----` to the next such
     // line or to `failures:`.
@@ -630,6 +634,7 @@ fn with_graded(mut results: Vec<TestResult>, graded: &[GradedResult]) -> Vec<Tes
             continue;
         }
         result.kind = Some(grade.kind);
+        result.unexplained = grade.unexplained;
         if !result.passed {
             result.report = grade.report.clone();
         }
@@ -669,7 +674,7 @@ failures:
         let line = |test: &str, label: &str, text: &str| {
             let report = format!("{test}: {label} (5.0s)\n    {text}\n\n    kata:  pipes::child_to_parent");
             let json = serde_json::json!({"test": test, "label": label, "text": text, "report": report,
-                "elapsed_s": 5.0, "signal": null, "phase": "reading"});
+                "elapsed_s": 5.0, "signal": null, "phase": "reading", "unexplained": false});
             GradedResult::parse(&json.to_string()).unwrap()
         };
         vec![

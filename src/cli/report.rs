@@ -149,11 +149,10 @@ fn short_name(test: &TestResult) -> &str {
 /// what the attempt returned or where it died; a leak names what was left; a hang whose report
 /// says what the processes were doing comes before one that only lists the usual causes.
 fn specificity(test: &TestResult) -> u8 {
-    let generic_hang = test.report.contains("Usual causes:");
     match test.kind {
         Some(Kind::WrongAnswer | Kind::Crash) => 0,
         Some(Kind::Leak) => 1,
-        Some(Kind::Hang) if !generic_hang => 2,
+        Some(Kind::Hang) if !test.unexplained => 2,
         Some(Kind::Hang) => 3,
         _ => 4,
     }
@@ -231,6 +230,7 @@ mod tests {
             passed: false,
             kind: Kind::from_label(label),
             report: format!("signals::wait::{name}: {label} (5.0s)\n    {text}\n\n    kata:  signals::wait"),
+            unexplained: text.contains("Usual causes:"),
         }
     }
 
@@ -252,5 +252,7 @@ mod tests {
         let a = result("e", "HANG", "timed out\n    the caller (pid 12) reads fd 3 (/tmp/ipc-katas-AbC1/fifo)");
         let b = result("f", "HANG", "timed out\n    the caller (pid 345) reads fd 4 (/tmp/ipc-katas-x9Yz/fifo)");
         assert_eq!(cause(&a), cause(&b));
+        // A hang the grader explained (its fact, not its words) comes before one it could not.
+        assert!(specificity(&a) < specificity(&tests[0]));
     }
 }

@@ -15,8 +15,10 @@ const DEADLINE: Duration = Duration::from_millis(1500);
 fn hang(body: impl FnOnce(&mut Sandbox) -> Result<(), Failure>) -> String {
     // A subject with a usual cause, to show when no rule of the picture names the deadlock.
     let subject = Subject { footer: Vec::new(), hang_causes: vec!["a deliberate deadlock".to_string()] };
-    let outcome = Grade::new("grader::forensics_self_test").subject(subject).deadline(DEADLINE).outcome(body);
-    let Outcome::Hang(text) = outcome else { panic!("{outcome:?}") };
+    let verdict = Grade::new("grader::forensics_self_test").subject(subject).deadline(DEADLINE).verdict(body);
+    let Outcome::Hang(text) = verdict.outcome().clone() else { panic!("{verdict:?}") };
+    // The fact the CLI reads, and the words the learner reads, agree.
+    assert_eq!(verdict.unexplained(), text.contains("Usual causes"), "{text}");
     if std::env::var_os("SHOW_HANGS").is_some() {
         eprintln!("----\n{text}");
     }

@@ -293,6 +293,7 @@ fn write_result(path: &Path, test: &str, verdict: &Verdict, elapsed: Duration, r
         "elapsed_s": elapsed.as_secs_f64(),
         "signal": verdict.signal(),
         "phase": verdict.phase(),
+        "unexplained": verdict.unexplained(),
     });
     let written = fs::OpenOptions::new()
         .create(true)
@@ -315,6 +316,8 @@ pub struct GradedResult {
     pub elapsed: Duration,
     pub signal: Option<i32>,
     pub phase: Option<String>,
+    /// A hang that nothing the test saw explained (see [`Verdict::unexplained`]).
+    pub unexplained: bool,
 }
 
 impl GradedResult {
@@ -329,6 +332,7 @@ impl GradedResult {
             elapsed: Duration::try_from_secs_f64(v["elapsed_s"].as_f64()?).ok()?,
             signal: v["signal"].as_i64().and_then(|s| i32::try_from(s).ok()),
             phase: v["phase"].as_str().map(str::to_string),
+            unexplained: v["unexplained"].as_bool()?,
         })
     }
 }
@@ -412,11 +416,13 @@ fn judge(finished: &supervise::Finished, deadline: Duration, causes: &[String]) 
                 text.push('\n');
                 text.push_str(&explained.text());
             }
-            if evidence.is_none() && !diagnosed && !causes.is_empty() {
+            let unexplained = evidence.is_none() && !diagnosed;
+            if unexplained && !causes.is_empty() {
                 text.push_str("\nUsual causes:\n");
                 text.push_str(&causes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"));
             }
-            Verdict::new(Outcome::Hang(text))
+            let verdict = Verdict::new(Outcome::Hang(text));
+            if unexplained { verdict.with_unexplained() } else { verdict }
         }
         Some(Ended::Signalled(signal)) => {
             let story = signal_story(signal);

@@ -110,6 +110,9 @@ pub struct Verdict {
     outcome: Outcome,
     signal: Option<i32>,
     phase: Option<String>,
+    /// A hang that nothing the test saw explained: its report lists only the usual causes.
+    /// Known where the deadline passed, in the test's own process, so never encoded.
+    unexplained: bool,
 }
 
 /// Longest phase a verdict carries across a process boundary: a phase is a line.
@@ -119,7 +122,7 @@ const NO_PHASE: u16 = u16::MAX;
 
 impl Verdict {
     pub fn new(outcome: Outcome) -> Verdict {
-        Verdict { outcome, signal: None, phase: None }
+        Verdict { outcome, signal: None, phase: None, unexplained: false }
     }
 
     pub fn outcome(&self) -> &Outcome {
@@ -138,6 +141,17 @@ impl Verdict {
     /// The phase the test was in when it ended (see [`Sandbox::phase`](super::Sandbox::phase)).
     pub fn phase(&self) -> Option<&str> {
         self.phase.as_deref()
+    }
+
+    /// Whether this is a hang that nothing the test saw explained (no diagnosis, no evidence
+    /// from the kata's tests): its report can only list what usually causes such a hang.
+    pub fn unexplained(&self) -> bool {
+        self.unexplained
+    }
+
+    pub(crate) fn with_unexplained(mut self) -> Verdict {
+        self.unexplained = true;
+        self
     }
 
     pub(crate) fn with_signal(mut self, signal: i32) -> Verdict {
@@ -196,6 +210,7 @@ impl Verdict {
             outcome: Outcome::of(kind, String::from_utf8_lossy(text).into_owned()),
             signal: (has_signal != 0).then(|| i32::from_le_bytes(*signal)),
             phase,
+            unexplained: false,
         })
     }
 }
