@@ -92,14 +92,6 @@ pub fn libtest_name(function: &str) -> String {
     }
 }
 
-/// The peer program, for [`Sandbox::peer`]: the test binary itself (see [`peer`]).
-#[macro_export]
-macro_rules! peer_exe {
-    () => {
-        $crate::grader::peer::exe()
-    };
-}
-
 /// Why a graded body failed: returned by the checks on [`Sandbox`] and by a body with `?`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure(Verdict);

@@ -38,7 +38,7 @@ pub fn failed(what: &str) -> impl FnOnce(std::io::Error) -> (i32, String) + '_ {
 }
 
 /// The program to start as the peer: this test binary.
-pub fn exe() -> &'static str {
+pub(crate) fn exe() -> &'static str {
     static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     EXE.get_or_init(|| {
         std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "/proc/self/exe".into())

@@ -171,18 +171,13 @@ pub struct PeerOutput {
 }
 
 impl Sandbox {
-    /// Starts the peer program `exe` (use [`peer_exe!`](crate::peer_exe)) with `args`: a
-    /// separate program, not a fork of the test. Its stdout and stderr are captured.
-    pub fn peer<S: AsRef<OsStr>>(&self, exe: &str, args: &[S]) -> Result<Peer, Failure> {
-        let line = args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" ");
-        self.peer_as(exe, &format!("`peer {line}`"), args)
-    }
-
-    /// [`Sandbox::peer`] for a peer whose reports call it "the peer process {what}".
-    pub fn peer_as<S: AsRef<OsStr>>(&self, exe: &str, what: &str, args: &[S]) -> Result<Peer, Failure> {
+    /// Starts the peer program (this test binary, see [`super::peer`]) with `args`: a separate
+    /// program, not a fork of the test. Its reports call it "the peer process {what}". Its
+    /// stdout and stderr are captured.
+    pub fn peer<S: AsRef<OsStr>>(&self, what: &str, args: &[S]) -> Result<Peer, Failure> {
         self.guard();
         let what = format!("the peer process {what}");
-        let child = Command::new(exe)
+        let child = Command::new(super::peer::exe())
             .args(args)
             .env(super::peer::ENV, "1")
             .stdin(Stdio::null())

@@ -48,7 +48,7 @@ commands_of!(Fifo, Shm, Queue, Sockets, Interview);
 pub fn start(s: &Sandbox, command: impl Into<Command>) -> Result<Peer, Failure> {
     let command = command.into();
     let arg = serde_json::to_string(&command).map_err(Failure::test_error("encode the peer command"))?;
-    s.peer_as(ipc_katas::peer_exe!(), &format!("`{command:?}`"), &[arg])
+    s.peer(&format!("`{command:?}`"), &[arg])
 }
 
 /// Runs the peer command in `args`: one [`Command`], as [`start`] encodes it.
