@@ -25,7 +25,7 @@ use ipc_katas::grader::{
 };
 use ipc_katas::kit::arrivals::{self, TAG_OVERHEAD};
 use ipc_katas::kit::thread::calls;
-use ipc_katas::kit::{Arrivals, KataThread, Seen, TestFifo, Wait, fd};
+use ipc_katas::kit::{Arrivals, KataThread, Seen, TestFifo, Wait, fd, signals};
 use katas::fifos;
 use proptest::prelude::*;
 
@@ -736,12 +736,9 @@ mod records {
         let path = fifo.path();
         let sent = &records;
         let writer = s.fork("the writer", move || {
-            // SAFETY: our copy of the test's read end: the reader is the test, not us. SIGPIPE
-            // ignored, as in every Rust program, so a write with no reader fails with EPIPE.
-            unsafe {
-                libc::close(reader_fd);
-                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-            }
+            // SAFETY: our copy of the test's read end: the reader is the test, not us.
+            unsafe { libc::close(reader_fd) };
+            signals::ignore_sigpipe();
             caught_alarms_every(alarms);
             let result = fifos::send_records(path, sent);
             caught_alarms_every(None);

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, caught_alarms_every, data, size};
-use ipc_katas::kit::{Removed, fd};
+use ipc_katas::kit::{Removed, fd, signals};
 use katas::sockets;
 use proptest::prelude::*;
 
@@ -109,12 +109,6 @@ fn reversed(request: &[u8]) -> Vec<u8> {
     request.iter().rev().copied().collect()
 }
 
-/// A trusted worker that writes to a socket whose reader is gone gets EPIPE, not SIGPIPE.
-fn ignore_sigpipe() {
-    // SAFETY: only changes this forked worker's disposition of SIGPIPE.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-}
-
 /// The body's result, unless a worker running kata code failed in a way that explains it better
 /// (a todo!(), a crash, a wrong answer) than the SIGPIPE or EPIPE (`Broken pipe`) it got because
 /// the body stopped reading at its own failure: then the body's failure is the cause, and the
@@ -138,24 +132,6 @@ fn prefer_worker(body: Result<(), Failure>, worker: Result<(), Failure>) -> Resu
         }
         (Err(_), Err(worker)) => Err(worker),
         (Err(body), _) => Err(body),
-    }
-}
-
-/// The socket type (`SO_TYPE`) of a descriptor.
-fn socket_type(fd: RawFd) -> i32 {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: value and len are valid out-pointers of the right size.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut value as *mut i32).cast(), &mut len) };
-    if r == 0 { value } else { -1 }
-}
-
-fn socket_type_name(t: i32) -> &'static str {
-    match t {
-        libc::SOCK_STREAM => "SOCK_STREAM",
-        libc::SOCK_DGRAM => "SOCK_DGRAM",
-        libc::SOCK_SEQPACKET => "SOCK_SEQPACKET",
-        _ => "not a socket",
     }
 }
 
@@ -661,7 +637,7 @@ mod unix_server {
                 clients.push(s.fork(&format!("client {id}"), move || {
                     // SAFETY: our copy of the go pipe's write end; the body keeps its own.
                     unsafe { libc::close(go_w) };
-                    ignore_sigpipe();
+                    signals::ignore_sigpipe();
                     let fail = |what: &str, e: io::Error| Failure::wrong(format!("client {id}: {what}: {e}"));
                     let mut stream = UnixStream::connect(path).map_err(|e| fail("connect", e))?;
                     for round in 0..2 {
@@ -890,7 +866,7 @@ mod unix_server {
             let _cleanup = Removed(path.clone());
             let server = bind(s, &path)?;
             let bad = s.fork("the client that announces 4 GiB", || {
-                ignore_sigpipe();
+                signals::ignore_sigpipe();
                 let mut stream = UnixStream::connect(&path).map_err(|e| Failure::wrong(format!("connect: {e}")))?;
                 stream
                     .write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
@@ -922,7 +898,7 @@ mod unix_server {
                 .map(|(i, &n)| Payload::new(n, 20 + i as u64).bytes())
                 .collect();
             let server = s.fork("the test's server", || {
-                ignore_sigpipe();
+                signals::ignore_sigpipe();
                 let (mut stream, _) = socket.listener().accept().map_err(|e| Failure::crash(format!("accept: {e}")))?;
                 stream.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| Failure::crash(e.to_string()))?;
                 let mut served = 0;
@@ -1241,11 +1217,11 @@ mod socketpair {
             }
             drop((a, b));
             let (ours, theirs) = s.call("message_pair", sockets::message_pair)?;
-            let kind = socket_type(ours.as_fd().as_raw_fd());
+            let kind = fd::socket_type(&ours);
             s.expect(kind == libc::SOCK_SEQPACKET, || {
                 format!(
                     "message_pair made {} sockets, not SOCK_SEQPACKET: {}",
-                    socket_type_name(kind),
+                    fd::socket_type_name(kind),
                     if kind == libc::SOCK_STREAM {
                         "a stream merges messages (1, 100 and 5 bytes written back to back came out as one read of 106 bytes)"
                     } else {

@@ -1,5 +1,5 @@
-//! Plain descriptors for the test's own side: a pipe, a poll, a byte as a handshake. Each read
-//! and wait goes on through `EINTR`: the tests run under caught signals.
+//! Plain descriptors for the test's own side: a pipe, a poll, a byte as a handshake, a socket's
+//! type. Each read and wait goes on through `EINTR`: the tests run under caught signals.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -40,5 +40,35 @@ pub fn write_byte(fd: impl AsFd) -> bool {
             -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
             _ => return false,
         }
+    }
+}
+
+/// The type of a socket (`SO_TYPE`, `man 7 socket`): `SOCK_STREAM`, `SOCK_DGRAM`,
+/// `SOCK_SEQPACKET`, or -1 when the descriptor is not a socket.
+pub fn socket_type(fd: impl AsFd) -> i32 {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value and len are valid out-pointers of the sizes given; the descriptor is
+    // borrowed for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 { value } else { -1 }
+}
+
+/// A socket type in words, for a message.
+pub fn socket_type_name(t: i32) -> &'static str {
+    match t {
+        libc::SOCK_STREAM => "SOCK_STREAM",
+        libc::SOCK_DGRAM => "SOCK_DGRAM",
+        libc::SOCK_SEQPACKET => "SOCK_SEQPACKET",
+        -1 => "not a socket",
+        _ => "another type of",
     }
 }

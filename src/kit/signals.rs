@@ -54,6 +54,14 @@ pub fn signal_name(signal: i32) -> String {
     }
 }
 
+/// Ignores SIGPIPE in this process, as every Rust program does before `main` (the sandbox sets
+/// it back to the default, as in C): a trusted worker that writes to a pipe or socket whose reader
+/// is gone then gets `EPIPE` from `write(2)` instead of being killed.
+pub fn ignore_sigpipe() {
+    // SAFETY: changes only this process's disposition of SIGPIPE; SIG_IGN runs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// A POSIX timer that sends a signal to this process at an interval (`man 2 timer_create`);
 /// deleted when dropped.
 pub struct Ticker(libc::timer_t);
