@@ -1,5 +1,6 @@
 //! The katas, one module per topic. This file is the same in `katas/` and `solutions/`.
 
+pub mod event_loop;
 pub mod fifos;
 pub mod interview;
 pub mod message_queues;

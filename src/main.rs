@@ -82,8 +82,8 @@ struct MockArgs {
     /// Pick the round from this number: the same seed sets the same question and kata.
     #[arg(long)]
     seed: Option<u64>,
-    /// The question to practise, 1 to 5 (default: picked at random).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    /// The question to practise, 1 to 6 (default: picked at random).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
     question: Option<u8>,
     /// Minutes on the timer.
     #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=mock::MAX_MINUTES))]

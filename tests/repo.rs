@@ -53,8 +53,18 @@ fn every_topic_says_what_usually_hangs_it() {
 }
 
 #[test]
-fn the_five_questions_are_numbered_in_order() {
-    assert_eq!(QUESTIONS.iter().map(|q| q.number).collect::<Vec<_>>(), [1, 2, 3, 4, 5], "src/catalogue/interview.rs");
+fn the_questions_are_numbered_from_1_in_order() {
+    let numbers: Vec<u8> = QUESTIONS.iter().map(|q| q.number).collect();
+    let expected: Vec<u8> = (1..=QUESTIONS.len() as u8).collect();
+    assert_eq!(numbers, expected, "src/catalogue/interview.rs");
+}
+
+/// `mock --question N` accepts exactly the registry's numbers.
+#[test]
+fn the_mock_interview_accepts_every_question_number_and_no_other() {
+    let main = read("src/main.rs");
+    let range = format!("value_parser!(u8).range(1..={})", QUESTIONS.len());
+    assert!(main.contains(&range), "src/main.rs: `mock --question` must take {range}, one per question");
 }
 
 /// A kata's question is kept once, in `Kata::question`; the model answer (written by hand) must
@@ -65,7 +75,7 @@ fn every_kata_linked_to_a_question_is_named_in_its_model_answer() {
     for kata in katas() {
         let Some(number) = kata.question else { continue };
         let q = question(number).unwrap_or_else(|| {
-            panic!("src/catalogue/{}.rs: {} names question {number}; the questions are 1 to 5", kata.topic(), kata.id)
+            panic!("src/catalogue/{}.rs: {} names question {number}; the questions are 1 to {}", kata.topic(), kata.id, QUESTIONS.len())
         });
         let opening = section(&read(q.answer), "## The question").join("\n");
         assert!(
@@ -127,19 +137,22 @@ fn every_model_answer_has_the_five_sections_in_order_and_three_numbered_follow_u
     }
 }
 
-/// A mock interview sets one of a question's katas: each question has an interview kata of its
-/// own, `interview::q<number>_…`, and every interview kata belongs to the question it is named for.
+/// A mock interview sets one of a question's katas. Each question has a kata of its own, the last
+/// one linked to it (`interview::q<number>_…` for the five classic questions), whose stub names
+/// the model answer; every interview kata belongs to the question it is named for.
 #[test]
-fn every_question_has_an_interview_kata_of_its_own() {
+fn every_question_has_a_kata_of_its_own() {
     for q in QUESTIONS {
+        let own = q.own_kata().unwrap_or_else(|| {
+            panic!("Q{}: no kata has `question: Some({})` in src/catalogue/; give its own kata one", q.number, q.number)
+        });
         let prefix = format!("interview::q{}_", q.number);
         assert!(
-            q.katas().iter().any(|k| k.id.starts_with(&prefix)),
-            "Q{}: no kata `{prefix}…` has `question: Some({})` in src/catalogue/interview.rs; its katas are {:?}.\n\
-             Fix: give its interview kata `question: Some({})`.",
+            q.number > 5 || own.id.starts_with(&prefix),
+            "Q{}: its own kata (the last linked to it) is {}, not `{prefix}…`.\n\
+             Fix: give its interview kata `question: Some({})` in src/catalogue/interview.rs.",
             q.number,
-            q.number,
-            q.katas().iter().map(|k| k.id).collect::<Vec<_>>(),
+            own.id,
             q.number
         );
     }
@@ -179,9 +192,9 @@ fn answer_header(kata: &Kata) -> Vec<String> {
     lines
 }
 
-/// The question an interview kata is the kata of (not merely related to).
+/// The question `kata` is the own kata of (not merely related to).
 fn interview_question(kata: &Kata) -> Option<&'static Question> {
-    if kata.topic() == "interview" { kata.question.and_then(question) } else { None }
+    kata.question.and_then(question).filter(|q| q.own_kata().is_some_and(|own| own.id == kata.id))
 }
 
 /// `file` opens with exactly `header`, followed by a blank `//!` line or by the end of the

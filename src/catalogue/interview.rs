@@ -124,7 +124,8 @@ pub const TOPIC: Topic = Topic {
     ],
 };
 
-/// The five questions, in the source guide's order.
+/// The questions: the source guide's five classic ones, in its order, then the ones today's
+/// interviews add.
 pub const QUESTIONS: &[Question] = &[
     Question {
         number: 1,
@@ -156,5 +157,11 @@ pub const QUESTIONS: &[Question] = &[
         prompt: "What happens if a process dies while it holds a system resource, such as a message queue, \
                  a shared memory segment or a lock?",
         answer: "solutions/interview/q5_supervisor.md",
+    },
+    Question {
+        number: 6,
+        title: "One process, many channels",
+        prompt: "How would one process serve many IPC channels at once?",
+        answer: "solutions/interview/q6_many_channels.md",
     },
 ];

@@ -6,6 +6,7 @@
 //! (`cargo test --features dev --test repo`) checks the files, the stub headers and the README
 //! against it.
 
+mod event_loop;
 mod fifos;
 mod interview;
 mod message_queues;
@@ -34,7 +35,7 @@ pub struct Kata {
     /// `topic::name`, also the module path of its graded tests (`tests/<topic>.rs`, `mod <name>`).
     pub id: &'static str,
     pub title: &'static str,
-    /// The interview question (1 to 5) this kata makes concrete, if any: the one record of the
+    /// The interview question (numbered from 1) this kata makes concrete, if any: the one record of the
     /// link ([`Question::katas`] reads it), named in the question's model answer too.
     pub question: Option<u8>,
     /// From a nudge to a near-answer.
@@ -77,13 +78,14 @@ pub const TOPICS: &[Topic] = &[
     sync::TOPIC,
     producer_consumer::TOPIC,
     interview::TOPIC,
+    event_loop::TOPIC,
 ];
 
-/// One of the five classic interview questions: the prompt and a model answer to read after
-/// trying. The katas that make its answer concrete are [`Question::katas`].
+/// One interview question: the prompt and a model answer to read after trying. The katas that
+/// make its answer concrete are [`Question::katas`]; the last of them is its own kata.
 #[derive(Debug)]
 pub struct Question {
-    /// 1 to 5, as in the source guide.
+    /// From 1: the source guide's five, then today's.
     pub number: u8,
     pub title: &'static str,
     /// The question as an interviewer asks it.
@@ -100,11 +102,17 @@ impl Question {
     pub fn katas(&self) -> Vec<&'static Kata> {
         katas().filter(|k| k.question == Some(self.number)).collect()
     }
+
+    /// The kata made for this question (its model answer is named in that kata's header): the
+    /// last of [`Question::katas`], `interview::q<number>_…` for the classic five.
+    pub fn own_kata(&self) -> Option<&'static Kata> {
+        self.katas().last().copied()
+    }
 }
 
 pub use interview::QUESTIONS;
 
-/// The question with this number (1 to 5).
+/// The question with this number (from 1 to `QUESTIONS.len()`).
 pub fn question(number: u8) -> Option<&'static Question> {
     QUESTIONS.iter().find(|q| q.number == number)
 }

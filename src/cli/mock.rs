@@ -1,4 +1,4 @@
-//! The mock interview: one of the five classic questions to answer aloud, and a kata to code
+//! The mock interview: one of the interview questions to answer aloud, and a kata to code
 //! against a timer, with the hints hidden. `--submit` grades it and hands out the debrief: the
 //! time taken, the tests passed, the rubric, the follow-up questions and the model answer.
 //! `--interviewer` prints the sheet a practice partner reads from.
@@ -40,7 +40,7 @@ pub fn pick(seed: u64, question: Option<u8>, done: &dyn Fn(&Kata) -> bool) -> io
     let fresh = |q: &Question| -> Vec<&'static Kata> { q.katas().into_iter().filter(|k| !done(k)).collect() };
     let question = match question {
         Some(n) => catalogue::question(n).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("there is no question {n}: the questions are 1 to 5"))
+            io::Error::new(io::ErrorKind::InvalidInput, format!("there is no question {n}: the questions are 1 to {}", QUESTIONS.len()))
         })?,
         None => {
             let open: Vec<&'static Question> = QUESTIONS.iter().filter(|q| !fresh(q).is_empty()).collect();
@@ -333,9 +333,10 @@ mod tests {
 
     #[test]
     fn a_question_out_of_range_is_a_clear_error() {
-        let err = pick(1, Some(6), &|_| false).unwrap_err();
+        let past = QUESTIONS.len() as u8 + 1;
+        let err = pick(1, Some(past), &|_| false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        assert!(err.to_string().contains("1 to 5"), "{err}");
+        assert!(err.to_string().contains(&format!("1 to {}", QUESTIONS.len())), "{err}");
     }
 
     #[test]

@@ -10,12 +10,14 @@ pub use ipc_katas::grader::peer::{FAILED, PeerResult, failed};
 use ipc_katas::grader::{Failure, Peer, Sandbox};
 use serde::{Deserialize, Serialize};
 
+mod event_loop;
 mod fifos;
 mod interview;
 mod message_queues;
 mod shared_memory;
 mod sockets;
 
+pub use event_loop::EventLoop;
 pub use fifos::Fifo;
 pub use interview::Interview;
 pub use message_queues::Queue;
@@ -30,6 +32,7 @@ pub enum Command {
     Queue(Queue),
     Sockets(Sockets),
     Interview(Interview),
+    EventLoop(EventLoop),
 }
 
 macro_rules! commands_of {
@@ -41,7 +44,7 @@ macro_rules! commands_of {
         }
     )*};
 }
-commands_of!(Fifo, Shm, Queue, Sockets, Interview);
+commands_of!(Fifo, Shm, Queue, Sockets, Interview, EventLoop);
 
 /// Starts the peer program with `command`; [`Peer::join`] says how it ended.
 #[allow(dead_code, reason = "each test binary includes every topic's peer; some start none")]
@@ -63,5 +66,6 @@ pub fn run(args: &[&str]) -> PeerResult {
         Command::Queue(c) => c.run(),
         Command::Sockets(c) => c.run(),
         Command::Interview(c) => c.run(),
+        Command::EventLoop(c) => c.run(),
     }
 }
