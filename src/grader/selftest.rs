@@ -445,7 +445,7 @@ fn clean_removes_what_a_killed_run_recorded_and_nothing_else() {
     let found: Vec<_> = leftovers::find().into_iter().filter(|l| l.dir == dir).collect();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].objects.iter().any(|o| o == &format!("SysV msg id {ours}")), "{found:?}");
-    assert!(!found[0].objects.iter().any(|o| o.contains(&theirs.to_string())), "{found:?}");
+    assert!(!found[0].objects.iter().any(|o| o == &format!("SysV msg id {theirs}")), "{found:?}");
     assert!(found[0].remove().is_empty());
     let left: Vec<i32> = super::sysv::rows("msg").iter().map(|r| r.id).collect();
     // SAFETY: remove the queue that clean had to leave alone.
