@@ -192,9 +192,11 @@ fn answer_header(kata: &Kata) -> Vec<String> {
     lines
 }
 
-/// The question `kata` is the own kata of (not merely related to).
+/// The question `kata` is a kata of (not merely related to): every interview kata, and the own kata
+/// of a question asked beyond the classic five (`event_loop::serve_many` for Q6).
 fn interview_question(kata: &Kata) -> Option<&'static Question> {
-    kata.question.and_then(question).filter(|q| q.own_kata().is_some_and(|own| own.id == kata.id))
+    let q = kata.question.and_then(question)?;
+    (kata.topic() == "interview" || q.own_kata().is_some_and(|own| own.id == kata.id)).then_some(q)
 }
 
 /// `file` opens with exactly `header`, followed by a blank `//!` line or by the end of the
