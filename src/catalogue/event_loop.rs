@@ -20,11 +20,7 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::wake_with_eventfd",
             title: "Wake an event loop from another process through an eventfd",
             question: None,
-            hints: &[
-                "TODO wake_with_eventfd hint 1",
-                "TODO wake_with_eventfd hint 2",
-                "TODO wake_with_eventfd hint 3",
-            ],
+            hints: &["TODO wake_with_eventfd hint 1", "TODO wake_with_eventfd hint 2", "TODO wake_with_eventfd hint 3"],
         },
         Kata {
             id: "event_loop::ticks_with_timerfd",
@@ -40,41 +36,25 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::signals_as_events",
             title: "Signals as events: block them first, then read them from a signalfd",
             question: None,
-            hints: &[
-                "TODO signals_as_events hint 1",
-                "TODO signals_as_events hint 2",
-                "TODO signals_as_events hint 3",
-            ],
+            hints: &["TODO signals_as_events hint 1", "TODO signals_as_events hint 2", "TODO signals_as_events hint 3"],
         },
         Kata {
             id: "event_loop::pidfd_supervisor",
             title: "Supervise children through pidfds, never by a bare pid",
             question: None,
-            hints: &[
-                "TODO pidfd_supervisor hint 1",
-                "TODO pidfd_supervisor hint 2",
-                "TODO pidfd_supervisor hint 3",
-            ],
+            hints: &["TODO pidfd_supervisor hint 1", "TODO pidfd_supervisor hint 2", "TODO pidfd_supervisor hint 3"],
         },
         Kata {
             id: "event_loop::exec_hygiene",
             title: "Start a program that inherits only descriptors 0, 1 and 2",
             question: None,
-            hints: &[
-                "TODO exec_hygiene hint 1",
-                "TODO exec_hygiene hint 2",
-                "TODO exec_hygiene hint 3",
-            ],
+            hints: &["TODO exec_hygiene hint 1", "TODO exec_hygiene hint 2", "TODO exec_hygiene hint 3"],
         },
         Kata {
             id: "event_loop::serve_many",
             title: "One thread and one epoll instance serve many clients",
             question: Some(6),
-            hints: &[
-                "TODO serve_many hint 1",
-                "TODO serve_many hint 2",
-                "TODO serve_many hint 3",
-            ],
+            hints: &["TODO serve_many hint 1", "TODO serve_many hint 2", "TODO serve_many hint 3"],
         },
     ],
 };
