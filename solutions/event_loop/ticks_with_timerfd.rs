@@ -15,10 +15,9 @@ pub struct Ticker {
 
 impl Ticker {
     /// A timer on `CLOCK_MONOTONIC` (the clock that never jumps, whoever sets the wall clock:
-    /// `man 2 clock_gettime`) that first ticks
-    /// one `period` from now, then every `period`. A zero period is `InvalidInput`: a zero
-    /// `it_value` disarms the timer, and a zero `it_interval` makes it one-shot. So is a period
-    /// whose seconds do not fit a `time_t`.
+    /// `man 2 clock_gettime`) that first ticks one `period` from now, then every `period`. A zero
+    /// period is `InvalidInput` (a zero `it_value` disarms the timer, and a zero `it_interval`
+    /// makes it one-shot), and so is a period whose seconds do not fit a `time_t`.
     pub fn every(period: Duration) -> io::Result<Ticker> {
         let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("period {period:?}: {why}"));
         if period.is_zero() {
