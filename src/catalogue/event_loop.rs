@@ -27,9 +27,15 @@ pub const TOPIC: Topic = Topic {
             title: "A periodic timerfd in the loop that counts the ticks it missed",
             question: None,
             hints: &[
-                "TODO ticks_with_timerfd hint 1",
-                "TODO ticks_with_timerfd hint 2",
-                "TODO ticks_with_timerfd hint 3",
+                "timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), then timerfd_settime with a struct itimerspec: \
+                 it_value is the first expiry (relative to now), it_interval the period after it. Set both to the \
+                 period: a zero it_interval is a one-shot timer, a zero it_value disarms it.",
+                "A read(2) of a timerfd blocks until it has expired at least once, then returns 8 bytes: a u64, the \
+                 number of expirations since the last read. Return that number, not 1: a loop that was busy for \
+                 five periods must learn that it missed five ticks. A u32 buffer is EINVAL.",
+                "Turn the Duration into a timespec yourself: tv_sec must fit a time_t (time_t::try_from, else \
+                 InvalidInput), tv_nsec is subsec_nanos. Refuse a zero period before making anything, and keep the \
+                 descriptor in an OwnedFd from the moment it exists, so an error of timerfd_settime closes it.",
             ],
         },
         Kata {
