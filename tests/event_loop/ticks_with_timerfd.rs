@@ -24,6 +24,8 @@ struct Started {
     after: Instant,
     /// The ticks the waits have returned so far.
     total: u64,
+    /// When the last wait returned, as its thread saw it.
+    returned: Option<Instant>,
     /// Caught signals arrive: block them in this thread while a wait runs, so that they go to
     /// the waiting thread.
     alarms: bool,
@@ -49,7 +51,7 @@ fn every(s: &Sandbox, period: Duration) -> Result<Started, Failure> {
     let result = Ticker::every(period);
     let after = Instant::now();
     let ticker = s.ok(&format!("Ticker::every({period:?})"), result)?;
-    Ok(Started { ticker: Arc::new(ticker), period, before, after, total: 0, alarms: false })
+    Ok(Started { ticker: Arc::new(ticker), period, before, after, total: 0, returned: None, alarms: false })
 }
 
 /// Whole periods in `span`.
@@ -105,6 +107,7 @@ impl Started {
         let (result, before, after) = waiter.finish();
         let ticks = result.map_err(|e| wait_error(&format!("wait number {number}"), e))?;
         self.total += ticks;
+        self.returned = Some(after);
         let (period, total) = (self.period, self.total);
         let least = periods(before.saturating_duration_since(self.after), period).saturating_sub(1).max(1);
         let most = periods(after.duration_since(self.before), period);
@@ -197,7 +200,7 @@ fn the_first_tick_comes_one_period_after_every() {
         let period = Duration::from_millis(100);
         let mut ticker = every(s, period)?;
         let ticks = ticker.wait(s, 1, Duration::from_secs(2), "the loop waited at once")?;
-        let since = ticker.before.elapsed();
+        let since = ticker.returned.map_or(Duration::ZERO, |at| at.duration_since(ticker.before));
         s.expect(since >= period, || {
             format!(
                 "the first wait returned {ticks} tick(s) {since:?} after Ticker::every({period:?}) was called: the \
