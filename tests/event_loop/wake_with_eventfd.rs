@@ -245,6 +245,13 @@ fn a_wait_in_progress_sleeps_in_poll_and_a_wake_from_another_process_ends_it() {
                      wake, up to its timeout"
                 )));
             }
+            Seen::Elsewhere if seen_in.is_some_and(|c| c.number == libc::SYS_read) => {
+                return Err(Failure::wrong(format!(
+                    "the waiting thread sleeps in read(2) of the eventfd, not in poll or epoll_wait: a blocking read \
+                     waits for a wake however long it takes, and the timeout ({timeout:?}) is never kept. Make the \
+                     eventfd non-blocking (EFD_NONBLOCK) and wait for it to be readable in poll with the timeout"
+                )));
+            }
             Seen::Elsewhere => {
                 let doing = seen_in.map_or_else(|| "running".to_string(), |c| format!("in {}", call_name(c.number)));
                 return Err(Failure::wrong(format!(
