@@ -13,3 +13,5 @@ mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
 // pub use lines: one per kata, sorted.
+pub use ticks_with_timerfd::Ticker;
+pub use wake_with_eventfd::{Counting, Wakeup};

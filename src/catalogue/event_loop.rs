@@ -20,61 +20,47 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::wake_with_eventfd",
             title: "Wake an event loop from another process through an eventfd",
             question: None,
-            hints: &[
-                "TODO wake_with_eventfd hint 1",
-                "TODO wake_with_eventfd hint 2",
-                "TODO wake_with_eventfd hint 3",
-            ],
+            hints: &["TODO wake_with_eventfd hint 1", "TODO wake_with_eventfd hint 2", "TODO wake_with_eventfd hint 3"],
         },
         Kata {
             id: "event_loop::ticks_with_timerfd",
             title: "A periodic timerfd in the loop that counts the ticks it missed",
             question: None,
             hints: &[
-                "TODO ticks_with_timerfd hint 1",
-                "TODO ticks_with_timerfd hint 2",
-                "TODO ticks_with_timerfd hint 3",
+                "timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC), then timerfd_settime with a struct itimerspec: \
+                 it_value is the first expiry (relative to now), it_interval the period after it. Set both to the \
+                 period: a zero it_interval is a one-shot timer, a zero it_value disarms it.",
+                "A read(2) of a timerfd blocks until it has expired at least once, then returns 8 bytes: a u64, the \
+                 number of expirations since the last read. Return that number, not 1: a loop that was busy for \
+                 five periods must learn that it missed five ticks. A u32 buffer is EINVAL.",
+                "Turn the Duration into a timespec yourself: tv_sec must fit a time_t (time_t::try_from, else \
+                 InvalidInput), tv_nsec is subsec_nanos. Refuse a zero period before making anything, and keep the \
+                 descriptor in an OwnedFd from the moment it exists, so an error of timerfd_settime closes it.",
             ],
         },
         Kata {
             id: "event_loop::signals_as_events",
             title: "Signals as events: block them first, then read them from a signalfd",
             question: None,
-            hints: &[
-                "TODO signals_as_events hint 1",
-                "TODO signals_as_events hint 2",
-                "TODO signals_as_events hint 3",
-            ],
+            hints: &["TODO signals_as_events hint 1", "TODO signals_as_events hint 2", "TODO signals_as_events hint 3"],
         },
         Kata {
             id: "event_loop::pidfd_supervisor",
             title: "Supervise children through pidfds, never by a bare pid",
             question: None,
-            hints: &[
-                "TODO pidfd_supervisor hint 1",
-                "TODO pidfd_supervisor hint 2",
-                "TODO pidfd_supervisor hint 3",
-            ],
+            hints: &["TODO pidfd_supervisor hint 1", "TODO pidfd_supervisor hint 2", "TODO pidfd_supervisor hint 3"],
         },
         Kata {
             id: "event_loop::exec_hygiene",
             title: "Start a program that inherits only descriptors 0, 1 and 2",
             question: None,
-            hints: &[
-                "TODO exec_hygiene hint 1",
-                "TODO exec_hygiene hint 2",
-                "TODO exec_hygiene hint 3",
-            ],
+            hints: &["TODO exec_hygiene hint 1", "TODO exec_hygiene hint 2", "TODO exec_hygiene hint 3"],
         },
         Kata {
             id: "event_loop::serve_many",
             title: "One thread and one epoll instance serve many clients",
             question: Some(6),
-            hints: &[
-                "TODO serve_many hint 1",
-                "TODO serve_many hint 2",
-                "TODO serve_many hint 3",
-            ],
+            hints: &["TODO serve_many hint 1", "TODO serve_many hint 2", "TODO serve_many hint 3"],
         },
     ],
 };

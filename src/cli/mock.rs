@@ -40,7 +40,10 @@ pub fn pick(seed: u64, question: Option<u8>, done: &dyn Fn(&Kata) -> bool) -> io
     let fresh = |q: &Question| -> Vec<&'static Kata> { q.katas().into_iter().filter(|k| !done(k)).collect() };
     let question = match question {
         Some(n) => catalogue::question(n).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("there is no question {n}: the questions are 1 to {}", QUESTIONS.len()))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("there is no question {n}: the questions are 1 to {}", QUESTIONS.len()),
+            )
         })?,
         None => {
             let open: Vec<&'static Question> = QUESTIONS.iter().filter(|q| !fresh(q).is_empty()).collect();
