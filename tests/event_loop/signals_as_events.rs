@@ -114,6 +114,7 @@ fn after_new_every_signal_asked_for_is_blocked_in_the_calling_thread() {
         let events = new(s, &signals)?;
         // No signal is sent: this is what would decide whether one waits on the descriptor.
         expect_blocked(s, &signals)?;
+        s.phase("dropping SignalEvents");
         drop(events);
         Ok(())
     });
@@ -397,6 +398,7 @@ fn the_descriptor_is_a_signalfd_opened_close_on_exec_and_non_blocking() {
                  or a wake-up was spurious) stops the whole loop. Open it with SFD_NONBLOCK"
             )
         })?;
+        s.phase("dropping SignalEvents");
         drop(events);
         Ok(())
     });
