@@ -100,7 +100,7 @@ fn sigusr1_from_another_program_is_an_event_naming_the_signal_and_the_senders_pi
              pending, and the signalfd is readable"
                 .into()
         })?;
-        s.expect(!got.is_some_and(|e| e.pid == 0), || {
+        s.expect(got.is_none_or(|e| e.pid != 0), || {
             format!("the event says pid 0, but the peer {sender} sent it: take the sender from ssi_pid")
         })?;
         s.expect_eq("the event of a SIGUSR1 sent with kill by the peer", &Some(expected), &got)
