@@ -151,11 +151,16 @@ impl AsFd for SignalEvents {
 }
 
 impl Drop for SignalEvents {
-    /// Reads and discards what is still pending of its signals, then unblocks those it blocked.
+    /// Reads and discards what is still pending of the signals it blocked, then unblocks them.
     /// Left pending, an unblocked signal would be delivered at once: its default action (SIGUSR1,
     /// SIGTERM: the process ends) or a handler, for a signal that was sent to this loop. One that
-    /// arrives between the last read and the unblocking is still delivered so.
+    /// arrives between the last read and the unblocking is still delivered so. A signal the caller
+    /// had blocked before `new` stays blocked, and pending if it is: it is the caller's to take.
     fn drop(&mut self) {
+        // SAFETY: our own descriptor and an initialised set: given an existing signalfd, signalfd
+        // only replaces the set of signals it reads. Should that fail, the reads below take every
+        // signal of the old set, which is still safe.
+        unsafe { libc::signalfd(self.fd.as_raw_fd(), &self.blocked, 0) };
         while matches!(self.read_pending(), Ok(n) if n > 0) {}
         let _ = thread_mask(libc::SIG_UNBLOCK, &self.blocked);
     }

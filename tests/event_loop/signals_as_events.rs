@@ -358,10 +358,14 @@ fn dropping_it_closes_the_fd_and_unblocks_only_what_it_blocked() {
 }
 
 #[test]
-fn a_signal_left_unread_when_it_is_dropped_is_discarded_not_delivered_at_its_default_action() {
+fn a_signal_left_unread_at_the_drop_is_discarded_but_one_the_caller_blocked_itself_stays_pending() {
     grade!().run(|s| {
-        let events = new(s, &[libc::SIGUSR1])?;
-        expect_blocked(s, &[libc::SIGUSR1])?;
+        // The caller blocks SIGUSR2 itself and has one pending before new: it is the caller's.
+        mask(libc::SIG_BLOCK, libc::SIGUSR2);
+        // SAFETY: raise takes a plain value; SIGUSR2 is blocked, so it only becomes pending.
+        unsafe { libc::raise(libc::SIGUSR2) };
+        let events = new(s, &[libc::SIGUSR1, libc::SIGUSR2])?;
+        expect_blocked(s, &[libc::SIGUSR1, libc::SIGUSR2])?;
         s.phase("the peer program sends SIGUSR1, which nothing reads");
         peer_sends(s, vec![(libc::SIGUSR1, None)])?;
         s.phase(
@@ -371,7 +375,15 @@ fn a_signal_left_unread_when_it_is_dropped_is_discarded_not_delivered_at_its_def
         drop(events);
         let (_, blocked, pending) = signal_state(libc::SIGUSR1);
         s.expect(!blocked, || "after the drop, SIGUSR1 is still blocked: Drop must unblock it".into())?;
-        s.expect(!pending, || "after the drop, SIGUSR1 is still pending: Drop must read and discard it".into())
+        s.expect(!pending, || "after the drop, SIGUSR1 is still pending: Drop must read and discard it".into())?;
+        let (_, blocked, pending) = signal_state(libc::SIGUSR2);
+        s.expect(blocked, || "the caller had blocked SIGUSR2 before new, and after the drop it is unblocked".into())?;
+        s.expect(pending, || {
+            "the caller had a SIGUSR2 pending (and blocked) before new, and the drop took it: discard only the \
+             signals Drop is about to unblock (a signalfd's set can be narrowed: signalfd(fd, &set, 0)), and \
+             leave the caller's own for the caller"
+                .into()
+        })
     });
 }
 
