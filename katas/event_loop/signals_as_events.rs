@@ -27,10 +27,10 @@ pub struct SignalEvent {
 ///
 /// The fields are a suggestion: change them as you like (the grader only uses the methods, the
 /// struct's `AsFd` and what `Drop` leaves behind). Remember what you blocked, to undo it in
-/// `impl Drop for SignalEvents` (write it): close the descriptor, read and throw away what is
-/// still pending of its signals (unblocked, a pending SIGUSR1 would end the process at once), and
-/// unblock the signals this made blocked — only those: a signal the caller had blocked before
-/// stays blocked.
+/// `impl Drop for SignalEvents` (write it): read and throw away what is still pending of the
+/// signals this blocked (unblocked, a pending SIGUSR1 would end the process at once), unblock
+/// them, and close the descriptor. Only those: a signal the caller had blocked before `new` stays
+/// blocked, and pending if it was, for the caller to take.
 ///
 /// Read first: `man 2 signalfd`, `man 7 signal` (Signal mask and pending signals; Standard signals
 /// vs real-time signals: which ones queue), `man 3 sigqueue`, `man 2 poll`.

@@ -54,8 +54,8 @@ pub const TOPIC: Topic = Topic {
                 "next: compute a deadline once; loop: return a kept event, else read (WouldBlock: \
                  nothing pending), else poll the fd for what is left of the deadline (round up to \
                  whole milliseconds); EINTR from poll only means a handled signal came, so loop \
-                 again. Drop: read until WouldBlock and throw it away, then SIG_UNBLOCK what you \
-                 blocked.",
+                 again. Drop: narrow the fd to the signals you blocked (signalfd(fd, &those, 0)), read \
+                 until WouldBlock and throw it away, then SIG_UNBLOCK those.",
             ],
         },
         Kata {
