@@ -110,10 +110,17 @@ fn sigusr1_from_another_program_is_an_event_naming_the_signal_and_the_senders_pi
 #[test]
 fn after_new_every_signal_asked_for_is_blocked_in_the_calling_thread() {
     grade!().run(|s| {
+        // The caller blocks SIGHUP itself: new adds to the mask, it does not replace it.
+        mask(libc::SIG_BLOCK, libc::SIGHUP);
         let signals = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGRTMIN() + 2];
         let events = new(s, &signals)?;
         // No signal is sent: this is what would decide whether one waits on the descriptor.
         expect_blocked(s, &signals)?;
+        s.expect(has(blocked_here()?, libc::SIGHUP), || {
+            "the caller had blocked SIGHUP, and after SignalEvents::new(&[SIGUSR1, SIGUSR2, SIGRTMIN+2]) it is \
+             unblocked: add to the thread's mask with SIG_BLOCK, do not replace it with SIG_SETMASK"
+                .into()
+        })?;
         s.phase("dropping SignalEvents");
         drop(events);
         Ok(())
