@@ -42,7 +42,23 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::signals_as_events",
             title: "Signals as events: block them first, then read them from a signalfd",
             question: None,
-            hints: &["TODO signals_as_events hint 1", "TODO signals_as_events hint 2", "TODO signals_as_events hint 3"],
+            hints: &[
+                "Order is everything: pthread_sigmask(SIG_BLOCK) first, signalfd second. A signal \
+                 that is not blocked is delivered the moment it arrives (its handler, or its default \
+                 action: SIGUSR1 ends the process) and the descriptor never sees it. Check the whole \
+                 list before blocking anything (SIGKILL and SIGSTOP cannot be blocked), and keep which \
+                 signals the old mask did not block: those are the ones Drop unblocks.",
+                "libc has what nix lacks for real-time signals: a libc::sigset_t from sigemptyset and \
+                 sigaddset, libc::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), OwnedFd::from_raw_fd. \
+                 Each read returns whole libc::signalfd_siginfo records (128 bytes): ssi_signo, \
+                 ssi_pid (the sender), ssi_int (sigqueue's value). Read a buffer of several and keep \
+                 the ones you have not returned yet in a VecDeque.",
+                "next: compute a deadline once; loop: return a kept event, else read (WouldBlock: \
+                 nothing pending), else poll the fd for what is left of the deadline (round up to \
+                 whole milliseconds); EINTR from poll only means a handled signal came, so loop \
+                 again. Drop: narrow the fd to the signals you blocked (signalfd(fd, &those, 0)), read \
+                 until WouldBlock and throw it away, then SIG_UNBLOCK those.",
+            ],
         },
         Kata {
             id: "event_loop::pidfd_supervisor",
