@@ -13,3 +13,4 @@ mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
 // pub use lines: one per kata, sorted.
+pub use exec_hygiene::{Exit, Output, run_filter};
