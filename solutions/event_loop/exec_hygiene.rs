@@ -66,7 +66,8 @@ impl Exec {
     fn new(program: &Path, args: &[&str], env: &[(&str, &str)]) -> io::Result<Exec> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
         let c_string = |bytes: &[u8], what: &str| {
-            CString::new(bytes).map_err(|_| invalid(format!("{what} has a NUL byte: {:?}", String::from_utf8_lossy(bytes))))
+            CString::new(bytes)
+                .map_err(|_| invalid(format!("{what} has a NUL byte: {:?}", String::from_utf8_lossy(bytes))))
         };
         let path = c_string(program.as_os_str().as_bytes(), "the program's path")?;
         let mut argv = vec![path.clone()];

@@ -119,7 +119,11 @@ fn expect_only_stdio(
                 _ => "an end",
             };
             let what = if Some(target.as_str()) == own.0 {
-                let eof = if access == "w" { ": while it is open, the program never sees end-of-file on its stdin" } else { "" };
+                let eof = if access == "w" {
+                    ": while it is open, the program never sees end-of-file on its stdin"
+                } else {
+                    ""
+                };
                 format!("{end} of the stdin pipe of the program run_filter ran{eof}")
             } else if Some(target.as_str()) == own.1 {
                 format!("{end} of the stdout pipe of the program run_filter ran")
@@ -310,7 +314,11 @@ fn a_program_that_cannot_start_is_an_error_not_an_exit_status(#[case] exists: bo
             fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
                 .map_err(Failure::test_error("chmod the script"))?;
         }
-        s.phase(format!("calling run_filter({}), which {}", path.display(), if exists { "is mode 0600" } else { "does not exist" }));
+        s.phase(format!(
+            "calling run_filter({}), which {}",
+            path.display(),
+            if exists { "is mode 0600" } else { "does not exist" }
+        ));
         let result = s.watched(|| kata::run_filter(&path, &[], &[], b"x"));
         let err = s.expect_err("run_filter", result, kind).map_err(|f| {
             f.hint(
@@ -404,7 +412,12 @@ fn another_child_of_the_caller_is_left_for_the_caller_to_reap() {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid with a valid siginfo; WNOWAIT leaves the child as it is.
         let r = unsafe {
-            libc::waitid(libc::P_PID, other.pid() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                other.pid() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
         };
         s.expect(r == 0, || {
             format!(
@@ -483,9 +496,9 @@ fn a_program_the_caller_starts_meanwhile_gets_none_of_run_filter_s_descriptors()
 fn signals_caught_while_run_filter_waits_do_not_fail_it() {
     grade!().run(|s| {
         // The program is slow to start (a test binary), so run_filter waits in read, poll and
-        // waitpid while SIGALRM arrives every 5 ms.
+        // waitpid while SIGALRM arrives every millisecond.
         let input = Payload::new(200_000, 7).bytes();
-        caught_alarms_every(Some(Duration::from_millis(5)));
+        caught_alarms_every(Some(Duration::from_millis(1)));
         let out = Program::inspect()?.run(s, &input);
         caught_alarms_every(None);
         let out = out.map_err(|f| f.hint("a call that a signal handler interrupted (EINTR) must be retried"))?;
