@@ -284,7 +284,7 @@ fn a_megabyte_through_a_program_that_writes_as_it_reads_comes_back_whole() {
 #[case::killed_by_sigterm(0, Some(libc::SIGTERM), Exit::Signal(libc::SIGTERM))]
 fn how_the_program_ended_is_reported(#[case] code: i32, #[case] signal: Option<i32>, #[case] expected: Exit) {
     grade!().run(|s| {
-        let out = Program::new(EventLoop::ExecExit { code, signal })?.run(s, b"")?;
+        let out = Program::new(EventLoop::ExitWithoutReading { code, signal })?.run(s, b"")?;
         s.expect_eq(
             "the status (waitpid: WIFEXITED gives WEXITSTATUS, WIFSIGNALED gives WTERMSIG)",
             &expected,
@@ -298,7 +298,7 @@ fn a_program_that_exits_without_reading_a_megabyte_of_input_is_not_an_error() {
     grade!().run(|s| {
         // The pipe takes 64 KiB; the rest has no reader: EPIPE, and SIGPIPE, which kills by default.
         let input = Payload::new(1 << 20, 4).bytes();
-        let out = Program::new(EventLoop::ExecExit { code: 3, signal: None })?.run(s, &input)?;
+        let out = Program::new(EventLoop::ExitWithoutReading { code: 3, signal: None })?.run(s, &input)?;
         s.expect_eq("how the program ended", &Exit::Code(3), &out.status)
     });
 }

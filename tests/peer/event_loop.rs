@@ -22,7 +22,7 @@ pub enum EventLoop {
     ExecEcho,
     /// exec_hygiene: exits with `code` without reading its stdin, or first kills itself with
     /// `signal`.
-    ExecExit { code: i32, signal: Option<i32> },
+    ExitWithoutReading { code: i32, signal: Option<i32> },
 }
 
 impl EventLoop {
@@ -30,7 +30,7 @@ impl EventLoop {
         match self {
             EventLoop::ExecInspect { hold } => exec_inspect(hold.as_ref().map(|(r, g)| (r.as_path(), g.as_path()))),
             EventLoop::ExecEcho => exec_echo(),
-            EventLoop::ExecExit { code, signal } => exec_exit(code, signal),
+            EventLoop::ExitWithoutReading { code, signal } => exit_without_reading(code, signal),
         }
     }
 }
@@ -154,7 +154,7 @@ fn exec_echo() -> PeerResult {
     }
 }
 
-fn exec_exit(code: i32, signal: Option<i32>) -> PeerResult {
+fn exit_without_reading(code: i32, signal: Option<i32>) -> PeerResult {
     if let Some(signal) = signal {
         // SAFETY: kill with our own pid and a signal number.
         unsafe { libc::kill(libc::getpid(), signal) };
