@@ -128,7 +128,7 @@ fn expect_only_stdio(
             } else if Some(target.as_str()) == own.1 {
                 format!("{end} of the stdout pipe of the program run_filter ran")
             } else if let Some((_, what)) = known.iter().find(|(t, _)| t == target) {
-                what.to_string()
+                if target.starts_with("pipe:") { format!("{end} of {what}") } else { what.to_string() }
             } else if target.starts_with("pipe:") {
                 format!("{end} of a pipe run_filter made without close-on-exec (its exec-error pipe?)")
             } else {
@@ -235,8 +235,10 @@ fn descriptors_the_caller_left_without_close_on_exec_do_not_reach_the_program() 
         // SAFETY: a new descriptor, ours alone.
         let log = unsafe { OwnedFd::from_raw_fd(log) };
         let known = [
-            (target_of(&r), "the read end of a pipe the caller made with plain pipe() (not run_filter's to fix, but not the program's to see)"),
-            (target_of(&w), "the write end of a pipe the caller made with plain pipe()"),
+            (
+                target_of(&r),
+                "a pipe the caller made with plain pipe() (not run_filter's to fix, but not the program's to see either)",
+            ),
             (target_of(&log), "a file the caller opened without O_CLOEXEC"),
         ];
         let out = Program::inspect()?.run(s, b"x")?;
