@@ -508,3 +508,35 @@ fn signals_caught_while_run_filter_waits_do_not_fail_it() {
         expect_read_whole(s, &l, &input)
     });
 }
+
+#[test]
+fn a_caller_whose_stdin_and_stdout_are_closed_still_gives_the_program_both_pipes() {
+    grade!().run(|s| {
+        // With 0 and 1 closed, the first pipe run_filter makes is (0, 1): the program's stdin
+        // already sits on fd 0, and dup2(0, 0) does nothing and leaves FD_CLOEXEC set.
+        let input = Payload::new(5000, 8).bytes();
+        let program = Program::inspect()?;
+        s.phase(format!("calling run_filter({}) from a process whose fds 0 and 1 are closed", program.what));
+        // SAFETY: fcntl and close on descriptors this process owns; both are put back below.
+        let saved = unsafe {
+            let saved = [libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 100), libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 100)];
+            libc::close(0);
+            libc::close(1);
+            saved
+        };
+        let result = kata::run_filter(&program.path, &[&program.arg], &Program::ENV, &input);
+        // SAFETY: as above: the saved copies go back on 0 and 1.
+        unsafe {
+            for (fd, copy) in saved.into_iter().enumerate() {
+                if copy >= 0 {
+                    libc::dup2(copy, fd as libc::c_int);
+                    libc::close(copy);
+                }
+            }
+        }
+        let l = Listing::parse("the program", &s.ok("run_filter", result)?)?;
+        expect_stdio_pipes(s, &l)?;
+        expect_only_stdio(s, "the program", &l, (l.target(0), l.target(1)), &[])?;
+        expect_read_whole(s, &l, &input)
+    });
+}
