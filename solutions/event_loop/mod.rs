@@ -12,6 +12,7 @@ mod signals_as_events;
 mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
+pub use exec_hygiene::{Exit, Output, run_filter};
 pub use signals_as_events::{SignalEvent, SignalEvents};
 pub use ticks_with_timerfd::Ticker;
 pub use wake_with_eventfd::{Counting, Wakeup};

@@ -70,7 +70,20 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::exec_hygiene",
             title: "Start a program that inherits only descriptors 0, 1 and 2",
             question: None,
-            hints: &["TODO exec_hygiene hint 1", "TODO exec_hygiene hint 2", "TODO exec_hygiene hint 3"],
+            hints: &[
+                "Build every C string and pointer array (argv, envp) before fork: between fork and exec the \
+                 child may only make async-signal-safe calls (man 7 signal-safety), no allocation. Make the pipes \
+                 with pipe2(O_CLOEXEC); in the child dup2 the read end of the input pipe onto 0 and the write end \
+                 of the output pipe onto 1 (the copies dup2 makes are not close-on-exec), then execve.",
+                "The caller's own descriptors without close-on-exec: close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) in the \
+                 child marks them all, and still lets a close-on-exec error pipe carry exec's errno back (write it, \
+                 then _exit; the parent reads 4 bytes or end-of-file, which means the exec worked). Empty the \
+                 signal mask and put SIGPIPE back to SIG_DFL there too: both survive exec.",
+                "In the parent, close the child's ends at once, make your two ends non-blocking (they are your own \
+                 open file descriptions), and poll both in one loop: write while POLLOUT, read while POLLIN, close \
+                 stdin when the input is written (EPIPE means the program stopped reading; block SIGPIPE while you \
+                 write), stop at end-of-file on stdout, then waitpid(pid) (never -1) through EINTR.",
+            ],
         },
         Kata {
             id: "event_loop::serve_many",

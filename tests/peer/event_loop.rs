@@ -6,6 +6,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,16 @@ pub enum EventLoop {
     /// signals_as_events: send process `to` each signal in order: `(signal, None)` with `kill`,
     /// `(signal, Some(value))` with `sigqueue` and that value.
     SignalsAsEvents { to: u32, send: Vec<(i32, Option<i32>)> },
+    /// exec_hygiene: the program the kata starts (or one the test starts meanwhile). Prints what
+    /// it was given (see [`exec_listing`]); then, with `hold`, says it runs by writing a byte
+    /// into the FIFO `hold.0` and waits for the FIFO `hold.1` to hang up; then reads its stdin to
+    /// end-of-file, waiting at most [`EventLoop::EXEC_PATIENCE_MS`] for each read, and says what it read.
+    ExecInspect { hold: Option<(PathBuf, PathBuf)> },
+    /// exec_hygiene: copies its stdin to its stdout as it reads, like cat.
+    ExecEcho,
+    /// exec_hygiene: exits with `code` without reading its stdin, or first kills itself with
+    /// `signal`.
+    ExitWithoutReading { code: i32, signal: Option<i32> },
 }
 
 impl EventLoop {
@@ -27,7 +40,18 @@ impl EventLoop {
         match self {
             EventLoop::WakeWithEventfd { path, wakes } => wake_with_eventfd(&path, &wakes),
             EventLoop::SignalsAsEvents { to, send } => signals_as_events(to, &send),
+            EventLoop::ExecInspect { hold } => exec_inspect(hold.as_ref().map(|(r, g)| (r.as_path(), g.as_path()))),
+            EventLoop::ExecEcho => exec_echo(),
+            EventLoop::ExitWithoutReading { code, signal } => exit_without_reading(code, signal),
         }
+    }
+
+    /// How long `ExecInspect` waits for more of its stdin, or for end-of-file, before it says so.
+    pub const EXEC_PATIENCE_MS: i32 = 2000;
+
+    /// FNV-1a of `bytes`, as `ExecInspect` prints it for what it read.
+    pub fn exec_checksum(bytes: &[u8]) -> String {
+        format!("{:08x}", bytes.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193)))
     }
 }
 
@@ -83,4 +107,122 @@ fn signals_as_events(to: u32, send: &[(i32, Option<i32>)]) -> PeerResult {
         }
     }
     Ok(())
+}
+
+/// What `ExecInspect` prints, one line each:
+/// `fd <n> <access> <readlink target>` (access `r`, `w` or `rw`, from /proc/self/fdinfo),
+/// `env <NAME=value>`, `sigblk <hex>`, `sigign <hex>` (from /proc/self/status).
+pub fn exec_listing() -> String {
+    let mut text = String::new();
+    let mut fds: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    fds.sort();
+    // The directory's own descriptor is closed by now: its readlink fails and it drops out.
+    for fd in fds {
+        let Ok(target) = fs::read_link(format!("/proc/self/fd/{fd}")) else { continue };
+        let flags = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+        let flags = flags
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| i32::from_str_radix(f.trim(), 8).ok())
+            .unwrap_or(-1);
+        let access = match flags & libc::O_ACCMODE {
+            _ if flags < 0 => "?",
+            libc::O_RDONLY => "r",
+            libc::O_WRONLY => "w",
+            _ => "rw",
+        };
+        text.push_str(&format!("fd {fd} {access} {}\n", target.display()));
+    }
+    for (name, value) in std::env::vars_os() {
+        text.push_str(&format!("env {}={}\n", name.to_string_lossy(), value.to_string_lossy()));
+    }
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for (field, key) in [("SigBlk:", "sigblk"), ("SigIgn:", "sigign")] {
+        if let Some(value) = status.lines().find_map(|l| l.strip_prefix(field)) {
+            text.push_str(&format!("{key} {}\n", value.trim()));
+        }
+    }
+    text
+}
+
+/// Waits up to [`EventLoop::EXEC_PATIENCE_MS`] for fd `fd` to be readable or hung up; whether it was.
+fn patient_poll(fd: i32) -> bool {
+    let mut fds = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+    loop {
+        // SAFETY: one valid pollfd, for as long as the call.
+        match unsafe { libc::poll(fds.as_mut_ptr(), 1, EventLoop::EXEC_PATIENCE_MS) } {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            n => return n > 0,
+        }
+    }
+}
+
+fn exec_inspect(hold: Option<(&Path, &Path)>) -> PeerResult {
+    let mut out = io::stdout().lock();
+    out.write_all(exec_listing().as_bytes()).map_err(failed("printing the listing"))?;
+    out.flush().map_err(failed("printing the listing"))?;
+    if let Some((ready, go)) = hold {
+        // Open `go` first, so that the test, once it hears `ready`, finds a reader there.
+        let go = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(go)
+            .map_err(failed("opening the go FIFO"))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(ready)
+            .and_then(|mut r| r.write_all(b"!"))
+            .map_err(failed("saying it runs through the ready FIFO"))?;
+        // A FIFO reader sees a hang-up only once a writer came and went (`man 7 pipe`).
+        let mut byte = [0u8; 1];
+        loop {
+            if !patient_poll(go.as_raw_fd()) {
+                return Err((super::FAILED, "the test never said go".to_string()));
+            }
+            match (&go).read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(failed("waiting for go")(e)),
+            }
+        }
+    }
+    let mut stdin = io::stdin().lock();
+    let (mut read, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
+    let line = loop {
+        if !patient_poll(0) {
+            break format!("stdin no-eof {}\n", read.len());
+        }
+        match stdin.read(&mut buf) {
+            Ok(0) => break format!("stdin eof {} {}\n", read.len(), EventLoop::exec_checksum(&read)),
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break format!("stdin error {} {e}\n", read.len()),
+        }
+    };
+    out.write_all(line.as_bytes()).map_err(failed("printing what it read"))
+}
+
+fn exec_echo() -> PeerResult {
+    let (mut stdin, mut stdout) = (io::stdin().lock(), io::stdout().lock());
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => return stdout.flush().map_err(failed("flushing")),
+            Ok(n) => stdout.write_all(&buf[..n]).map_err(failed("writing what it read"))?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed("reading its stdin")(e)),
+        }
+    }
+}
+
+fn exit_without_reading(code: i32, signal: Option<i32>) -> PeerResult {
+    if let Some(signal) = signal {
+        // SAFETY: kill with our own pid and a signal number.
+        unsafe { libc::kill(libc::getpid(), signal) };
+    }
+    // SAFETY: _exit ends the process at once, as the test asked.
+    unsafe { libc::_exit(code) }
 }
