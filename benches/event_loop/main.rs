@@ -197,7 +197,7 @@ fn main() {
         }
     }
 
-    let machine = report::machine(&cpus, machine_before, &nofile, timed);
+    let machine = report::machine(&cpus, machine_before, &nofile, timed, benching);
     let table = report::markdown(&machine, &results, &skipped);
     println!("\n{table}");
     if !benching {

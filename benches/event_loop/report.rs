@@ -144,7 +144,7 @@ pub struct Machine {
     lines: Vec<String>,
 }
 
-pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Duration) -> Machine {
+pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Duration, benching: bool) -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -163,6 +163,11 @@ pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Durati
     };
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let extra = if args.is_empty() { String::new() } else { format!(" -- {}", args.join(" ")) };
+    let command = if benching {
+        format!("`cargo bench --features bench --bench event_loop{extra}`")
+    } else {
+        "`cargo test --features bench --bench event_loop` (the smoke test: one short round, nothing written)".into()
+    };
     Machine {
         lines: vec![
             format!("- machine: {model}, `nproc` {}, `uname -r` {}; {pinned}", cpus.len(), kernel.trim()),
@@ -179,7 +184,7 @@ pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Durati
                 crate::WARM_UP
             ),
             format!("- {nofile}"),
-            format!("- command: `cargo bench --features bench --bench event_loop{extra}`"),
+            format!("- command: {command}"),
         ],
     }
 }
