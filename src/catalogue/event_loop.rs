@@ -20,7 +20,18 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::wake_with_eventfd",
             title: "Wake an event loop from another process through an eventfd",
             question: None,
-            hints: &["TODO wake_with_eventfd hint 1", "TODO wake_with_eventfd hint 2", "TODO wake_with_eventfd hint 3"],
+            hints: &[
+                "An eventfd is a counter, not a queue: every write adds to it and a read takes it. So a wake \
+                 sent before anyone waits is not lost: it sits in the counter, the descriptor stays readable, \
+                 and the next wait returns at once. nix::sys::eventfd::EventFd::from_flags makes one.",
+                "Flags: EFD_CLOEXEC | EFD_NONBLOCK, and EFD_SEMAPHORE for Counting::Semaphore (then a read \
+                 takes 1 and returns 1). Both a write and a read move exactly 8 bytes, a u64 in native byte \
+                 order (u64::to_ne_bytes): a 4-byte buffer is EINVAL. Refuse 0 and u64::MAX in wake before \
+                 writing anything.",
+                "wait: compute a deadline once; loop: poll(fd, POLLIN) for what is left of it, rounded up to \
+                 whole milliseconds (0 ready: return None); EINTR: poll again for the time left; then read: \
+                 8 bytes is the answer, EAGAIN means another holder took the counter first, so wait again.",
+            ],
         },
         Kata {
             id: "event_loop::ticks_with_timerfd",
