@@ -13,3 +13,4 @@ mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
 // pub use lines: one per kata, sorted.
+pub use serve_many::{MAX_LINE, Served, serve_many};
