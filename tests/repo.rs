@@ -75,12 +75,7 @@ fn every_kata_linked_to_a_question_is_named_in_its_model_answer() {
     for kata in katas() {
         let Some(number) = kata.question else { continue };
         let q = question(number).unwrap_or_else(|| {
-            panic!(
-                "src/catalogue/{}.rs: {} names question {number}; the questions are 1 to {}",
-                kata.topic(),
-                kata.id,
-                QUESTIONS.len()
-            )
+            panic!("src/catalogue/{}.rs: {} names question {number}; the questions are 1 to {}", kata.topic(), kata.id, QUESTIONS.len())
         });
         let opening = section(&read(q.answer), "## The question").join("\n");
         assert!(

@@ -295,6 +295,9 @@ fn asleep_in_epoll_wait(pid: libc::pid_t, span: Duration) -> bool {
     let started = Instant::now();
     let mut since: Option<Instant> = None;
     while started.elapsed() < Duration::from_secs(3) {
+        if matches!(process::state(pid), Some('Z' | 'X') | None) {
+            return false;
+        }
         let waiting = process::syscall_of(pid).is_some_and(|c| EPOLL_WAITS.contains(&c.number))
             && process::state(pid) == Some('S');
         if !waiting {
