@@ -380,6 +380,8 @@ fn eight_client_programs_at_once_each_get_their_own_answers_in_order() {
         }
         for client in &mut clients {
             if let Err(failure) = client.join() {
+                let text = failure.outcome().text().to_string();
+                let failure = if text.contains(EventLoop::NO_ANSWER) { Failure::hang(text) } else { failure };
                 return Err(server.blame(failure));
             }
         }
@@ -566,10 +568,14 @@ fn send_until_the_server_stops_reading(
                 if unsafe { libc::poll(out.as_mut_ptr(), 1, 20) } > 0 {
                     continue;
                 }
-                if asleep_in_epoll_wait(server.pid, Duration::from_millis(50))
-                    // SAFETY: as above, without waiting.
-                    && unsafe { libc::poll(out.as_mut_ptr(), 1, 0) } == 0
-                {
+                if !asleep_in_epoll_wait(server.pid, Duration::from_millis(50)) {
+                    return Err(server.blame(Failure::hang(format!(
+                        "the client sent {total} bytes of lines, then its socket stayed full, and the server was not \
+                         seen asleep in epoll_wait for 50 ms within 3 s: it neither reads nor waits for work"
+                    ))));
+                }
+                // SAFETY: as above, without waiting.
+                if unsafe { libc::poll(out.as_mut_ptr(), 1, 0) } == 0 {
                     break;
                 }
             }
@@ -648,7 +654,10 @@ fn a_client_that_sends_megabytes_does_not_starve_a_small_one() {
             let result = (|| {
                 s.phase("waiting for the server to answer the big client's first 500 lines");
                 let until = Instant::now() + s.bounded(Duration::from_secs(3));
-                while big.waiting() < 500 * 7 && Instant::now() < until {
+                while big.waiting() < 500 * 7
+                    && Instant::now() < until
+                    && server.worker.as_ref().is_some_and(|w| !w.has_exited())
+                {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 if big.waiting() < 500 * 7 {

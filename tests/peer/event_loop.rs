@@ -19,6 +19,10 @@ pub enum EventLoop {
 }
 
 impl EventLoop {
+    /// What a line client's failure says when the server did not answer in time (a hang, not a
+    /// wrong answer).
+    pub const NO_ANSWER: &str = "no answer within";
+
     pub fn run(self) -> PeerResult {
         match self {
             EventLoop::LineClient { path, id, lines } => line_client(&path, id, lines),
@@ -53,7 +57,15 @@ fn line_client(path: &Path, id: u64, count: usize) -> PeerResult {
     let half = count / 2;
     let mut expect = |i: usize| -> PeerResult {
         let mut got = Vec::new();
-        answers.read_until(b'\n', &mut got).map_err(failed(&format!("client {id}: reading the answer to line {i}")))?;
+        if let Err(e) = answers.read_until(b'\n', &mut got) {
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+                return Err((
+                    FAILED,
+                    format!("{} 3 s: client {id} had {i} of its {count} answers", EventLoop::NO_ANSWER),
+                ));
+            }
+            return Err(failed(&format!("client {id}: reading the answer to line {i}"))(e));
+        }
         let mut want = EventLoop::serve_many_answer(&lines[i]);
         want.push(b'\n');
         match ipc_katas::grader::diff_bytes(&want, &got) {
