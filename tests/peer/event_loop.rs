@@ -78,10 +78,8 @@ fn line_client(path: &Path, id: u64, count: usize) -> PeerResult {
             }
         }
     };
-    for i in 0..half {
-        stream
-            .write_all(&[&lines[i][..], b"\n"].concat())
-            .map_err(failed(&format!("client {id}: sending line {i}")))?;
+    for (i, line) in lines.iter().enumerate().take(half) {
+        stream.write_all(&[&line[..], b"\n"].concat()).map_err(failed(&format!("client {id}: sending line {i}")))?;
         expect(i)?;
     }
     let rest: Vec<u8> = lines[half..].iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
