@@ -149,6 +149,21 @@ impl Server {
         ))))
     }
 
+    /// Waits until the handler holds the answer to a [`WAIT`] line (it polls its gate).
+    fn in_handler(&mut self, s: &Sandbox, line: &str) -> Result<(), Failure> {
+        s.phase(format!("waiting for the handler to hold the answer to {line}"));
+        let until = Instant::now() + s.bounded(PATIENCE);
+        let polling =
+            |pid| process::syscall_of(pid).is_some_and(|c| [libc::SYS_poll, libc::SYS_ppoll].contains(&c.number));
+        while !polling(self.pid) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if polling(self.pid) {
+            return Ok(());
+        }
+        Err(self.blame(Failure::hang(format!("the server did not call the handler for {line} within 2 s"))))
+    }
+
     /// Lets the handler that got [`WAIT`] go on.
     fn open_gate(&self) -> Result<(), Failure> {
         if fd::write_byte(&self.gate) {
@@ -763,11 +778,17 @@ fn a_client_that_shuts_down_writing_gets_every_answer_then_end_of_file() {
     grade!().run(|s| {
         let mut server = Server::start(s, None)?;
         let mut client = server.connect("the half-closing client")?;
-        let lines = lines_of("half", 300);
+        // The handler holds the first answer while the rest and the end-of-file arrive, so that the
+        // server reads the lines and the end-of-file in one go, before it sends any answer.
+        client.send_lines(&mut server, &[WAIT.to_vec()])?;
+        server.in_handler(s, "the first line")?;
+        let mut lines = lines_of("half", 300);
         client.send_lines(&mut server, &lines)?;
         // An unfinished line at the end is never answered.
         client.send(&mut server, b"no newline")?;
         client.stream.shutdown(Shutdown::Write).map_err(Failure::test_error("shutdown(Write)"))?;
+        server.open_gate()?;
+        lines.insert(0, WAIT.to_vec());
         client.expect_answers(s, &mut server, &lines).hint(
             "end-of-file from a client (read gives 0) ends its requests, not its answers: send every answer, \
              then close it",
@@ -803,16 +824,7 @@ fn a_client_that_closes_before_its_answer_does_not_kill_the_server() {
         let mut server = Server::start(s, None)?;
         let mut leaving = server.connect("the client that leaves")?;
         leaving.send_lines(&mut server, &[WAIT.to_vec()])?;
-        s.phase("waiting for the handler to hold the answer to the line of the client that leaves");
-        let until = Instant::now() + s.bounded(PATIENCE);
-        let in_handler =
-            |pid| process::syscall_of(pid).is_some_and(|c| c.number == libc::SYS_poll || c.number == libc::SYS_ppoll);
-        while !in_handler(server.pid) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if !in_handler(server.pid) {
-            return Err(server.blame(Failure::hang("the server did not call the handler for the line within 2 s")));
-        }
+        server.in_handler(s, "the line of the client that leaves")?;
         drop(leaving);
         server.open_gate()?;
         let mut other = server.connect("the next client")?;
