@@ -42,6 +42,8 @@ struct Server {
     pid: libc::pid_t,
     path: PathBuf,
     stop: Option<OwnedFd>,
+    /// Written just before the test stops the loop: serve_many may return from then on.
+    stopping: OwnedFd,
     gate: OwnedFd,
     served: OwnedFd,
     _socket: Removed,
@@ -64,7 +66,8 @@ impl Server {
         let (stop_r, stop_w) = fd::pipe()?;
         let (gate_r, gate_w) = fd::pipe()?;
         let (served_r, served_w) = fd::pipe()?;
-        let theirs = [stop_w.as_raw_fd(), gate_w.as_raw_fd(), served_r.as_raw_fd()];
+        let (stopping_r, stopping_w) = fd::pipe()?;
+        let theirs = [stop_w.as_raw_fd(), gate_w.as_raw_fd(), served_r.as_raw_fd(), stopping_w.as_raw_fd()];
         // The closure owns the listener and the server's ends: the test's copies close when the
         // closure is dropped here, after the fork.
         let worker = s.fork("the server (serve_many in a process of its own)", move || {
@@ -75,7 +78,6 @@ impl Server {
             if let Some(hold) = hold {
                 hold.wait("the test to connect its clients before the loop starts")?;
             }
-            let watch = stop_r.try_clone().map_err(Failure::test_error("duplicate the stop pipe"))?;
             let handler = move |line: &[u8]| {
                 if line == WAIT && fd::poll_readable(&gate_r, 3000) {
                     fd::read_byte(&gate_r);
@@ -83,7 +85,7 @@ impl Server {
                 answer(line)
             };
             let served = event_loop::serve_many(listener, stop_r, handler).map_err(Failure::kata("serve_many"))?;
-            if !fd::poll_readable(&watch, 0) {
+            if !fd::poll_readable(&stopping_r, 0) {
                 return Err(Failure::wrong(format!(
                     "serve_many returned Ok({served:?}) while stop was not readable: it must serve until the test \
                      writes a byte to stop or closes it, even when no client is connected"
@@ -102,6 +104,7 @@ impl Server {
             pid,
             path,
             stop: Some(stop_w),
+            stopping: stopping_w,
             gate: gate_w,
             served: served_r,
             _socket: socket,
@@ -175,6 +178,7 @@ impl Server {
 
     /// Stops the loop and returns what serve_many said it served.
     fn stop(mut self, s: &Sandbox, how: Stop) -> Result<Served, Failure> {
+        s.expect(fd::write_byte(&self.stopping), || "the test could not say that it stops the loop".to_string())?;
         let what = match how {
             Stop::Byte => {
                 let written = self.stop.as_ref().is_some_and(fd::write_byte);
