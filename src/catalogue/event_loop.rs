@@ -100,7 +100,22 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::serve_many",
             title: "One thread and one epoll instance serve many clients",
             question: Some(6),
-            hints: &["TODO serve_many hint 1", "TODO serve_many hint 2", "TODO serve_many hint 3"],
+            hints: &[
+                "One loop: epoll_create1(EPOLL_CLOEXEC), register the listener and every accepted client \
+                 with EPOLLIN | EPOLLRDHUP | EPOLLET (each set non-blocking), and stop without EPOLLET; then \
+                 epoll_wait and act on each event. Give each client its own input buffer (an unfinished line) \
+                 and output buffer (answers the socket has not taken yet).",
+                "An edge says only that something changed: on the listener's, accept until WouldBlock; on a \
+                 client's, read until WouldBlock, but at most 64 KiB a turn: a client with more goes to the back \
+                 of your own ready queue, and epoll_wait takes timeout 0 while that queue is not empty. Send with \
+                 MSG_NOSIGNAL until EAGAIN, keep the rest, add EPOLLOUT (epoll_ctl MOD) and send it when writable; \
+                 do not read a client that has 1 MiB of answers unsent.",
+                "Per client: readable (no WouldBlock since its last EPOLLIN), writable (no EAGAIN since its last \
+                 EPOLLOUT), eof, queued. A turn: while readable, not at eof and not backed up, read into the input \
+                 buffer and answer each whole line (longer than MAX_LINE: close); then flush. Read 0 sets eof; at \
+                 eof with nothing unsent, or on EPOLLHUP/EPOLLERR or a send error, epoll_ctl DEL then drop the \
+                 socket. The stop event ends the loop whether it is a byte or end-of-file.",
+            ],
         },
     ],
 };
