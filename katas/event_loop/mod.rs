@@ -13,3 +13,4 @@ mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
 // pub use lines: one per kata, sorted.
+pub use pidfd_supervisor::{ChildId, Exit, Supervisor};
