@@ -83,7 +83,10 @@ impl Supervisor {
     /// the kernel does not know is `InvalidInput` (EINVAL).
     pub fn stop(&mut self, child: ChildId, signal: i32) -> io::Result<()> {
         let pidfd = self.children.get(&child.0).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{child:?} is not a running child: already reported, or never ours"))
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{child:?} is not a running child: already reported, or never ours"),
+            )
         })?;
         pidfd_send_signal(pidfd.as_fd(), signal)
     }
@@ -110,7 +113,8 @@ impl Supervisor {
             }
         }
         let id = events[0].data();
-        let pidfd = self.children.remove(&id).ok_or_else(|| io::Error::other("epoll reported a child it no longer holds"))?;
+        let pidfd =
+            self.children.remove(&id).ok_or_else(|| io::Error::other("epoll reported a child it no longer holds"))?;
         // Readable: the child has exited, so this waitid returns at once. Closing the pidfd
         // afterwards also takes it out of the epoll instance (its only descriptor).
         let exit = reap(&pidfd)?;

@@ -3,11 +3,15 @@
 //! its stdin to reach end-of-file, which the test gives it by closing the write end (the
 //! handshake that orders every exit), then exits with its code or raises its signal.
 
+// The stub's Supervisor has no Drop (the answer's kills and reaps in it); the tests drop it
+// explicitly where that is what they check.
+#![allow(clippy::drop_non_drop)]
+
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
@@ -105,6 +109,22 @@ fn until_exited(pid: i32) -> bool {
 type Waited = (Supervisor, io::Result<Option<(ChildId, Exit)>>, Duration);
 
 fn wait_any(s: &Sandbox, sup: Supervisor, timeout: Duration, limit: Duration, while_: &str) -> Result<Waited, Failure> {
+    wait_any_or(s, sup, (timeout, limit), while_, WAIT_FOR_ALL)
+}
+
+/// What a wait_any that waits too long usually does wrong.
+const WAIT_FOR_ALL: &str = "Wait for every child at once with one epoll_wait on all their pidfds, for no longer than \
+                            the timeout; a waitid that blocks on one child, or an epoll_wait without the timeout, \
+                            waits too long";
+
+/// [`wait_any`], with `advice` after the failure's text.
+fn wait_any_or(
+    s: &Sandbox,
+    sup: Supervisor,
+    (timeout, limit): (Duration, Duration),
+    while_: &str,
+    advice: &str,
+) -> Result<Waited, Failure> {
     s.phase(format!("calling wait_any({timeout:?}) while {while_}"));
     let call = s.in_thread(move || {
         let mut sup = sup;
@@ -114,16 +134,19 @@ fn wait_any(s: &Sandbox, sup: Supervisor, timeout: Duration, limit: Duration, wh
     });
     if !call.finishes_within(s.bounded(limit)) {
         return Err(Failure::wrong(format!(
-            "wait_any({timeout:?}) had not returned after {limit:?}, while {while_}. Wait for every child at once \
-             with one epoll_wait on all their pidfds, for no longer than the timeout; a waitid that blocks on one \
-             child, or an epoll_wait without the timeout, waits too long"
+            "wait_any({timeout:?}) had not returned after {limit:?}, while {while_}. {advice}"
         )));
     }
     Ok(call.finish())
 }
 
 /// One report of wait_any, expected to be `expected` for `kid`; then the kid must be reaped.
-fn expect_report(s: &Sandbox, got: io::Result<Option<(ChildId, Exit)>>, kid: &Kid, expected: Exit) -> Result<(), Failure> {
+fn expect_report(
+    s: &Sandbox,
+    got: io::Result<Option<(ChildId, Exit)>>,
+    kid: &Kid,
+    expected: Exit,
+) -> Result<(), Failure> {
     let got = s.ok("wait_any", got)?;
     s.expect(got == Some((kid.id, expected)), || {
         format!("{} ({:?}, pid {}) has ended with {expected:?}; wait_any reported {got:?}", kid.what, kid.id, kid.pid)
@@ -241,7 +264,10 @@ fn stop_ends_only_the_child_it_names_with_the_signal_it_gives() {
         }
         let third = &mut kids[2];
         s.expect(child_state(third.pid).is_some_and(|state| state != 'Z'), || {
-            format!("the third child (pid {}) was not stopped, yet it has ended: stop signalled more than one child", third.pid)
+            format!(
+                "the third child (pid {}) was not stopped, yet it has ended: stop signalled more than one child",
+                third.pid
+            )
         })?;
         third.release();
         let got = wait_one(s, &mut sup, "the third child was released");
@@ -265,16 +291,23 @@ fn a_wait_with_no_child_exiting_returns_none_after_about_the_timeout() {
         s.expect(child_state(kid.pid).is_some_and(|state| state != 'Z'), || {
             format!("the child (pid {}) was running before wait_any(300 ms), and is not now: waiting must not end it", kid.pid)
         })?;
+        // Released first, so that this test does not wait on a Drop that forgets to kill (the
+        // drop test's business).
+        drop(kid);
         drop(sup);
         Ok(())
     });
 }
 
+/// What a wait_any with nothing to wait for should do instead of sleeping.
+const NOTHING_TO_WAIT_FOR: &str = "With no child left to wait for, return None at once: an epoll_wait on no pidfd at \
+                                   all sleeps the whole timeout for nothing";
+
 #[test]
 fn a_wait_with_no_child_left_returns_none_at_once() {
     grade!().run(|s| {
         let sup = s.call("Supervisor::new()", Supervisor::new)?;
-        let (mut sup, got, took) = wait_any(s, sup, 3 * SECOND, SECOND, "no child was ever started")?;
+        let (mut sup, got, took) = wait_any_or(s, sup, (3 * SECOND, SECOND), "no child was ever started", NOTHING_TO_WAIT_FOR)?;
         let got = s.ok("wait_any(3 s) with no child", got)?;
         s.expect(got.is_none() && took < SECOND, || {
             format!("wait_any(3 s) with no child at all returned {got:?} after {took:?}: with nothing to wait for, return None at once")
@@ -283,7 +316,7 @@ fn a_wait_with_no_child_left_returns_none_at_once() {
         kid.release();
         let got = wait_one(s, &mut sup, "the only child was released");
         expect_report(s, got, &kid, Exit::Code(9))?;
-        let (_sup, got, took) = wait_any(s, sup, 3 * SECOND, SECOND, "its only child has been reported")?;
+        let (_sup, got, took) = wait_any_or(s, sup, (3 * SECOND, SECOND), "its only child has been reported", NOTHING_TO_WAIT_FOR)?;
         let got = s.ok("wait_any(3 s) once every child was reported", got)?;
         s.expect(got.is_none() && took < SECOND, || {
             format!("wait_any(3 s) once every child was reported returned {got:?} after {took:?}: return None at once")
@@ -419,8 +452,11 @@ fn the_programs_it_starts_inherit_none_of_its_descriptors() {
             kid.release();
         }
         for n in 0..kids.len() {
-            let got = s.call(format!("wait_any(2 s), {n} of two released children reported"), || sup.wait_any(2 * SECOND))?;
-            s.expect(got.is_some(), || format!("wait_any(2 s) returned None with a released child unreported ({n} reported)"))?;
+            let got =
+                s.call(format!("wait_any(2 s), {n} of two released children reported"), || sup.wait_any(2 * SECOND))?;
+            s.expect(got.is_some(), || {
+                format!("wait_any(2 s) returned None with a released child unreported ({n} reported)")
+            })?;
         }
         Ok(())
     });
@@ -454,7 +490,11 @@ fn a_program_that_cannot_start_is_an_error_and_leaves_no_child() {
         let mut sup = s.call("Supervisor::new()", Supervisor::new)?;
         let missing = s.path("no-such-program");
         s.phase(format!("calling spawn({})", missing.display()));
-        s.expect_err("spawn of a program that does not exist", sup.spawn(&mut Command::new(&missing)), ErrorKind::NotFound)?;
+        s.expect_err(
+            "spawn of a program that does not exist",
+            sup.spawn(&mut Command::new(&missing)),
+            ErrorKind::NotFound,
+        )?;
         let left = children();
         s.expect(left.is_empty(), || format!("after a spawn that failed, the process has children: {left:?}"))?;
         let got = s.call("wait_any(2 s) with no child started", || sup.wait_any(2 * SECOND))?;
@@ -469,6 +509,8 @@ fn a_program_that_cannot_start_is_an_error_and_leaves_no_child() {
 
 /// The first call the filter trapped (its number), or -1.
 static TRAPPED: AtomicI32 = AtomicI32::new(-1);
+/// The first argument of that first call, where the architecture is known (else 0).
+static TRAPPED_ARG: AtomicI64 = AtomicI64::new(0);
 /// How many calls it trapped.
 static TRAPS: AtomicU32 = AtomicU32::new(0);
 
@@ -477,9 +519,17 @@ static TRAPS: AtomicU32 = AtomicU32::new(0);
 extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo of a SIGSYS, and the ucontext of the thread.
     unsafe {
-        let _ = TRAPPED.compare_exchange(-1, (*info).si_syscall(), Ordering::SeqCst, Ordering::SeqCst);
-        TRAPS.fetch_add(1, Ordering::SeqCst);
         let context = context.cast::<libc::ucontext_t>();
+        #[cfg(target_arch = "x86_64")]
+        let arg = (*context).uc_mcontext.gregs[libc::REG_RDI as usize];
+        #[cfg(target_arch = "aarch64")]
+        let arg = (*context).uc_mcontext.regs[0] as i64;
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let arg = 0;
+        if TRAPPED.compare_exchange(-1, (*info).si_syscall(), Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            TRAPPED_ARG.store(arg, Ordering::SeqCst);
+        }
+        TRAPS.fetch_add(1, Ordering::SeqCst);
         #[cfg(target_arch = "x86_64")]
         {
             (*context).uc_mcontext.gregs[libc::REG_RAX as usize] = -(libc::EPERM as i64);
@@ -488,7 +538,6 @@ extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, context: *mu
         {
             (*context).uc_mcontext.regs[0] = (-(libc::EPERM as i64)) as u64;
         }
-        let _ = context;
     }
 }
 
@@ -496,35 +545,54 @@ extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, context: *mu
 const AUDIT_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xC000_00B7;
+/// Elsewhere the filter matches no call (this test then watches nothing).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const AUDIT_ARCH: u32 = 0;
 
-/// The calls that act on a process by its pid, trapped.
-const BY_PID: [libc::c_long; 6] = [
-    libc::SYS_kill,
-    libc::SYS_tkill,
-    libc::SYS_tgkill,
-    libc::SYS_rt_sigqueueinfo,
-    libc::SYS_rt_tgsigqueueinfo,
-    libc::SYS_wait4,
-];
+/// The calls that send a signal to a process or thread by its id: trapped unless they aim at
+/// this process itself (`abort` and `raise` send theirs with tgkill to their own process).
+const SIGNAL_BY_PID: [libc::c_long; 5] =
+    [libc::SYS_kill, libc::SYS_tkill, libc::SYS_tgkill, libc::SYS_rt_sigqueueinfo, libc::SYS_rt_tgsigqueueinfo];
 
-/// Installs, in the calling thread, the filter that traps [`BY_PID`] and every `waitid` whose
-/// first argument is not `P_PIDFD`.
+/// Installs, in the calling thread, the filter that traps `wait4`, every `waitid` whose first
+/// argument is not `P_PIDFD`, and every call of [`SIGNAL_BY_PID`] that aims at another process.
 fn watch_calls_of_this_thread() -> io::Result<()> {
     let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt, jf, k };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
     let load = |offset: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
+    let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
+    let trap = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP);
+    // A jump's offset counts the instructions it skips: from i to t, t - (i + 1).
+    const WAITID: usize = 12;
+    const SELF: usize = 14;
+    const TRAP: usize = 16;
+    const ALLOW: usize = 17;
+    let to = |from: usize, target: usize| (target - (from + 1)) as u8;
     // struct seccomp_data: nr at 0, arch at 4, args[0] at 16 (its low half: little-endian).
-    let mut program = vec![load(4), jeq(AUDIT_ARCH, 1, 0), stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW), load(0)];
-    // Instructions 4..=9: a trapped call jumps to the TRAP at 13.
-    for (i, call) in BY_PID.iter().enumerate() {
-        program.push(jeq(*call as u32, (12 - (4 + i)) as u8, 0));
+    let mut program = vec![
+        load(4),                                        // 0
+        jeq(AUDIT_ARCH, 1, 0),                          // 1: another ABI: allowed
+        allow,                                          // 2
+        load(0),                                        // 3
+        jeq(libc::SYS_wait4 as u32, to(4, TRAP), 0),    // 4
+        jeq(libc::SYS_waitid as u32, to(5, WAITID), 0), // 5
+    ];
+    for (i, call) in SIGNAL_BY_PID.iter().enumerate() {
+        program.push(jeq(*call as u32, to(6 + i, SELF), 0)); // 6..=10
     }
     program.extend([
-        jeq(libc::SYS_waitid as u32, 0, 3), // 10: not waitid: ALLOW at 14
-        load(16),                           // 11: its idtype
-        jeq(libc::P_PIDFD, 1, 0),           // 12: P_PIDFD: ALLOW at 14
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_TRAP),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        allow,                                                // 11
+        load(16),                                             // 12 WAITID: its idtype
+        jeq(libc::P_PIDFD, to(13, ALLOW), to(13, TRAP)),      // 13
+        load(16),                                             // 14 SELF: the pid it aims at
+        jeq(std::process::id(), to(15, ALLOW), to(15, TRAP)), // 15
+        trap,                                                 // 16 TRAP
+        allow,                                                // 17 ALLOW
     ]);
     let prog = libc::sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
     // SAFETY: a handler that only stores to atomics and edits the interrupted context.
@@ -551,7 +619,7 @@ fn watch_calls_of_this_thread() -> io::Result<()> {
 }
 
 /// What a trapped call means, in the words of the report.
-fn trapped_call(number: i32) -> String {
+fn trapped_call(number: i32, arg: i64) -> String {
     let bare = "with a bare pid: by the time it runs, that pid may be a different process (once a child is reaped, \
                 the kernel may give its pid to any new process)";
     match number as libc::c_long {
@@ -560,14 +628,22 @@ fn trapped_call(number: i32) -> String {
              and libc::kill are kill(2))"
         ),
         libc::SYS_tkill | libc::SYS_tgkill => {
-            format!("your code called tkill(2) or tgkill(2) {bare}. Signal a child through its pidfd: pidfd_send_signal(2)")
+            format!(
+                "your code called tkill(2) or tgkill(2) {bare}. Signal a child through its pidfd: pidfd_send_signal(2)"
+            )
         }
         libc::SYS_rt_sigqueueinfo | libc::SYS_rt_tgsigqueueinfo => {
-            format!("your code called sigqueue(3) (rt_sigqueueinfo) {bare}. Signal a child through its pidfd: pidfd_send_signal(2)")
+            format!(
+                "your code called sigqueue(3) (rt_sigqueueinfo) {bare}. Signal a child through its pidfd: pidfd_send_signal(2)"
+            )
         }
+        libc::SYS_wait4 if arg as i32 == -1 => "your code called wait4(-1, ...) (waitpid(-1) or wait()): it reaps any \
+             child of the process, the caller's own children too, and says which by a bare pid. Reap each child \
+             through its pidfd: waitid(P_PIDFD, pidfd, &info, WEXITED)"
+            .to_string(),
         libc::SYS_wait4 => format!(
-            "your code called wait4(2) (waitpid, wait, or std's Child::wait) {bare}, or reaped any child with -1. Reap \
-             a child through its pidfd: waitid(P_PIDFD, pidfd, &info, WEXITED)"
+            "your code called wait4(2) (waitpid(pid), or std's Child::wait) {bare}. Reap a child through its pidfd: \
+             waitid(P_PIDFD, pidfd, &info, WEXITED)"
         ),
         libc::SYS_waitid => format!(
             "your code called waitid(2) with P_PID or P_ALL {bare}. Reap a child through its pidfd: waitid(P_PIDFD, \
@@ -590,8 +666,11 @@ fn the_supervisor_signals_and_reaps_only_through_pidfds_never_by_a_bare_pid() {
             let first = s.call("wait_any(2 s) after stop(SIGTERM)", || sup.wait_any(2 * SECOND));
             exiting.release();
             let second = s.call("wait_any(2 s) after the other child was released", || sup.wait_any(2 * SECOND));
-            let _left = start(s, &mut sup, 0, None)?;
-            s.phase("dropping the supervisor with one child left running");
+            // Released before the drop, so that a Drop that waits without killing cannot hang
+            // this test; Drop still signals it (the child may not have exited yet) and reaps it.
+            let mut left = start(s, &mut sup, 0, None)?;
+            left.release();
+            s.phase("dropping the supervisor with one child left, just released");
             drop(sup);
             let mut reports = [first?, second?];
             reports.sort_by_key(|r| r.map(|(id, _)| id == exiting.id));
@@ -607,7 +686,7 @@ fn the_supervisor_signals_and_reaps_only_through_pidfds_never_by_a_bare_pid() {
             let traps = TRAPS.load(Ordering::SeqCst);
             return Err(Failure::wrong(format!(
                 "{} ({traps} such call{} in all; each failed with EPERM under the test's filter)",
-                trapped_call(trapped),
+                trapped_call(trapped, TRAPPED_ARG.load(Ordering::SeqCst)),
                 if traps == 1 { "" } else { "s" }
             )));
         }
