@@ -115,8 +115,10 @@ impl Supervisor {
         let id = events[0].data();
         let pidfd =
             self.children.remove(&id).ok_or_else(|| io::Error::other("epoll reported a child it no longer holds"))?;
-        // Readable: the child has exited, so this waitid returns at once. Closing the pidfd
-        // afterwards also takes it out of the epoll instance (its only descriptor).
+        // Out of the interest list before the pidfd closes: closing alone would leave it there
+        // while a copy of the descriptor lives on (`man 7 epoll`, Q&A), in a child forked meanwhile.
+        self.epoll.delete(&pidfd)?;
+        // Readable: the child has exited, so this waitid returns at once.
         let exit = reap(&pidfd)?;
         Ok(Some((ChildId(id), exit)))
     }
