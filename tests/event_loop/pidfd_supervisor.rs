@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_katas::grade;
-use ipc_katas::grader::{Failure, Sandbox};
+use ipc_katas::grader::{Failure, Sandbox, caught_alarms_every};
+use ipc_katas::kit::signals::{mask, set_mask};
 use ipc_katas::kit::{fd, process};
 use katas::event_loop::{ChildId, Exit, Supervisor};
 
@@ -293,6 +294,64 @@ fn a_wait_with_no_child_exiting_returns_none_after_about_the_timeout() {
         })?;
         // Released first, so that this test does not wait on a Drop that forgets to kill (the
         // drop test's business).
+        drop(kid);
+        drop(sup);
+        Ok(())
+    });
+}
+
+/// Takes `signal` out of what is pending for this thread and process (it must be blocked here).
+fn discard_pending(signal: i32) {
+    // SAFETY: a sigset made with sigemptyset and sigaddset; a zero timeout never waits.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == signal {}
+    }
+}
+
+#[test]
+fn a_wait_interrupted_by_the_callers_signals_still_returns_none_after_the_timeout() {
+    grade!().run(|s| {
+        let mut sup = s.call("Supervisor::new()", Supervisor::new)?;
+        let kid = start(s, &mut sup, 0, None)?;
+        // SIGALRM every 20 ms, caught by a handler without SA_RESTART, and unblocked only in the
+        // thread that waits: each one interrupts its epoll_wait (which is never restarted, `man 7
+        // signal`) with EINTR.
+        let old = mask(libc::SIG_BLOCK, libc::SIGALRM);
+        caught_alarms_every(Some(Duration::from_millis(20)));
+        s.phase("calling wait_any(300 ms) with a child that never exits, while SIGALRM comes every 20 ms");
+        let call = s.in_thread(move || {
+            mask(libc::SIG_UNBLOCK, libc::SIGALRM);
+            let started = Instant::now();
+            let result = sup.wait_any(Duration::from_millis(300));
+            (sup, result, started.elapsed())
+        });
+        let returned = call.finishes_within(s.bounded(2 * SECOND));
+        caught_alarms_every(None);
+        // A SIGALRM that came after the waiting thread ended is pending, blocked here: taken
+        // before the mask comes back, or its default action would end the test.
+        discard_pending(libc::SIGALRM);
+        set_mask(&old);
+        s.expect(returned, || {
+            "wait_any(300 ms) had not returned after 2 s while a SIGALRM came every 20 ms: after an EINTR, wait \
+             again for what is left of the timeout, not for the whole timeout again"
+                .to_string()
+        })?;
+        let (sup, got, took) = call.finish();
+        let got = got.map_err(|e| {
+            Failure::wrong(format!(
+                "wait_any(300 ms) returned an error while the caller's signals came: {e} (kind {:?}). A signal the \
+                 caller handles interrupts epoll_wait with EINTR; wait again for what is left of the timeout",
+                e.kind()
+            ))
+        })?;
+        s.expect(got.is_none(), || format!("wait_any(300 ms) with a child that never exits returned {got:?}"))?;
+        s.expect(took >= Duration::from_millis(295) && took < Duration::from_millis(1500), || {
+            format!("wait_any(300 ms), interrupted every 20 ms, returned None after {took:?}, not after about 300 ms")
+        })?;
         drop(kid);
         drop(sup);
         Ok(())
