@@ -13,6 +13,7 @@ mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
 pub use exec_hygiene::{Exit, Output, run_filter};
+pub use pidfd_supervisor::{ChildId, Exit, Supervisor};
 pub use serve_many::{MAX_LINE, Served, serve_many};
 pub use signals_as_events::{SignalEvent, SignalEvents};
 pub use ticks_with_timerfd::Ticker;

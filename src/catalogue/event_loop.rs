@@ -75,7 +75,17 @@ pub const TOPIC: Topic = Topic {
             id: "event_loop::pidfd_supervisor",
             title: "Supervise children through pidfds, never by a bare pid",
             question: None,
-            hints: &["TODO pidfd_supervisor hint 1", "TODO pidfd_supervisor hint 2", "TODO pidfd_supervisor hint 3"],
+            hints: &[
+                "Right after Command::spawn the child is yours and unreaped, so its pid cannot belong to anyone \
+                 else yet: call pidfd_open(pid, 0) at once (libc::syscall(libc::SYS_pidfd_open, ...)) and from \
+                 then on use only the pidfd. Dropping std's Child neither waits nor kills.",
+                "Put every pidfd in one epoll instance (EPOLL_CLOEXEC) with the child's id as the event's data: a \
+                 pidfd turns readable when its process exits, so one epoll_wait with the timeout waits for all the \
+                 children at once, whatever order they end in.",
+                "Reap the ready child with waitid(P_PIDFD, pidfd, &mut info, WEXITED) and read info.si_code: \
+                 CLD_EXITED means si_status is an exit code, CLD_KILLED or CLD_DUMPED a signal number. Signal with \
+                 pidfd_send_signal(pidfd, sig, NULL, 0); in Drop, SIGKILL and then reap every child left.",
+            ],
         },
         Kata {
             id: "event_loop::exec_hygiene",

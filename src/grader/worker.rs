@@ -189,6 +189,18 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The peer program with `args` as a [`Command`] not yet started, for a test that hands the
+    /// starting (and the waiting) to the code under test. Its stdio is the caller's to set; it
+    /// inherits the test's otherwise.
+    pub fn peer_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        self.guard();
+        let mut command = Command::new(super::peer::exe());
+        command.args(args).env(super::peer::ENV, "1");
+        command
+    }
+}
+
 impl Peer {
     pub fn pid(&self) -> u32 {
         self.child.id()

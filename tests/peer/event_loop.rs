@@ -37,6 +37,10 @@ pub enum EventLoop {
     /// ([`EventLoop::serve_many_lines`]), the first half one at a time and the rest at once, and expect
     /// each answer ([`EventLoop::serve_many_answer`]) in order.
     LineClient { path: PathBuf, id: u64, lines: usize },
+    /// A child for pidfd_supervisor: writes its pid (4 bytes, native order) to stdout, waits for
+    /// one byte or end-of-file on stdin, then raises `signal` if there is one, else exits with
+    /// `code`.
+    PidfdChild { code: i32, signal: Option<i32> },
 }
 
 impl EventLoop {
@@ -48,6 +52,7 @@ impl EventLoop {
             EventLoop::ExecEcho => exec_echo(),
             EventLoop::ExitWithoutReading { code, signal } => exit_without_reading(code, signal),
             EventLoop::LineClient { path, id, lines } => line_client(&path, id, lines),
+            EventLoop::PidfdChild { code, signal } => pidfd_child(code, signal),
         }
     }
 
@@ -292,4 +297,17 @@ fn line_client(path: &Path, id: u64, count: usize) -> PeerResult {
     let rest: Vec<u8> = lines[half..].iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
     stream.write_all(&rest).map_err(failed(&format!("client {id}: sending lines {half} to {count}")))?;
     (half..count).try_for_each(expect)
+}
+
+fn pidfd_child(code: i32, signal: Option<i32>) -> PeerResult {
+    // A closed or null stdout is no reason to stop: the test may not listen.
+    let _ = std::io::stdout().write_all(&std::process::id().to_ne_bytes());
+    let _ = std::io::stdout().flush();
+    let mut byte = [0u8; 1];
+    let _ = std::io::stdin().read(&mut byte);
+    if let Some(signal) = signal {
+        // SAFETY: raise takes a plain value; the default action of the signal ends us.
+        unsafe { libc::raise(signal) };
+    }
+    std::process::exit(code)
 }
