@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// How the program ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
+pub enum Status {
     /// It exited with this status (`WEXITSTATUS`).
     Code(i32),
     /// It was killed by this signal (`WTERMSIG`).
@@ -18,7 +18,7 @@ pub enum Exit {
 /// What the program printed on its standard output, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output {
-    pub status: Exit,
+    pub status: Status,
     pub stdout: Vec<u8>,
 }
 

@@ -20,7 +20,7 @@ use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 /// How the program ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
+pub enum Status {
     /// It exited with this status (`WEXITSTATUS`).
     Code(i32),
     /// It was killed by this signal (`WTERMSIG`).
@@ -30,7 +30,7 @@ pub enum Exit {
 /// What the program printed on its standard output, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output {
-    pub status: Exit,
+    pub status: Status,
     pub stdout: Vec<u8>,
 }
 
@@ -251,11 +251,11 @@ struct Child {
 
 impl Child {
     /// Waits for this child only: `waitpid(-1)` would reap the caller's other children.
-    fn wait(mut self) -> io::Result<Exit> {
+    fn wait(mut self) -> io::Result<Status> {
         let pid = self.pid.take().expect("a child is waited for once");
         match wait_for(pid)? {
-            WaitStatus::Exited(_, code) => Ok(Exit::Code(code)),
-            WaitStatus::Signaled(_, signal, _) => Ok(Exit::Signal(signal as i32)),
+            WaitStatus::Exited(_, code) => Ok(Status::Code(code)),
+            WaitStatus::Signaled(_, signal, _) => Ok(Status::Signal(signal as i32)),
             other => Err(io::Error::other(format!("the program ended oddly: {other:?}"))),
         }
     }

@@ -12,7 +12,7 @@ mod signals_as_events;
 mod ticks_with_timerfd;
 mod wake_with_eventfd;
 
-pub use exec_hygiene::{Exit, Output, run_filter};
+pub use exec_hygiene::{Output, Status, run_filter};
 pub use pidfd_supervisor::{ChildId, Exit, Supervisor};
 pub use serve_many::{MAX_LINE, Served, serve_many};
 pub use signals_as_events::{SignalEvent, SignalEvents};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ipc_katas::grade;
 use ipc_katas::grader::{Failure, Payload, Sandbox, caught_alarms_every, size};
 use ipc_katas::kit::{TestFifo, fd};
-use katas::event_loop::{self as kata, Exit, Output};
+use katas::event_loop::{self as kata, Status, Output};
 use rstest::rstest;
 
 use super::peer::{self, EventLoop};
@@ -78,7 +78,7 @@ impl Listing {
                 _ => {}
             }
         }
-        if l.fds.is_empty() || out.status != Exit::Code(0) {
+        if l.fds.is_empty() || out.status != Status::Code(0) {
             return Err(Failure::wrong(format!(
                 "{who} ended with {:?} and printed {}, not its listing of descriptors:\n  {}\nIt runs only with argv \
                  [path, the argument] and the environment given, stdin and stdout being the pipes",
@@ -273,18 +273,18 @@ fn a_megabyte_through_a_program_that_writes_as_it_reads_comes_back_whole() {
         // Both pipes hold 64 KiB: writing all the input before reading any output waits forever.
         let input = Payload::new(1 << 20, 3).bytes();
         let out = Program::new(EventLoop::ExecEcho)?.run(s, &input)?;
-        s.expect_eq("how the echoing program ended", &Exit::Code(0), &out.status)?;
+        s.expect_eq("how the echoing program ended", &Status::Code(0), &out.status)?;
         s.expect_bytes("the output of the echoing program", &input, &out.stdout)
     });
 }
 
 #[rstest]
-#[case::exits_0(0, None, Exit::Code(0))]
-#[case::exits_7(7, None, Exit::Code(7))]
-#[case::exits_255(255, None, Exit::Code(255))]
-#[case::killed_by_sigkill(0, Some(libc::SIGKILL), Exit::Signal(libc::SIGKILL))]
-#[case::killed_by_sigterm(0, Some(libc::SIGTERM), Exit::Signal(libc::SIGTERM))]
-fn how_the_program_ended_is_reported(#[case] code: i32, #[case] signal: Option<i32>, #[case] expected: Exit) {
+#[case::exits_0(0, None, Status::Code(0))]
+#[case::exits_7(7, None, Status::Code(7))]
+#[case::exits_255(255, None, Status::Code(255))]
+#[case::killed_by_sigkill(0, Some(libc::SIGKILL), Status::Signal(libc::SIGKILL))]
+#[case::killed_by_sigterm(0, Some(libc::SIGTERM), Status::Signal(libc::SIGTERM))]
+fn how_the_program_ended_is_reported(#[case] code: i32, #[case] signal: Option<i32>, #[case] expected: Status) {
     grade!().run(|s| {
         let out = Program::new(EventLoop::ExitWithoutReading { code, signal })?.run(s, b"")?;
         s.expect_eq(
@@ -301,7 +301,7 @@ fn a_program_that_exits_without_reading_a_megabyte_of_input_is_not_an_error() {
         // The pipe takes 64 KiB; the rest has no reader: EPIPE, and SIGPIPE, which kills by default.
         let input = Payload::new(1 << 20, 4).bytes();
         let out = Program::new(EventLoop::ExitWithoutReading { code: 3, signal: None })?.run(s, &input)?;
-        s.expect_eq("how the program ended", &Exit::Code(3), &out.status)
+        s.expect_eq("how the program ended", &Status::Code(3), &out.status)
     });
 }
 
@@ -428,7 +428,7 @@ fn another_child_of_the_caller_is_left_for_the_caller_to_reap() {
                 other.pid()
             )
         })?;
-        s.expect_eq("how the program ended", &Exit::Code(0), &out.status)?;
+        s.expect_eq("how the program ended", &Status::Code(0), &out.status)?;
         other.join()
     });
 }
@@ -480,7 +480,7 @@ fn a_program_the_caller_starts_meanwhile_gets_none_of_run_filter_s_descriptors()
             let seen = seen?;
             let b = Listing::parse(
                 "the program the caller started",
-                &Output { status: Exit::Code(0), stdout: seen.stdout },
+                &Output { status: Status::Code(0), stdout: seen.stdout },
             )?;
             expect_only_stdio(
                 s,
