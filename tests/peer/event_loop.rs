@@ -2,13 +2,13 @@
 //! each a separate program. They never use the code under test: each one checks the learner's
 //! other side.
 
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use std::fs;
-use std::io::{self, Read, Write, BufRead, BufReader};
-use std::os::unix::fs::OpenOptionsExt;
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr, recvmsg};
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,6 @@ impl EventLoop {
     /// What a line client's failure says when the server did not answer in time (a hang, not a
     /// wrong answer).
     pub const NO_ANSWER: &str = "no answer within";
-
 
     /// The answer the serve_many tests' handler gives: `re:` and the line, or, for a line that starts
     /// with `big ` (a client that sends megabytes), `big ok` after 20 µs of work.
