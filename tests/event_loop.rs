@@ -2605,6 +2605,12 @@ mod serve_many {
 
     /// How long a client waits for an answer before it says the server hangs.
     const PATIENCE: Duration = Duration::from_secs(2);
+
+    /// A bounded wait of the test that ran out: a HANG that says how long it waited, as the
+    /// sandbox's own deadline does ("timed out after"), then what it saw.
+    fn timed_out(after: Duration, what: impl std::fmt::Display) -> Failure {
+        Failure::hang(format!("timed out after {} s: {what}", after.as_secs()))
+    }
     /// The line that makes the server's handler wait until the test writes a byte to its gate.
     const WAIT: &[u8] = b"wait for the test";
     /// The system calls an epoll loop sleeps in.
@@ -2724,11 +2730,14 @@ mod serve_many {
                 return Ok(());
             }
             let seen = process::syscall_of(self.pid).map(|c| c.number);
-            Err(self.blame(Failure::hang(format!(
-                "after {after}, the server was never seen asleep in epoll_wait for 20 ms within 3 s (last seen in \
+            Err(self.blame(timed_out(
+                Duration::from_secs(3),
+                format_args!(
+                    "after {after}, the server was never seen asleep in epoll_wait for 20 ms within 3 s (last seen in \
                  system call {seen:?}, state {:?}): does it wait in epoll_wait, and only there?",
-                process::state(self.pid)
-            ))))
+                    process::state(self.pid)
+                ),
+            )))
         }
 
         /// Waits until the handler holds the answer to a [`WAIT`] line (it polls its gate).
@@ -2743,7 +2752,10 @@ mod serve_many {
             if polling(self.pid) {
                 return Ok(());
             }
-            Err(self.blame(Failure::hang(format!("the server did not call the handler for {line} within 2 s"))))
+            Err(self.blame(timed_out(
+                Duration::from_secs(2),
+                format_args!("the server did not call the handler for {line}"),
+            )))
         }
 
         /// Lets the handler that got [`WAIT`] go on.
@@ -2771,11 +2783,14 @@ mod serve_many {
             };
             s.phase(format!("waiting for serve_many to return after {what}"));
             if !fd::poll_readable(&self.served, s.bounded(PATIENCE).as_millis() as i32) {
-                let failure = Failure::hang(format!(
-                    "serve_many did not return within {} s after {what}: stop is readable then, and the loop must \
+                let failure = timed_out(
+                    PATIENCE,
+                    format_args!(
+                        "serve_many did not return within {} s after {what}: stop is readable then, and the loop must \
                      return as soon as epoll_wait reports it (end-of-file makes a pipe readable too: read gives 0)",
-                    PATIENCE.as_secs()
-                ));
+                        PATIENCE.as_secs()
+                    ),
+                );
                 return Err(self.blame(failure));
             }
             let mut report = [0u8; 16];
@@ -2848,12 +2863,15 @@ mod serve_many {
         fn no_answer(&self, i: usize, n: usize, e: &io::Error) -> Failure {
             let name = &self.name;
             if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                Failure::hang(format!(
-                    "{name} had {i} of its {n} answers, then none for {} s: its lines are in the server's socket, \
+                timed_out(
+                    PATIENCE,
+                    format_args!(
+                        "{name} had {i} of its {n} answers, then none for {} s: its lines are in the server's socket, \
                      but the loop does not get to them (an edge-triggered descriptor read or accepted only once per \
                      edge, or a blocking call in the loop)",
-                    PATIENCE.as_secs()
-                ))
+                        PATIENCE.as_secs()
+                    ),
+                )
             } else {
                 Failure::wrong(format!("{name} had {i} of its {n} answers, then the connection ended: {e}"))
             }
@@ -2981,7 +2999,11 @@ mod serve_many {
             for client in &mut clients {
                 if let Err(failure) = client.join() {
                     let text = failure.outcome().text().to_string();
-                    let failure = if text.contains(EventLoop::NO_ANSWER) { Failure::hang(text) } else { failure };
+                    let failure = if text.contains(EventLoop::NO_ANSWER) {
+                        timed_out(Duration::from_secs(3), text)
+                    } else {
+                        failure
+                    };
                     return Err(server.blame(failure));
                 }
             }
@@ -3175,7 +3197,7 @@ mod serve_many {
                         continue;
                     }
                     if !asleep_in_epoll_wait(server.pid, Duration::from_millis(50)) {
-                        return Err(server.blame(Failure::hang(format!(
+                        return Err(server.blame(timed_out(Duration::from_secs(3), format_args!(
                             "the client sent {total} bytes of lines, then its socket stayed full, and the server was not \
                              seen asleep in epoll_wait for 50 ms within 3 s: it neither reads nor waits for work"
                         ))));
@@ -3267,7 +3289,7 @@ mod serve_many {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     if big.waiting() < 500 * 7 {
-                        return Err(server.blame(Failure::hang(format!(
+                        return Err(server.blame(timed_out(Duration::from_secs(3), format_args!(
                             "the big client sent lines for 3 s and had {} bytes of answers",
                             big.waiting()
                         ))));
@@ -3397,7 +3419,7 @@ mod serve_many {
                     )));
                 }
                 Err(e) => {
-                    return Err(server.blame(Failure::hang(format!(
+                    return Err(server.blame(timed_out(PATIENCE, format_args!(
                         "the client shut down writing and had every answer, but no end-of-file for {} s ({e}): close a \
                          client once it has ended its requests and has all its answers",
                         PATIENCE.as_secs()
