@@ -2828,6 +2828,12 @@ mod serve_many {
             self.send(server, &bytes)
         }
 
+        /// Sends `lines` and checks the answers to them: one exchange of the conversation.
+        fn converse(&mut self, s: &Sandbox, server: &mut Server, lines: &[Vec<u8>]) -> Result<(), Failure> {
+            self.send_lines(server, lines)?;
+            self.expect_answers(s, server, lines)
+        }
+
         /// The next answer line, without its newline.
         fn answer(&mut self) -> io::Result<Vec<u8>> {
             let mut line = Vec::new();
@@ -3091,8 +3097,7 @@ mod serve_many {
             for id in 0..CLIENTS {
                 let mut client = server.connect(&format!("client {id}"))?;
                 let lines = serve_many_lines(id as u64, 2);
-                client.send_lines(&mut server, &lines)?;
-                client.expect_answers(s, &mut server, &lines)?;
+                client.converse(s, &mut server, &lines)?;
                 clients.push(client);
             }
             server.asleep(s, "three clients had their answers")?;
@@ -3346,8 +3351,7 @@ mod serve_many {
             for id in 0..CLIENTS {
                 let mut client = server.connect(&format!("client {id}"))?;
                 let lines = serve_many_lines(id as u64, 3);
-                client.send_lines(&mut server, &lines)?;
-                client.expect_answers(s, &mut server, &lines)?;
+                client.converse(s, &mut server, &lines)?;
                 clients.push(client);
             }
             s.phase(format!("closing {CLIENTS} clients that had all their answers"));
@@ -3471,8 +3475,7 @@ mod serve_many {
             over.expect_closed(&mut server, &format!("sent a line of {} bytes", MAX_LINE + 1))?;
             endless.expect_closed(&mut server, "sent 20000 bytes without a newline (a line already too long)")?;
             let lines = serve_many_lines(3, 2);
-            other.send_lines(&mut server, &lines)?;
-            other.expect_answers(s, &mut server, &lines)?;
+            other.converse(s, &mut server, &lines)?;
             let served = server.stop(s, Stop::Byte)?;
             expect_served(s, served, 4, 3)
         });
@@ -3485,12 +3488,10 @@ mod serve_many {
             for id in 0..3 {
                 let mut client = server.connect(&format!("client {id}"))?;
                 let lines = serve_many_lines(id, 4);
-                client.send_lines(&mut server, &lines)?;
-                client.expect_answers(s, &mut server, &lines)?;
+                client.converse(s, &mut server, &lines)?;
             }
             let mut staying = server.connect("the client still connected at the stop")?;
-            staying.send_lines(&mut server, &serve_many_lines(7, 1))?;
-            staying.expect_answers(s, &mut server, &serve_many_lines(7, 1))?;
+            staying.converse(s, &mut server, &serve_many_lines(7, 1))?;
             let served = server.stop(s, Stop::Byte)?;
             expect_served(s, served, 4, 13)
         });
@@ -3502,8 +3503,7 @@ mod serve_many {
             let mut server = Server::start(s, None)?;
             let mut client = server.connect("the client")?;
             let lines = serve_many_lines(0, 2);
-            client.send_lines(&mut server, &lines)?;
-            client.expect_answers(s, &mut server, &lines)?;
+            client.converse(s, &mut server, &lines)?;
             let served = server.stop(s, Stop::EndOfFile)?;
             expect_served(s, served, 1, 2)
         });

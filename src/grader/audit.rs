@@ -94,11 +94,11 @@ pub(crate) fn audit(before: &Snapshot, tracked: &[Tracked], dir: &Path) -> Leaks
     for (pid, state, cmd) in children() {
         if state == 'Z' {
             leaks.push(format!(
-                "child process {pid} ({cmd}) exited but was never waited for: it is a zombie; reap every child you fork with waitpid(pid) before returning"
+                "child process {pid} ({cmd}) exited but was never waited for: it is a zombie; reap every child you start before returning (waitpid(pid), or waitid on its pidfd)"
             ));
         } else {
             leaks.push(format!(
-                "child process {pid} ({cmd}) is still running: a child must finish (and be reaped with waitpid) before your function returns; did it block, or did it return instead of calling exit?"
+                "child process {pid} ({cmd}) is still running: a child must finish (and be reaped, by its pid or its pidfd) before your function returns; did it block, or did it return instead of calling exit?"
             ));
         }
     }
