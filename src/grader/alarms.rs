@@ -33,3 +33,13 @@ pub fn caught_alarms_every(every: Option<Duration>) {
         }
     }
 }
+
+/// Stops the timer of [`caught_alarms_every`] and leaves its handler in place: for a test whose
+/// other process may still send SIGALRM after the code under test returned (a wrong answer that
+/// gave up early), which must then be caught, not end the test's process.
+pub fn stop_alarms_keeping_the_handler() {
+    let zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let timer = libc::itimerval { it_interval: zero, it_value: zero };
+    // SAFETY: the timer structure is valid for the call; a zero value disarms the timer.
+    unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+}

@@ -49,7 +49,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use alarms::caught_alarms_every;
+pub use alarms::{caught_alarms_every, stop_alarms_keeping_the_handler};
 pub use audit::Tracked;
 pub use data::{Payload, diff_bytes, size};
 pub use supervise::has_exited;

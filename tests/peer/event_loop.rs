@@ -28,6 +28,10 @@ pub enum EventLoop {
     /// into the FIFO `hold.0` and waits for the FIFO `hold.1` to hang up; then reads its stdin to
     /// end-of-file, waiting at most [`EventLoop::EXEC_PATIENCE_MS`] for each read, and says what it read.
     ExecInspect { hold: Option<(PathBuf, PathBuf)> },
+    /// exec_hygiene: sends its parent (the caller of run_filter) SIGALRM `times` times, each
+    /// once the parent sleeps (`/proc/<ppid>/stat` state `S`), before it reads any of its stdin,
+    /// so that each signal interrupts a wait of the parent's; then does what `ExecInspect` does.
+    ExecInterruptParent { times: u32 },
     /// exec_hygiene: copies its stdin to its stdout as it reads, like cat.
     ExecEcho,
     /// exec_hygiene: exits with `code` without reading its stdin, or first kills itself with
@@ -49,6 +53,10 @@ impl EventLoop {
             EventLoop::WakeWithEventfd { path, wakes } => wake_with_eventfd(&path, &wakes),
             EventLoop::SignalsAsEvents { to, send } => signals_as_events(to, &send),
             EventLoop::ExecInspect { hold } => exec_inspect(hold.as_ref().map(|(r, g)| (r.as_path(), g.as_path()))),
+            EventLoop::ExecInterruptParent { times } => {
+                interrupt_parent(times);
+                exec_inspect(None)
+            }
             EventLoop::ExecEcho => exec_echo(),
             EventLoop::ExitWithoutReading { code, signal } => exit_without_reading(code, signal),
             EventLoop::LineClient { path, id, lines } => line_client(&path, id, lines),
@@ -236,6 +244,29 @@ fn exec_inspect(hold: Option<(&Path, &Path)>) -> PeerResult {
         }
     };
     out.write_all(line.as_bytes()).map_err(failed("printing what it read"))
+}
+
+/// The state letter of process `pid` (`man 5 proc_pid_stat`, field 3), if it can be read.
+fn state_of(pid: libc::pid_t) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
+}
+
+/// Sends the parent SIGALRM `times` times, each once it is seen asleep (or after 2 s of not
+/// seeing it so), a few milliseconds apart. The parent cannot be done meanwhile: it waits for
+/// this program to read its input.
+fn interrupt_parent(times: u32) {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    for _ in 0..times {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while state_of(parent) != Some('S') && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: kill takes a pid and a signal number; the parent handles SIGALRM meanwhile.
+        unsafe { libc::kill(parent, libc::SIGALRM) };
+        std::thread::sleep(Duration::from_millis(3));
+    }
 }
 
 fn exec_echo() -> PeerResult {
