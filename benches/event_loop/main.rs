@@ -20,6 +20,8 @@
 //! C = 1 and 10 as a smoke test and writes nothing.
 
 mod driver;
+#[path = "../common/machine.rs"]
+mod machine;
 mod procfs;
 mod report;
 mod servers;
@@ -30,10 +32,10 @@ mod serve_many;
 
 use std::io;
 use std::os::unix::net::UnixListener;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use driver::Clients;
+use machine::usable_cpus;
 use report::Sample;
 use servers::{Running, Server};
 
@@ -55,21 +57,6 @@ pub const WARM_UP: usize = 2;
 const TIMED: Duration = Duration::from_secs(2);
 /// The same, in the smoke test.
 const SMOKE: Duration = Duration::from_millis(100);
-
-/// The CPUs this process may run on, read before anything is pinned.
-pub fn usable_cpus() -> &'static [usize] {
-    static CPUS: OnceLock<Vec<usize>> = OnceLock::new();
-    CPUS.get_or_init(|| {
-        // SAFETY: cpu_set_t is plain data; zeroed is an empty set, which sched_getaffinity fills.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
-        if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-            return Vec::new();
-        }
-        // SAFETY: CPU_ISSET reads one bit of `set`; every index is below CPU_SETSIZE.
-        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
-    })
-}
 
 /// Pins the calling thread (and whatever it forks or spawns later) to the `which`-th usable
 /// CPU; does nothing with fewer than two, where client and server must share one anyway.
@@ -141,7 +128,7 @@ fn measure(server: Server, clients: usize, timed: Duration) -> io::Result<Sample
     Ok(Sample {
         round_trips: done,
         wall_ns: wall.as_nanos() as f64 / n,
-        cpu_ns: (after.cpu_ticks - before.cpu_ticks) as f64 / procfs::ticks_per_second() * 1e9 / n,
+        cpu_ns: (after.cpu_ticks - before.cpu_ticks) as f64 / machine::ticks_per_second() * 1e9 / n,
         switches: ((after.voluntary + after.involuntary) as f64 - (before.voluntary + before.involuntary) as f64) / n,
         involuntary: (after.involuntary as f64 - before.involuntary as f64) / n,
         threads: after.threads,
@@ -162,7 +149,8 @@ fn main() {
     };
 
     let cpus = usable_cpus().to_vec();
-    let machine_before = report::MachineClock::read();
+    let load_before = machine::load_average();
+    let clock_before = machine::CpuClock::read();
     let nofile = raise_open_files(clients.iter().copied().max().unwrap_or(1) as u64 + 64);
     if let Err(e) = pin(0) {
         eprintln!("could not pin the client side to CPU {:?}: {e}", cpus.first());
@@ -197,7 +185,7 @@ fn main() {
         }
     }
 
-    let machine = report::machine(&cpus, machine_before, &nofile, timed, benching);
+    let machine = report::machine(&cpus, &load_before, clock_before, &nofile, timed, benching);
     let table = report::markdown(&machine, &results, &skipped);
     println!("\n{table}");
     if !benching {

@@ -21,12 +21,6 @@ pub struct Counters {
     pub hwm_kib: u64,
 }
 
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
-pub fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf takes no pointer.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
-}
-
 fn field(status: &str, name: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
 }

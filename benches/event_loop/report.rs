@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::driver::LINE;
+use crate::machine::{CpuClock, Share, cpu_and_kernel, load_average, ticks_per_second};
 use crate::servers::Server;
 
 /// One run of one server with C clients, per timed round trip.
@@ -85,76 +85,21 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Where the CPUs' time has gone so far (`/proc/stat`: busy and total, seconds) and this
-/// process's with its reaped children's (`getrusage`): two readings tell how much of the
-/// machine other processes took meanwhile.
-#[derive(Clone)]
-pub struct MachineClock {
-    at: Instant,
-    load: String,
-    busy: f64,
-    total: f64,
-    ours: f64,
-}
-
-impl MachineClock {
-    pub fn read() -> MachineClock {
-        let ticks = crate::procfs::ticks_per_second();
-        let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
-        let fields: Vec<f64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|f| f.parse::<f64>().unwrap_or(0.0) / ticks)
-            .collect();
-        let field = |i: usize| fields.get(i).copied().unwrap_or(0.0);
-        let ours = [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN]
-            .into_iter()
-            .map(|who| {
-                // SAFETY: rusage is plain data, and getrusage fills it.
-                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-                // SAFETY: `usage` is a valid rusage to write.
-                unsafe { libc::getrusage(who, &mut usage) };
-                let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-                seconds(usage.ru_utime) + seconds(usage.ru_stime)
-            })
-            .sum();
-        MachineClock {
-            at: Instant::now(),
-            load: load_average(),
-            // user, nice, system, irq, softirq, steal
-            busy: field(0) + field(1) + field(2) + field(5) + field(6) + field(7),
-            total: fields.iter().sum(),
-            ours,
-        }
-    }
-}
-
 /// The lines that describe the machine and the run.
 pub struct Machine {
     lines: Vec<String>,
 }
 
-pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Duration, benching: bool) -> Machine {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let now = MachineClock::read();
-    let online = (now.total - before.total).max(f64::EPSILON);
-    let others = ((now.busy - before.busy) - (now.ours - before.ours)).max(0.0) / online;
-    let minutes = now.at.duration_since(before.at).as_secs_f64() / 60.0;
+pub fn machine(
+    cpus: &[usize],
+    load_before: &str,
+    before: CpuClock,
+    nofile: &str,
+    timed: Duration,
+    benching: bool,
+) -> Machine {
+    let (model, kernel) = cpu_and_kernel();
+    let Share { minutes, others, stolen } = CpuClock::read().since(&before);
     let pinned = match cpus {
         [client, server, ..] => {
             format!("clients pinned to CPU {client}, each server (all its threads) to CPU {server}")
@@ -170,13 +115,13 @@ pub fn machine(cpus: &[usize], before: MachineClock, nofile: &str, timed: Durati
     };
     Machine {
         lines: vec![
-            format!("- machine: {model}, `nproc` {}, `uname -r` {}; {pinned}", cpus.len(), kernel.trim()),
+            format!("- machine: {model}, `nproc` {}, `uname -r` {kernel}; {pinned}", cpus.len()),
             format!(
                 "- load average (1/5/15 min) {} before, {} after; during the run ({minutes:.1} min) other \
                  processes and the host took {:.0}% of the CPUs' time",
-                before.load,
-                now.load,
-                others * 100.0
+                load_before,
+                load_average(),
+                (others + stolen) * 100.0
             ),
             format!(
                 "- each server timed for {:.1} s per round and C, after {} untimed round trips per client",
@@ -266,7 +211,7 @@ pub fn markdown(machine: &Machine, results: &Results, skipped: &[String]) -> Str
          1/{} s) over the timed phase; **÷ wall** near 100% means the server's CPU was the bottleneck.\n\
          - **context switches**: voluntary + involuntary, summed over `/proc/<pid>/task/*/status`.\n\
          - **threads**, **peak RSS**: `/proc/<pid>/status` at the end of the timed phase, clients still connected.",
-        crate::procfs::ticks_per_second()
+        ticks_per_second()
     );
     if !skipped.is_empty() {
         let _ = writeln!(out, "\nNot measured:\n");

@@ -22,6 +22,8 @@
 //! `IPC_BENCH_ATTEMPT=1` also measures the learner's answers (`katas/`, the `ipc_katas`
 //! library), beside the reference; katas still at `todo!()` are skipped and named.
 
+#[path = "../common/machine.rs"]
+mod machine;
 mod proc;
 mod raw;
 mod report;
@@ -281,8 +283,8 @@ fn main() {
     if let Err(e) = proc::pin(proc::Side::Main) {
         eprintln!("could not pin the measuring process to CPU {:?}: {e}", cpus.first());
     }
-    let load_before = report::load_average();
-    let clock_before = report::CpuClock::read();
+    let load_before = machine::load_average();
+    let clock_before = machine::CpuClock::read();
     let target = report::target_dir();
     let criterion_dir = target.join("ipc-bench").join("criterion");
 

@@ -7,7 +7,6 @@ use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,22 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe};
 
-/// The CPUs this process may run on (`sched_getaffinity`), read on the first call, before
-/// anything is pinned: a child forked after the pinning inherits a one-CPU mask.
-pub fn usable_cpus() -> &'static [usize] {
-    static CPUS: OnceLock<Vec<usize>> = OnceLock::new();
-    CPUS.get_or_init(|| {
-        // SAFETY: cpu_set_t is plain data; zeroed is an empty set, which sched_getaffinity fills.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
-        if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-            return Vec::new();
-        }
-        // SAFETY: CPU_ISSET reads one bit of `set`, filled above; every index is below
-        // CPU_SETSIZE.
-        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
-    })
-}
+pub use crate::machine::usable_cpus;
 
 /// Which of the two processes of a benchmark.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -14,6 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, pipe, setpgid};
 
+use crate::machine::{CpuClock, Share, cpu_and_kernel, load_average};
 use crate::raw::TOTAL;
 use crate::{Mechanism, SIZES, Variant};
 
@@ -538,64 +539,6 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-pub fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-/// Where the CPUs' time has gone so far: every CPU's busy and stolen time (`/proc/stat`, see
-/// `man 5 proc_stat`), and this process's with its reaped children's (`man 2 getrusage`).
-/// Two of them, before and after the run, tell how much of the machine others used meanwhile:
-/// the load average cannot, since the benchmark's own two spinning processes raise it.
-#[derive(Clone, Copy)]
-pub struct CpuClock {
-    /// Seconds since the clock was read, for the wall time between two readings.
-    at: std::time::Instant,
-    /// All CPUs, seconds: busy (user, nice, system, irq, softirq), stolen by the host, total.
-    busy: f64,
-    steal: f64,
-    total: f64,
-    /// This process and its reaped children, seconds of CPU.
-    ours: f64,
-}
-
-impl CpuClock {
-    pub fn read() -> CpuClock {
-        // SAFETY: sysconf takes no pointer.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
-        let fields: Vec<f64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|f| f.parse::<f64>().unwrap_or(0.0) / ticks)
-            .collect();
-        let field = |i: usize| fields.get(i).copied().unwrap_or(0.0);
-        let ours = [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN]
-            .into_iter()
-            .map(|who| {
-                // SAFETY: rusage is plain data, and getrusage fills it.
-                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-                // SAFETY: `usage` is a valid rusage to write.
-                unsafe { libc::getrusage(who, &mut usage) };
-                let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-                seconds(usage.ru_utime) + seconds(usage.ru_stime)
-            })
-            .sum();
-        CpuClock {
-            at: std::time::Instant::now(),
-            busy: field(0) + field(1) + field(2) + field(5) + field(6),
-            steal: field(7),
-            total: fields.iter().sum(),
-            ours,
-        }
-    }
-}
-
 /// The machine the run measured.
 pub struct Machine {
     /// CPU model, CPUs, kernel, load average before and after, what others took.
@@ -607,29 +550,20 @@ pub struct Machine {
 /// Describes the machine: CPU model, CPUs, kernel, load average before and after, and the share
 /// of the CPUs' time that other processes and the host took between `before` and now.
 pub fn machine(cpus: &[usize], load_before: &str, before: CpuClock) -> Machine {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (model, kernel) = cpu_and_kernel();
     let pinned = match cpus {
         [main, peer, ..] => format!("the two processes pinned to CPUs {main} and {peer}"),
         _ => "one CPU: both processes share it".to_string(),
     };
     let load_after = load_average();
-    let now = CpuClock::read();
-    let online = (now.total - before.total).max(f64::EPSILON);
-    let others = ((now.busy - before.busy) - (now.ours - before.ours)).max(0.0) / online;
-    let stolen = (now.steal - before.steal).max(0.0) / online;
-    let minutes = now.at.duration_since(before.at).as_secs_f64() / 60.0;
+    let Share { minutes, others, stolen } = CpuClock::read().since(&before);
     Machine {
         line: format!(
             "{model}, {} usable CPUs ({pinned}), Linux {}, load average (1/5/15 min) {load_before} before the \
              run, {load_after} after; during the run ({minutes:.1} min) other processes used {:.0}% of the \
              CPUs' time and the host took {:.0}% (steal)",
             cpus.len(),
-            kernel.trim(),
+            kernel,
             others * 100.0,
             stolen * 100.0
         ),
