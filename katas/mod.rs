@@ -10,3 +10,4 @@ pub mod shared_memory;
 pub mod signals;
 pub mod sockets;
 pub mod sync;
+pub mod trust;

@@ -164,4 +164,10 @@ pub const QUESTIONS: &[Question] = &[
         prompt: "How would one process serve many IPC channels at once?",
         answer: "solutions/interview/q6_many_channels.md",
     },
+    Question {
+        number: 7,
+        title: "Sharing memory with a process you do not trust",
+        prompt: "How do you share memory with a process you do not trust?",
+        answer: "solutions/interview/q7_untrusted_memory.md",
+    },
 ];

@@ -16,6 +16,7 @@ mod shared_memory;
 mod signals;
 mod sockets;
 mod sync;
+mod trust;
 
 /// One topic: a module in `katas/` and `solutions/`, and a graded test file `tests/<id>.rs`.
 #[derive(Debug)]
@@ -79,6 +80,7 @@ pub const TOPICS: &[Topic] = &[
     producer_consumer::TOPIC,
     interview::TOPIC,
     event_loop::TOPIC,
+    trust::TOPIC,
 ];
 
 /// One interview question: the prompt and a model answer to read after trying. The katas that

@@ -16,6 +16,7 @@ mod interview;
 mod message_queues;
 mod shared_memory;
 mod sockets;
+pub mod trust;
 
 pub use event_loop::EventLoop;
 pub use fifos::Fifo;
@@ -23,6 +24,7 @@ pub use interview::Interview;
 pub use message_queues::Queue;
 pub use shared_memory::Shm;
 pub use sockets::Sockets;
+pub use trust::Trust;
 
 /// One peer command, of one topic.
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,6 +35,7 @@ pub enum Command {
     Sockets(Sockets),
     Interview(Interview),
     EventLoop(EventLoop),
+    Trust(Trust),
 }
 
 macro_rules! commands_of {
@@ -44,7 +47,7 @@ macro_rules! commands_of {
         }
     )*};
 }
-commands_of!(Fifo, Shm, Queue, Sockets, Interview, EventLoop);
+commands_of!(Fifo, Shm, Queue, Sockets, Interview, EventLoop, Trust);
 
 /// Starts the peer program with `command`; [`Peer::join`] says how it ended.
 #[allow(dead_code, reason = "each test binary includes every topic's peer; some start none")]
@@ -67,5 +70,6 @@ pub fn run(args: &[&str]) -> PeerResult {
         Command::Sockets(c) => c.run(),
         Command::Interview(c) => c.run(),
         Command::EventLoop(c) => c.run(),
+        Command::Trust(c) => c.run(),
     }
 }
