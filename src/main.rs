@@ -83,7 +83,7 @@ struct MockArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// The question to practise, 1 to 6 (default: picked at random).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
     question: Option<u8>,
     /// Minutes on the timer.
     #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(1..=mock::MAX_MINUTES))]

@@ -23,7 +23,7 @@ mod sealed_memfd {
     use ipc_katas::grade;
     use ipc_katas::grader::{Failure, Payload, Peer, Sandbox, diff_bytes, size};
     use ipc_katas::kit::Removed;
-    use katas::trust::{MAX_NAME, Sealed, receive_sealed, share_sealed};
+    use katas::trust::{MAX_MEMFD_NAME, Sealed, receive_sealed, share_sealed};
     use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
     use rstest::rstest;
 
@@ -282,9 +282,9 @@ mod sealed_memfd {
         grade!().run(|s| {
             let (mine, theirs) = UnixStream::pair().map_err(Failure::test_error("make a socket pair"))?;
             theirs.set_nonblocking(true).map_err(Failure::test_error("make its socket non-blocking"))?;
-            let long = "n".repeat(MAX_NAME + 1);
+            let long = "n".repeat(MAX_MEMFD_NAME + 1);
             for (name, shown) in
-                [("bad\0name", "\"bad\\0name\"".to_string()), (long.as_str(), format!("{} bytes", MAX_NAME + 1))]
+                [("bad\0name", "\"bad\\0name\"".to_string()), (long.as_str(), format!("{} bytes", MAX_MEMFD_NAME + 1))]
             {
                 let call = format!("share_sealed(socket, {shown}, 10 bytes)");
                 s.phase(format!("calling {call}"));
@@ -295,8 +295,8 @@ mod sealed_memfd {
                     format!("{call} failed as it should, yet it had sent something first ({sent:?})")
                 })?;
             }
-            let longest = "m".repeat(MAX_NAME);
-            s.call(format!("share_sealed(socket, {MAX_NAME} bytes, 10 bytes)"), || {
+            let longest = "m".repeat(MAX_MEMFD_NAME);
+            s.call(format!("share_sealed(socket, {MAX_MEMFD_NAME} bytes, 10 bytes)"), || {
                 share_sealed(&mine, &longest, b"0123456789")
             })?;
             let fd = receive(s, &theirs)?;
@@ -375,10 +375,7 @@ mod sealed_memfd {
                      file alive; close it"
                 )
             })?;
-            // Its drop, whether or not the attempt gives Sealed a Drop.
-            {
-                let _dropped = sealed;
-            }
+            drop(sealed);
             let left = memfd_mappings();
             s.expect(left.is_empty(), || format!("after the Sealed was dropped the memfd is still mapped: {left:?}"))
         });
@@ -849,7 +846,8 @@ mod file_locks {
                     let mut whole: libc::flock = std::mem::zeroed();
                     whole.l_type = libc::F_WRLCK as libc::c_short;
                     match kind {
-                        LockKind::Record => (libc::fcntl(fd, libc::F_SETLK, &whole), "fcntl(F_SETLK)"),
+                        // The lock the child would share if the parent's were the open file's.
+                        LockKind::Record => (libc::fcntl(fd, libc::F_OFD_SETLK, &whole), "fcntl(F_OFD_SETLK)"),
                         LockKind::OpenFile => (libc::fcntl(fd, libc::F_OFD_SETLK, &whole), "fcntl(F_OFD_SETLK)"),
                         LockKind::Flock => (libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), "flock(LOCK_EX | LOCK_NB)"),
                     }
@@ -858,9 +856,10 @@ mod file_locks {
                 match (kind, result) {
                     (LockKind::Record, -1) if error.raw_os_error() == Some(libc::EAGAIN) => Ok(()),
                     (LockKind::Record, _) => Err(Failure::wrong(format!(
-                        "a child forked while its parent held a Record lock took {call} on the descriptor it inherited \
-                         from FileLock::as_fd ({}): a record lock is the parent process's, and must refuse the child",
-                        if result == 0 { "granted".to_string() } else { error.to_string() }
+                        "a child forked while its parent held a Record lock asked for {call} on the descriptor it \
+                         inherited from FileLock::as_fd, and was {}: a record lock (F_SETLK) belongs to the parent \
+                         process, not to the open file the child shares, so it must refuse the child",
+                        if result == 0 { "granted it".to_string() } else { format!("told {error}, not EAGAIN") }
                     ))),
                     (_, 0) => Ok(()),
                     _ => Err(Failure::wrong(format!(
@@ -937,6 +936,652 @@ mod file_locks {
                 })?;
             }
             Ok(())
+        });
+    }
+}
+
+mod futex_mutex {
+    //! Tests of trust::futex_mutex. The contenders are forked processes that share the mutex's
+    //! mapping; a wait that should end is bounded, and one that does not is reported with what
+    //! each process was doing (asleep in futex means a lost wake-up). The cost of the uncontended
+    //! path is proven with a seccomp filter that catches every futex call.
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use ipc_katas::grade;
+    use ipc_katas::grader::{Failure, Handshake, Sandbox, Worker, caught_alarms_every};
+    use ipc_katas::kit::seccomp::{FUTEX_CALLS, trap_futex};
+    use ipc_katas::kit::signals::mask;
+    use ipc_katas::kit::thread::calls;
+    use ipc_katas::kit::{Seen, process};
+    use katas::trust::FutexMutex;
+
+    fn new(s: &Sandbox, value: u64) -> Result<Arc<FutexMutex>, Failure> {
+        s.call(format!("FutexMutex::new({value})"), || FutexMutex::new(value)).map(Arc::new)
+    }
+
+    /// What a lost wake-up looks like, and the three usual ways to lose one.
+    const LOST_WAKE_UP: &str = "a wake-up was lost. A private futex (FUTEX_PRIVATE_FLAG) never wakes another process; an \
+                                unlock must wake one sleeper whenever the word says someone may wait (2); and a locker \
+                                that wakes up must take the lock as 2, not 1, or the next sleeper is never woken";
+
+    /// Waits up to `limit` for every worker to exit, then joins them. Workers still there are
+    /// killed, and the failure says what each was doing.
+    fn join_all(workers: Vec<Worker>, limit: Duration, doing: &str) -> Result<(), Failure> {
+        let started = Instant::now();
+        while workers.iter().any(|w| !w.has_exited()) && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stuck: Vec<(libc::pid_t, Option<libc::c_long>)> = workers
+            .iter()
+            .filter(|w| !w.has_exited())
+            .map(|w| (w.pid(), process::syscall_of(w.pid()).map(|c| c.number)))
+            .collect();
+        if stuck.is_empty() {
+            return workers.into_iter().try_for_each(Worker::join);
+        }
+        for worker in workers {
+            worker.kill();
+        }
+        let asleep = stuck.iter().filter(|(_, call)| *call == Some(libc::SYS_futex)).count();
+        let pids: Vec<String> = stuck.iter().map(|(pid, _)| pid.to_string()).collect();
+        Err(Failure::wrong(format!(
+            "{doing}: after {limit:?}, {} of the processes (pids {}) had not finished, {asleep} of them asleep in futex{}",
+            stuck.len(),
+            pids.join(", "),
+            if asleep > 0 {
+                format!(": {LOST_WAKE_UP}")
+            } else {
+                " and the others running: a lock that spins, or one that never gives the lock up".to_string()
+            }
+        )))
+    }
+
+    #[test]
+    fn four_processes_adding_under_the_lock_end_with_the_exact_count() {
+        grade!().deadline(Duration::from_secs(9)).run(|s| {
+            let mutex = new(s, 0)?;
+            const EACH: u64 = 10_000;
+            let mut workers = Vec::new();
+            for i in 0..4 {
+                workers.push(s.fork(&format!("adder {i}"), || {
+                    for _ in 0..EACH {
+                        let mut guard = mutex.lock().map_err(Failure::kata("lock"))?;
+                        let value = guard.get();
+                        // A few instructions between the read and the write: room for a race.
+                        for _ in 0..20 {
+                            std::hint::spin_loop();
+                        }
+                        guard.set(value + 1);
+                    }
+                    Ok(())
+                })?);
+            }
+            s.phase("waiting for 4 processes to add 1 under the lock 10,000 times each");
+            join_all(workers, Duration::from_secs(6), "4 processes adding 1 under the lock 10,000 times each")?;
+            let total = s.call("lock (after the adders exited)", || mutex.lock().map(|g| g.get()))?;
+            s.expect(total == 4 * EACH, || {
+                format!(
+                    "4 processes each added 1 under the lock 10,000 times, and the value is {total}, not 40000: {} \
+                     increments were lost, so two processes held the lock at once (is the mapping MAP_SHARED, and is the \
+                     word taken with a compare-and-swap?)",
+                    (4 * EACH).abs_diff(total)
+                )
+            })
+        });
+    }
+
+    // The hand-off game on three mutexes: each player holds two of them, and each step unlocks
+    // the older and locks the third, which the other player holds until its own step. So each
+    // lock passes from one process to the other strictly in turn (most often to a process asleep
+    // in futex), with no spinning and no sleeps: 5,000 steps each are 10,000 hand-offs.
+    #[test]
+    fn two_processes_handing_three_locks_back_and_forth_ten_thousand_times_lose_no_wake_up() {
+        grade!().deadline(Duration::from_secs(9)).run(|s| {
+            let mutexes = [new(s, 0)?, new(s, 0)?, new(s, 0)?];
+            const STEPS: usize = 5_000;
+            let (first_ready, second_ready) = (Handshake::new()?, Handshake::new()?);
+            let first = s.fork("player 1", || {
+                let mut guards = vec![
+                    mutexes[0].lock().map_err(Failure::kata("lock"))?,
+                    mutexes[1].lock().map_err(Failure::kata("lock"))?,
+                ];
+                first_ready.notify()?;
+                second_ready.wait("player 2 to take the third lock")?;
+                // Hand over from here: the older of the two held locks goes first.
+                let mut held = vec![0, 1];
+                for _ in 0..STEPS {
+                    let next = 3 - held[0] - held[1];
+                    guards.remove(0);
+                    held.remove(0);
+                    guards.push(mutexes[next].lock().map_err(Failure::kata("lock"))?);
+                    held.push(next);
+                }
+                Ok(())
+            })?;
+            let second = s.fork("player 2", || {
+                first_ready.wait("player 1 to take two locks")?;
+                let mut guards = vec![mutexes[2].lock().map_err(Failure::kata("lock"))?];
+                second_ready.notify()?;
+                guards.push(mutexes[0].lock().map_err(Failure::kata("lock"))?);
+                let mut held = vec![2, 0];
+                for _ in 1..STEPS {
+                    let next = 3 - held[0] - held[1];
+                    guards.remove(0);
+                    held.remove(0);
+                    guards.push(mutexes[next].lock().map_err(Failure::kata("lock"))?);
+                    held.push(next);
+                }
+                Ok(())
+            })?;
+            s.phase("waiting for 2 processes to hand 3 locks back and forth 10,000 times");
+            join_all(
+                vec![first, second],
+                Duration::from_secs(7),
+                "2 processes handing 3 locks back and forth 10,000 times",
+            )
+        });
+    }
+
+    #[test]
+    fn an_uncontended_lock_and_unlock_make_no_system_call() {
+        grade!().run(|s| {
+            let mutex = new(s, 0)?;
+            let worker = s.fork("the lone locker (under a seccomp filter that catches futex calls)", || {
+                trap_futex()?;
+                for i in 0..1000 {
+                    let mut guard = mutex.lock().map_err(Failure::kata("lock"))?;
+                    guard.set(i);
+                }
+                let locks = FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+                for _ in 0..1000 {
+                    let guard = mutex.lock_within(Duration::from_secs(1)).map_err(Failure::kata("lock_within(1 s)"))?;
+                    if guard.is_none() {
+                        return Err(Failure::wrong("lock_within(1 s) of a mutex no one held returned None"));
+                    }
+                }
+                let timed = FUTEX_CALLS.load(std::sync::atomic::Ordering::Relaxed) - locks;
+                match (locks, timed) {
+                    (0, 0) => Ok(()),
+                    (0, n) => Err(Failure::wrong(format!(
+                        "1000 lock_within(1 s) and unlocks of a mutex no other process touched made {n} futex system \
+                         calls; there must be none: take a free mutex with one compare-and-swap (0 to 1) before any \
+                         futex call"
+                    ))),
+                    (n, _) => Err(Failure::wrong(format!(
+                        "1000 locks and unlocks of a mutex no other process touched made {n} futex system calls; there \
+                         must be none. {}",
+                        if (900..=1100).contains(&n) {
+                            "About one a lock: an unlock that always calls FUTEX_WAKE (the two-state mutex). Mark the word 2 \
+                             when someone waits, and wake only when the unlock finds 2"
+                        } else {
+                            "Take a free mutex with one compare-and-swap (0 to 1), and wake only when the unlock finds the \
+                             word says someone waits"
+                        }
+                    ))),
+                }
+            })?;
+            s.phase("waiting for the lone locker, under its seccomp filter, to lock and unlock 2000 times");
+            worker.join()
+        });
+    }
+
+    /// Forks a holder that takes the lock, says so, and keeps it until `release` is notified.
+    fn holder(s: &Sandbox, mutex: &Arc<FutexMutex>, took: &Handshake, release: &Handshake) -> Result<Worker, Failure> {
+        let worker = s.fork("the holder", || {
+            let guard = mutex.lock().map_err(Failure::kata("lock in the holder"));
+            took.notify()?;
+            let _guard = guard?;
+            release.wait("the test to let the holder unlock")
+        })?;
+        took.wait("the holder (a forked process) to take the lock")?;
+        Ok(worker)
+    }
+
+    #[test]
+    fn lock_within_takes_a_free_mutex_at_once_and_gives_up_on_a_held_one_at_about_its_timeout() {
+        grade!().run(|s| {
+            let mutex = new(s, 5)?;
+            let started = Instant::now();
+            let got = s.call("lock_within(1 s) of a free mutex", || mutex.lock_within(Duration::from_secs(1)).map(|g| g.map(|g| g.get())))?;
+            let took = started.elapsed();
+            s.expect(got == Some(5) && took < Duration::from_millis(500), || {
+                format!("lock_within(1 s) of a free mutex guarding 5 returned {got:?} after {took:?}: expected Some(5) at once")
+            })?;
+            let (took_it, release) = (Handshake::new()?, Handshake::new()?);
+            let worker = holder(s, &mutex, &took_it, &release)?;
+            for timeout in [Duration::from_millis(300), Duration::ZERO] {
+                s.phase(format!("calling lock_within({timeout:?}) while another process holds the lock"));
+                let started = Instant::now();
+                let got = mutex.lock_within(timeout).map(|g| g.is_some());
+                let took = started.elapsed();
+                s.expect(matches!(got, Ok(false)), || {
+                    format!("lock_within({timeout:?}) while another process held the lock returned {got:?}, expected Ok(None)")
+                })?;
+                s.expect(took >= timeout && took < timeout + Duration::from_secs(1), || {
+                    format!(
+                        "lock_within({timeout:?}) while another process held the lock gave up after {took:?}: about its \
+                         timeout, and not before it, was expected"
+                    )
+                })?;
+            }
+            let call = "lock_within(Duration::MAX) while another process holds the lock";
+            s.phase(format!("calling {call}"));
+            s.expect_err(call, mutex.lock_within(Duration::MAX).map(|g| g.is_some()), std::io::ErrorKind::InvalidInput)?;
+            release.notify()?;
+            worker.join()
+        });
+    }
+
+    #[test]
+    fn caught_signals_neither_end_a_timed_wait_nor_start_its_timeout_again() {
+        grade!().run(|s| {
+            let mutex = new(s, 0)?;
+            let (took_it, release) = (Handshake::new()?, Handshake::new()?);
+            let worker = holder(s, &mutex, &took_it, &release)?;
+            let timeout = Duration::from_millis(300);
+            s.phase(format!(
+                "calling lock_within({timeout:?}) (in a thread) while another process holds the lock and a caught SIGALRM \
+                 arrives every 5 ms"
+            ));
+            let waiter = {
+                let mutex = Arc::clone(&mutex);
+                s.in_thread(move || {
+                    let started = Instant::now();
+                    (mutex.lock_within(timeout).map(|g| g.is_some()), started.elapsed())
+                })
+            };
+            // The signals go to the waiting thread: this one blocks them, and keeps them blocked.
+            mask(libc::SIG_BLOCK, libc::SIGALRM);
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let returned = waiter.finishes_within(timeout + Duration::from_secs(2));
+            caught_alarms_every(None);
+            s.expect(returned, || {
+                format!(
+                    "lock_within({timeout:?}) of a held mutex had not returned after {:?} while a caught signal arrived \
+                     every 5 ms: each EINTR started the timeout again. Compute the deadline once and give FUTEX_WAIT_BITSET \
+                     that absolute time",
+                    timeout + Duration::from_secs(2)
+                )
+            })?;
+            let (got, took) = waiter.finish();
+            s.expect(matches!(got, Ok(false)) && took >= timeout, || {
+                format!(
+                    "lock_within({timeout:?}) of a held mutex, while caught signals arrived, returned {got:?} after \
+                     {took:?}: a signal is not the end of the wait (EINTR: look at the word again and sleep on)"
+                )
+            })?;
+            release.notify()?;
+            worker.join()
+        });
+    }
+
+    #[test]
+    fn a_waiter_sleeps_in_futex_and_takes_the_lock_when_another_process_unlocks() {
+        grade!().run(|s| {
+            let mutex = new(s, 0)?;
+            let (took_it, release) = (Handshake::new()?, Handshake::new()?);
+            let worker = holder(s, &mutex, &took_it, &release)?;
+            s.phase("calling lock (in a thread) while another process holds the lock");
+            let waiter = {
+                let mutex = Arc::clone(&mutex);
+                s.in_thread(move || mutex.lock().map(|mut g| g.set(7)))
+            };
+            s.phase("watching the waiting thread's system calls (/proc/self/task/TID/syscall)");
+            match waiter.blocks_in(calls::FUTEX) {
+                Seen::In(()) => {}
+                Seen::Returned => {
+                    let result = waiter.finish();
+                    return Err(Failure::wrong(format!(
+                        "lock returned ({result:?}) while another process held the lock: two holders at once"
+                    )));
+                }
+                Seen::Elsewhere => {
+                    return Err(Failure::wrong(
+                        "for 3 s, while another process held the lock, the waiting thread was never asleep in futex: it \
+                         spins (or sleeps in steps). Sleep with FUTEX_WAIT_BITSET while the word says held",
+                    ));
+                }
+            }
+            release.notify()?;
+            s.phase("waiting for the lock to pass to the sleeping thread once the holder unlocked");
+            s.expect(waiter.finishes_within(Duration::from_secs(2)), || {
+                format!("the holder (another process) unlocked, and the waiting thread still slept 2 s later: {LOST_WAKE_UP}")
+            })?;
+            s.ok("lock", waiter.finish())?;
+            worker.join()?;
+            let value = s.call("lock", || mutex.lock().map(|g| g.get()))?;
+            s.expect(value == 7, || format!("the waiter set the value to 7 under the lock; it reads {value}"))
+        });
+    }
+
+    #[test]
+    fn two_processes_asleep_on_the_lock_are_both_woken_in_turn_when_its_holder_unlocks() {
+        grade!().run(|s| {
+            let mutex = new(s, 0)?;
+            let (took_it, release) = (Handshake::new()?, Handshake::new()?);
+            let holder = holder(s, &mutex, &took_it, &release)?;
+            let mut sleepers = Vec::new();
+            for name in ["sleeper A", "sleeper B"] {
+                sleepers.push(s.fork(name, || {
+                    let mut guard = mutex.lock().map_err(Failure::kata("lock"))?;
+                    let value = guard.get();
+                    guard.set(value + 1);
+                    Ok(())
+                })?);
+            }
+            s.phase("waiting for two processes to be asleep in futex, waiting for the held lock");
+            for (sleeper, name) in sleepers.iter().zip(["A", "B"]) {
+                if !process::seen_in_call(sleeper.pid(), libc::SYS_futex, Duration::from_millis(20)) {
+                    return Err(Failure::wrong(format!(
+                        "sleeper {name}, calling lock while another process held it, was never seen asleep in futex: \
+                         it spins, or took a held lock. Sleep with FUTEX_WAIT_BITSET while the word says held"
+                    )));
+                }
+            }
+            release.notify()?;
+            sleepers.push(holder);
+            join_all(sleepers, Duration::from_secs(2), "two processes asleep on the lock, once its holder unlocked")?;
+            let value = s.call("lock (after both sleepers exited)", || mutex.lock().map(|g| g.get()))?;
+            s.expect(value == 2, || format!("two processes each added 1 under the lock; the value is {value}"))
+        });
+    }
+
+    #[test]
+    fn what_a_forked_process_sets_under_the_lock_the_parent_reads() {
+        grade!().run(|s| {
+            let mutex = new(s, 1)?;
+            let child = s.fork("the child", || {
+                let mut guard = mutex.lock().map_err(Failure::kata("lock in the child"))?;
+                guard.set(42);
+                Ok(())
+            })?;
+            s.phase("waiting for a forked child to set the value to 42 under the lock");
+            child.join()?;
+            let value = s.call("lock (in the parent)", || mutex.lock().map(|g| g.get()))?;
+            s.expect(value == 42, || {
+                format!(
+                    "a forked child set the value to 42 under the lock; the parent reads {value}: the memory is not \
+                     shared. Map it MAP_SHARED | MAP_ANONYMOUS (MAP_PRIVATE gives the child a copy)"
+                )
+            })
+        });
+    }
+}
+
+mod named_semaphore {
+    //! Tests of trust::named_semaphore. The other holders are forked processes and another program
+    //! (the peer, running the learner's `NamedLock`); one of them is killed holding the lock.
+
+    use std::ffi::CString;
+    use std::fs;
+    use std::io::ErrorKind;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use ipc_katas::grade;
+    use ipc_katas::grader::{Failure, Handshake, Sandbox, Worker, caught_alarms_every};
+    use ipc_katas::kit::signals::mask;
+    use ipc_katas::kit::thread::calls;
+    use ipc_katas::kit::{Seen, fd};
+    use katas::trust::{MAX_LOCK_NAME, NamedLock};
+
+    use super::peer::{self, Trust};
+
+    fn create(s: &Sandbox, name: &str) -> Result<Arc<NamedLock>, Failure> {
+        s.call(format!("NamedLock::create({name:?})"), || NamedLock::create(name)).map(Arc::new)
+    }
+
+    /// What another program got from `lock_within(timeout)`: `none`, `taken` or `recovered`.
+    fn another_program_tries(s: &Sandbox, name: &str, timeout_ms: u64) -> Result<String, Failure> {
+        let mut other = peer::start(s, Trust::TryNamedLock { name: name.to_string(), timeout_ms })?;
+        let out = other.join()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The semaphore's value, read through the test's own handle (`sem_getvalue`).
+    fn value_of(name: &str) -> Result<i32, Failure> {
+        let c_name = CString::new(name).map_err(Failure::test_error("name the semaphore"))?;
+        // SAFETY: c_name is NUL-terminated; the handle is closed before returning.
+        unsafe {
+            let sem = libc::sem_open(c_name.as_ptr(), 0);
+            if sem == libc::SEM_FAILED {
+                return Err(Failure::test_error("open the semaphore itself")(std::io::Error::last_os_error()));
+            }
+            let mut value = -1;
+            libc::sem_getvalue(sem, &mut value);
+            libc::sem_close(sem);
+            Ok(value)
+        }
+    }
+
+    /// Forks a holder that opens the lock, takes it, says so, and keeps it until `release` is
+    /// notified (or it is killed).
+    fn holder(s: &Sandbox, name: &str, release: &Handshake) -> Result<Worker, Failure> {
+        let (took_r, took_w) = fd::pipe()?;
+        let worker = s.fork("the holder", || {
+            let lock = NamedLock::open(name).map_err(Failure::kata("NamedLock::open in the holder"))?;
+            match lock.lock_within(Duration::from_secs(2)).map_err(Failure::kata("lock_within in the holder"))? {
+                Some(_guard) => {
+                    fd::write_byte(&took_w);
+                    release.wait("the test to let the holder go")
+                }
+                None => Err(Failure::wrong("lock_within(2 s) of a free lock returned None in the holder")),
+            }
+        })?;
+        s.phase("waiting for the holder (a forked process) to take the lock");
+        let started = Instant::now();
+        while !fd::poll_readable(&took_r, 10) {
+            if worker.has_exited() {
+                worker.join()?;
+                return Err(Failure::crash("the holder exited before it took the lock"));
+            }
+            if started.elapsed() > Duration::from_secs(3) {
+                worker.kill();
+                return Err(Failure::wrong("the holder's lock_within of a free lock had not returned after 3 s"));
+            }
+        }
+        Ok(worker)
+    }
+
+    #[test]
+    fn another_program_is_refused_the_lock_while_it_is_held_and_gets_it_after() {
+        grade!().run(|s| {
+            let name = s.posix_name("lock");
+            let lock = create(s, &name)?;
+            let guard = s.call("lock_within(1 s) of the new lock", || lock.lock_within(Duration::from_secs(1)))?;
+            let Some(guard) = guard else {
+                return Err(Failure::wrong("lock_within(1 s) of a lock just created returned None: a new lock is free"));
+            };
+            let recovered = s.call("NamedGuard::recovered", || Ok(guard.recovered()))?;
+            s.expect(!recovered, || "a new lock taken for the first time says it was recovered from a dead holder".into())?;
+            s.phase("another program tries the lock for 200 ms while this process holds it");
+            let got = another_program_tries(s, &name, 200)?;
+            s.expect(got == "none", || format!("another program's lock_within(200 ms) of a held lock gave {got:?}, not None"))?;
+            drop(guard);
+            s.phase("another program tries the lock for 1 s after this process dropped its guard");
+            let got = another_program_tries(s, &name, 1000)?;
+            s.expect(got == "taken", || {
+                format!("after the holder dropped its guard, another program's lock_within(1 s) gave {got:?}, not a plain Some")
+            })?;
+            s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))
+        });
+    }
+
+    #[test]
+    fn create_is_exclusive_and_0600_unlink_removes_both_names_and_drop_closes_everything() {
+        grade!().run(|s| {
+            let name = s.posix_name("lock");
+            let bare = name.trim_start_matches('/').to_string();
+            let lock = create(s, &name)?;
+            for (path, what) in [(format!("/dev/shm/sem.{bare}"), "the semaphore"), (format!("/dev/shm/{bare}"), "the lease")] {
+                let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+                s.expect(matches!(mode, Ok(0o600)), || {
+                    format!("{what} of NamedLock::create({name:?}) is {path} with mode {mode:?}: it must be 0600 (the test's umask is 0)")
+                })?;
+            }
+            let call = format!("NamedLock::create({name:?}) of a lock that exists");
+            s.phase(format!("calling {call}"));
+            s.expect_err(&call, NamedLock::create(&name).map(drop), ErrorKind::AlreadyExists)?;
+            drop(lock);
+            let maps = fs::read_to_string("/proc/self/maps").unwrap_or_default();
+            let open: Vec<&str> = maps.lines().filter(|l| l.contains(&format!("/dev/shm/sem.{bare}")) || l.ends_with(&format!("/dev/shm/{bare}"))).collect();
+            s.expect(open.is_empty(), || {
+                format!("after the NamedLock was dropped this process still maps: {open:?}. Drop must sem_close the semaphore and munmap the lease")
+            })?;
+            s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))?;
+            for path in [format!("/dev/shm/sem.{bare}"), format!("/dev/shm/{bare}")] {
+                s.expect(!std::path::Path::new(&path).exists(), || format!("after NamedLock::unlink({name:?}), {path} is still there"))?;
+            }
+            let call = format!("NamedLock::open({name:?}) after unlink");
+            s.phase(format!("calling {call}"));
+            s.expect_err(&call, NamedLock::open(&name).map(drop), ErrorKind::NotFound)?;
+            let long = format!("/{}", "n".repeat(MAX_LOCK_NAME + 1));
+            for bad in ["no-slash", "/", "/a/b", long.as_str()] {
+                let shown = if bad.len() > 20 { format!("{} bytes", bad.len()) } else { format!("{bad:?}") };
+                for (call, result) in [
+                    (format!("NamedLock::create({shown})"), NamedLock::create(bad).map(drop)),
+                    (format!("NamedLock::open({shown})"), NamedLock::open(bad).map(drop)),
+                    (format!("NamedLock::unlink({shown})"), NamedLock::unlink(bad)),
+                ] {
+                    s.expect_err(&call, result, ErrorKind::InvalidInput)?;
+                }
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_holder_killed_holding_the_lock_is_taken_over_and_the_guard_says_recovered() {
+        grade!().run(|s| {
+            let name = s.posix_name("lock");
+            let lock = create(s, &name)?;
+            let never = Handshake::new()?;
+            let holder = holder(s, &name, &never)?;
+            s.phase("killing the holder with SIGKILL while it holds the lock");
+            holder.kill();
+            let value = value_of(&name)?;
+            s.expect(value == 0, || {
+                format!("the holder was killed holding the lock, and the semaphore's value is {value}: taking the lock is a sem_wait that brings it to 0")
+            })?;
+            let started = Instant::now();
+            let guard = s.call("lock_within(2 s) after the holder was killed", || lock.lock_within(Duration::from_secs(2)))?;
+            let took = started.elapsed();
+            let Some(guard) = guard else {
+                return Err(Failure::wrong(
+                    "the holder was killed with SIGKILL holding the lock, and lock_within(2 s) returned None: a semaphore has no \
+                     owner, so no one gives it back. Read the holder's pid from the lease, and take over when kill(pid, 0) \
+                     says ESRCH",
+                ));
+            };
+            s.expect(took < Duration::from_secs(1), || format!("taking over from the killed holder took {took:?}: look at the lease every few tens of ms"))?;
+            s.expect(guard.recovered(), || {
+                "the lock was taken over from a holder killed while holding it, and NamedGuard::recovered says false: the \
+                 caller must learn that what the dead holder guarded may be half done"
+                    .to_string()
+            })?;
+            drop(guard);
+            let value = value_of(&name)?;
+            s.expect(value == 1, || {
+                format!(
+                    "after the recovered lock was released the semaphore's value is {value}, not 1: {}",
+                    if value > 1 { "two holders can now be in at once (do not post when you take over)" } else { "no one can take it" }
+                )
+            })?;
+            let again = s.call("lock_within(1 s) once more", || lock.lock_within(Duration::from_secs(1)).map(|g| g.map(|g| g.recovered())))?;
+            s.expect(again == Some(false), || format!("after a recovered lock was released, the next lock_within gave {again:?}, not a plain Some"))?;
+            s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))
+        });
+    }
+
+    #[test]
+    fn a_live_holder_keeps_the_lock_however_long_another_waits() {
+        grade!().run(|s| {
+            let name = s.posix_name("lock");
+            let lock = create(s, &name)?;
+            let release = Handshake::new()?;
+            let holder = holder(s, &name, &release)?;
+            let timeout = Duration::from_millis(600);
+            s.phase(format!("calling lock_within({timeout:?}) (in a thread) while another process, alive, holds the lock"));
+            let waiter = {
+                let lock = Arc::clone(&lock);
+                s.in_thread(move || {
+                    let started = Instant::now();
+                    (lock.lock_within(timeout).map(|g| g.map(|g| g.recovered())), started.elapsed())
+                })
+            };
+            let seen = waiter.blocks_in(calls::FUTEX);
+            s.expect(waiter.finishes_within(timeout + Duration::from_secs(2)), || {
+                format!("lock_within({timeout:?}) of a held lock had not returned {:?} after it was called", timeout + Duration::from_secs(2))
+            })?;
+            let (got, took) = waiter.finish();
+            match got {
+                Ok(None) => {}
+                Ok(Some(true)) => {
+                    return Err(Failure::wrong(
+                        "lock_within took the lock over from a holder that is alive: take over only when kill(pid, 0) says the \
+                         holder no longer exists (ESRCH)",
+                    ));
+                }
+                other => {
+                    return Err(Failure::wrong(format!(
+                        "lock_within({timeout:?}) while another process held the lock gave {other:?}, expected Ok(None)"
+                    )));
+                }
+            }
+            s.expect(took >= timeout && took < timeout + Duration::from_secs(1), || {
+                format!("lock_within({timeout:?}) of a held lock gave up after {took:?}: about its timeout, not before it, was expected")
+            })?;
+            s.expect(matches!(seen, Seen::In(())), || {
+                "lock_within of a held lock returned None at the right time, but its thread was never seen asleep in futex \
+                 (where sem_timedwait sleeps): it spins. Is the sem_timedwait deadline absolute, now on CLOCK_REALTIME plus \
+                 the time to wait? A relative one is long past, and every wait returns ETIMEDOUT at once"
+                    .to_string()
+            })?;
+            release.notify()?;
+            holder.join()?;
+            let after = s.call("lock_within(1 s) after the holder let go", || lock.lock_within(Duration::from_secs(1)).map(|g| g.map(|g| g.recovered())))?;
+            s.expect(after == Some(false), || format!("after the holder let go and exited, lock_within gave {after:?}, not a plain Some"))?;
+            s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))
+        });
+    }
+
+    #[test]
+    fn caught_signals_neither_end_a_wait_nor_start_it_again() {
+        grade!().run(|s| {
+            let name = s.posix_name("lock");
+            let lock = create(s, &name)?;
+            let release = Handshake::new()?;
+            let holder = holder(s, &name, &release)?;
+            let timeout = Duration::from_millis(300);
+            s.phase(format!("calling lock_within({timeout:?}) (in a thread) of a held lock while a caught SIGALRM arrives every 5 ms"));
+            let waiter = {
+                let lock = Arc::clone(&lock);
+                s.in_thread(move || {
+                    let started = Instant::now();
+                    (lock.lock_within(timeout).map(|g| g.is_some()), started.elapsed())
+                })
+            };
+            mask(libc::SIG_BLOCK, libc::SIGALRM);
+            caught_alarms_every(Some(Duration::from_millis(5)));
+            let returned = waiter.finishes_within(timeout + Duration::from_secs(2));
+            caught_alarms_every(None);
+            s.expect(returned, || {
+                format!(
+                    "lock_within({timeout:?}) of a held lock had not returned after {:?} while a caught signal arrived every 5 ms: \
+                     each EINTR started the wait again. Keep one deadline and wait for what is left of it",
+                    timeout + Duration::from_secs(2)
+                )
+            })?;
+            let (got, took) = waiter.finish();
+            s.expect(matches!(got, Ok(false)) && took >= timeout, || {
+                format!("lock_within({timeout:?}) of a held lock, while caught signals arrived, returned {got:?} after {took:?}: EINTR is no reason to stop waiting")
+            })?;
+            release.notify()?;
+            holder.join()?;
+            s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))
         });
     }
 }

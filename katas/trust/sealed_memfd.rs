@@ -19,7 +19,7 @@ use std::os::unix::net::UnixStream;
 use std::ptr::NonNull;
 
 /// The longest name `memfd_create` takes: 249 bytes (`man 2 memfd_create`).
-pub const MAX_NAME: usize = 249;
+pub const MAX_MEMFD_NAME: usize = 249;
 
 /// Writes `data` into a new memfd called `name`, seals it against shrinking, growing, writing
 /// and any further sealing (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL`), and
@@ -27,7 +27,7 @@ pub const MAX_NAME: usize = 249;
 /// open in this process when it returns: the receiver's descriptor keeps the file alive.
 ///
 /// A receiver that has gone is an error (`BrokenPipe`), not a SIGPIPE that ends this process.
-/// Errors: a name with a NUL or longer than [`MAX_NAME`] is `InvalidInput`, before anything is made.
+/// Errors: a name with a NUL or longer than [`MAX_MEMFD_NAME`] is `InvalidInput`, before anything is made.
 ///
 /// Read first: `man 2 memfd_create` (MFD_ALLOW_SEALING), `man 2 fcntl` (File Sealing, and why
 /// `F_SEAL_WRITE` can fail with EBUSY), `man 7 unix` (SCM_RIGHTS).
@@ -71,5 +71,12 @@ impl Sealed {
     /// The shared bytes, read in place from the mapping.
     pub fn bytes(&self) -> &[u8] {
         todo!("the bytes of the mapping {:?}", self.map)
+    }
+}
+
+impl Drop for Sealed {
+    /// Unmaps the bytes.
+    fn drop(&mut self) {
+        todo!("unmap {:?}", self.map)
     }
 }

@@ -22,7 +22,7 @@ use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, 
 /// The longest name `memfd_create` takes: 249 bytes (`man 2 memfd_create`: "limited to 249
 /// bytes, excluding the terminating null byte"; the kernel's `MFD_NAME_MAX_LEN`, 255 less the
 /// `memfd:` prefix it adds).
-pub const MAX_NAME: usize = 249;
+pub const MAX_MEMFD_NAME: usize = 249;
 
 /// Writes `data` into a new memfd called `name`, seals it against shrinking, growing, writing
 /// and further sealing, and sends it over `over` (one `SCM_RIGHTS` descriptor with one byte of
@@ -32,13 +32,13 @@ pub const MAX_NAME: usize = 249;
 /// refused with `EBUSY` while a writable shared mapping of the file exists (`man 2 fcntl`, File
 /// Sealing). `send` uses `MSG_NOSIGNAL`, so a receiver that has gone is `BrokenPipe`, not SIGPIPE.
 ///
-/// Errors: a name with a NUL or longer than [`MAX_NAME`] is `InvalidInput`, before anything is
+/// Errors: a name with a NUL or longer than [`MAX_MEMFD_NAME`] is `InvalidInput`, before anything is
 /// made; the rest as the kernel says.
 pub fn share_sealed(over: &UnixStream, name: &str, data: &[u8]) -> io::Result<()> {
-    if name.len() > MAX_NAME || name.contains('\0') {
+    if name.len() > MAX_MEMFD_NAME || name.contains('\0') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{name:?} is no memfd name: at most {MAX_NAME} bytes, and no NUL"),
+            format!("{name:?} is no memfd name: at most {MAX_MEMFD_NAME} bytes, and no NUL"),
         ));
     }
     // MFD_ALLOW_SEALING: without it a memfd starts with F_SEAL_SEAL and can never be sealed.

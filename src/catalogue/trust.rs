@@ -55,5 +55,47 @@ pub const TOPIC: Topic = Topic {
                  file closes; a process killed with SIGKILL loses all three, the kernel sees to that.",
             ],
         },
+        Kata {
+            id: "trust::futex_mutex",
+            title: "A process-shared mutex on a raw futex: no system call unless someone waits",
+            question: None,
+            hints: &[
+                "One AtomicU32 in a MAP_SHARED | MAP_ANONYMOUS mapping, then the value. Three states: 0 unlocked, \
+                 1 locked, 2 locked and someone may wait. lock: compare_exchange(0, 1); if that worked you hold it, \
+                 with no system call. unlock (the guard's Drop): swap(0); only if the old value was 2, \
+                 futex(FUTEX_WAKE, 1). The two-state mutex, which wakes on every unlock, makes a system call each \
+                 time.",
+                "The slow path: while state.swap(2) != 0, futex(word, FUTEX_WAIT_BITSET, 2, deadline, null, \
+                 FUTEX_BITSET_MATCH_ANY) through libc::syscall(libc::SYS_futex, ...). Swap in 2, never 1: a woken \
+                 locker does not know whether others still sleep, so it must leave the mark that makes its own \
+                 unlock wake one. EAGAIN (the word was not 2 any more) and EINTR both mean: loop. Never add \
+                 FUTEX_PRIVATE_FLAG: a private futex is keyed by this process's address space, and a wake from \
+                 another process never finds you.",
+                "lock_within: clock_gettime(CLOCK_MONOTONIC) plus the timeout, once, as a libc::timespec (refuse a \
+                 timeout that overflows it), and pass that absolute time to every FUTEX_WAIT_BITSET; ETIMEDOUT is \
+                 Ok(None). lock passes a null timeout. get and set read and write the value through raw pointers: \
+                 no & or &mut to memory other processes write.",
+            ],
+        },
+        Kata {
+            id: "trust::named_semaphore",
+            title: "A named semaphore as a lock, with a lease for when its holder dies",
+            question: None,
+            hints: &[
+                "libc has what nix lacks: libc::sem_open(name, O_CREAT | O_EXCL, 0o600 as c_uint, 1) returns \
+                 SEM_FAILED on error; sem_timedwait, sem_post, sem_close, sem_unlink. The lease is a POSIX shared \
+                 memory object of the same name (nix::sys::mman::shm_open, ftruncate to 4 bytes, mmap it shared): \
+                 one u32, the holder's pid, reached with AtomicU32::from_ptr. Create the lease first and the \
+                 semaphore last; open the semaphore first.",
+                "lock_within: a deadline once; then loop: sem_timedwait for a slice (20 ms, or what is left), \
+                 whose deadline is absolute on CLOCK_REALTIME (clock_gettime plus the slice); ETIMEDOUT ends the \
+                 slice, EINTR just loops. Taken: store your pid in the lease. Not taken: load the lease; a holder \
+                 pid for which kill(pid, 0) fails with ESRCH is dead.",
+                "Taking over: compare_exchange(dead pid, your pid) on the lease; only the one waiter whose swap \
+                 worked owns the lock now, with the semaphore still taken (do not post it: that would let two in). \
+                 The guard's Drop stores 0 in the lease, then sem_post. The lock's Drop: sem_close and munmap; \
+                 unlink: sem_unlink and shm_unlink.",
+            ],
+        },
     ],
 };

@@ -171,6 +171,12 @@ fn still_there(object: &Tracked) -> Option<String> {
                     "POSIX shared memory {name} (/dev/shm/{bare}) still exists: shm_unlink it when the last user is done"
                 ));
             }
+            if Path::new("/dev/shm").join(format!("sem.{bare}")).exists() {
+                return Some(format!(
+                    "POSIX named semaphore {name} (/dev/shm/sem.{bare}) still exists: sem_unlink it when the last user \
+                     is done"
+                ));
+            }
             if mq_exists(name) {
                 return Some(format!(
                     "POSIX message queue {name} still exists: mq_unlink it when the last user is done"
@@ -213,8 +219,14 @@ fn marked_but_attached(id: i32) -> Option<String> {
 /// the last mapping goes.
 fn still_mapped(object: &Tracked) -> Option<String> {
     let Tracked::PosixName(name) = object else { return None };
-    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
+    let bare = name.trim_start_matches('/');
     let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    // glibc keeps a named semaphore in /dev/shm/sem.NAME, mapped from sem_open to sem_close.
+    let (path, fix) = if maps.contains(&format!("/dev/shm/sem.{bare}")) {
+        (format!("/dev/shm/sem.{bare}"), "sem_close it when its value is dropped (in Drop)")
+    } else {
+        (format!("/dev/shm/{bare}"), "munmap the mapping when its value is dropped (in Drop)")
+    };
     let ranges: Vec<&str> = maps
         .lines()
         .filter_map(|line| {
@@ -226,8 +238,8 @@ fn still_mapped(object: &Tracked) -> Option<String> {
         .collect();
     (!ranges.is_empty()).then(|| {
         format!(
-            "POSIX shared memory {name} is still mapped in this process ({}) after your code returned: munmap \
-             the mapping when its value is dropped (in Drop); unlinking the name does not unmap it",
+            "POSIX object {name} is still mapped in this process ({path}, {}) after your code returned: {fix}; \
+             unlinking the name does not unmap it",
             ranges.join(", ")
         )
     })
@@ -317,10 +329,11 @@ pub(crate) fn clean_up(tracked: &[Tracked], posix_prefix: &str) {
 
 pub(crate) fn unlink_posix(name: &str) {
     if let Ok(c_name) = CString::new(name) {
-        // SAFETY: c_name is NUL-terminated; both calls only remove a name.
+        // SAFETY: c_name is NUL-terminated; the calls only remove a name.
         unsafe {
             libc::shm_unlink(c_name.as_ptr());
             libc::mq_unlink(c_name.as_ptr());
+            libc::sem_unlink(c_name.as_ptr());
         }
     }
 }

@@ -6,7 +6,8 @@
 //! of every IPC object the test handed out or was told of. A normal run, a failure, a hang and
 //! Ctrl-C all remove the directory and everything in the ledger. One whose process is gone is a
 //! leftover, and only what it proves is removed:
-//! - POSIX names `/ipck-<pid>-…` (the sandbox's prefix) in `/dev/shm` and `/dev/mqueue`;
+//! - POSIX names `/ipck-<pid>-…` (the sandbox's prefix) in `/dev/shm` (`sem.` before it for a
+//!   named semaphore) and `/dev/mqueue`;
 //! - SysV objects by a key the sandbox reserved, or by an id whose key and change time are the
 //!   ones the ledger wrote down, and only when this user created them;
 //! - the directory itself.
@@ -122,9 +123,11 @@ fn leftover(dir: PathBuf, pid: u32, uid: u32) -> Leftover {
     for place in ["/dev/shm", "/dev/mqueue"] {
         for entry in fs::read_dir(place).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) && entry.metadata().is_ok_and(|m| m.uid() == uid) {
+            // A named semaphore lives in /dev/shm as sem.NAME.
+            let bare = name.strip_prefix("sem.").unwrap_or(&name);
+            if bare.starts_with(&prefix) && entry.metadata().is_ok_and(|m| m.uid() == uid) {
                 objects.push(format!("{place}/{name}"));
-                removals.push(Removal::Posix(format!("/{name}")));
+                removals.push(Removal::Posix(format!("/{bare}")));
             }
         }
     }

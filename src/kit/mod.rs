@@ -9,11 +9,13 @@
 //! - [`sysv`]: the kernel's tables of SysV objects, `/proc/sysvipc/{shm,msg,sem}`.
 //! - [`signals`]: the test's own signal tools: a ticking timer, masks, dispositions, names.
 //! - [`owned`]: objects the test makes itself (a FIFO, a file, shared memory), removed on drop.
+//! - [`seccomp`]: a filter that catches the futex calls of code that should make none.
 
 pub mod arrivals;
 pub mod fd;
 pub mod owned;
 pub mod process;
+pub mod seccomp;
 pub mod signals;
 pub mod thread;
 

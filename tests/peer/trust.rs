@@ -19,6 +19,9 @@ pub enum Trust {
     /// file_locks: look, without taking anything for long, at the locks others hold on `path`,
     /// and print one line: [`Trust::probe_line`]'s format.
     ProbeLock { path: PathBuf },
+    /// named_semaphore: open the learner's `NamedLock` called `name`, try `lock_within` for
+    /// `timeout_ms`, print `none`, `taken` or `recovered`, and unlock (drop) before it exits.
+    TryNamedLock { name: String, timeout_ms: u64 },
 }
 
 /// What another process sees of the locks on a file: what `fcntl(F_GETLK)` reports for a read
@@ -44,6 +47,14 @@ impl Trust {
     pub fn run(self) -> PeerResult {
         match self {
             Trust::ShareSealed { path, name, len, seed } => share_sealed(&path, &name, len, seed),
+            Trust::TryNamedLock { name, timeout_ms } => {
+                let lock = katas::trust::NamedLock::open(&name).map_err(failed("NamedLock::open"))?;
+                let guard = lock
+                    .lock_within(std::time::Duration::from_millis(timeout_ms))
+                    .map_err(failed("NamedLock::lock_within"))?;
+                println!("{}", guard.as_ref().map_or("none", |g| if g.recovered() { "recovered" } else { "taken" }));
+                Ok(())
+            }
             Trust::ProbeLock { path } => {
                 let probe = probe(&path)?;
                 println!("{}", serde_json::to_string(&probe).map_err(|e| (FAILED, format!("encoding: {e}")))?);
