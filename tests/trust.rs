@@ -1000,7 +1000,7 @@ mod futex_mutex {
 
     #[test]
     fn four_processes_adding_under_the_lock_end_with_the_exact_count() {
-        grade!().deadline(Duration::from_secs(9)).run(|s| {
+        grade!().deadline(Duration::from_secs(8)).run(|s| {
             let mutex = new(s, 0)?;
             const EACH: u64 = 10_000;
             let mut workers = Vec::new();
@@ -1038,7 +1038,7 @@ mod futex_mutex {
     // in futex), with no spinning and no sleeps: 5,000 steps each are 10,000 hand-offs.
     #[test]
     fn two_processes_handing_three_locks_back_and_forth_ten_thousand_times_lose_no_wake_up() {
-        grade!().deadline(Duration::from_secs(9)).run(|s| {
+        grade!().deadline(Duration::from_secs(8)).run(|s| {
             let mutexes = [new(s, 0)?, new(s, 0)?, new(s, 0)?];
             const STEPS: usize = 5_000;
             let (first_ready, second_ready) = (Handshake::new()?, Handshake::new()?);
@@ -1078,7 +1078,7 @@ mod futex_mutex {
             s.phase("waiting for 2 processes to hand 3 locks back and forth 10,000 times");
             join_all(
                 vec![first, second],
-                Duration::from_secs(7),
+                Duration::from_secs(6),
                 "2 processes handing 3 locks back and forth 10,000 times",
             )
         });
