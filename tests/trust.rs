@@ -1415,6 +1415,11 @@ mod named_semaphore {
         grade!().run(|s| {
             let name = s.posix_name("lock");
             let bare = name.trim_start_matches('/').to_string();
+            // glibc maps a semaphore from a file it made under a temporary name: count them.
+            let semaphores_mapped = || {
+                fs::read_to_string("/proc/self/maps").unwrap_or_default().lines().filter(|l| l.contains("/dev/shm/sem.")).count()
+            };
+            let before = semaphores_mapped();
             let lock = create(s, &name)?;
             for (path, what) in [(format!("/dev/shm/sem.{bare}"), "the semaphore"), (format!("/dev/shm/{bare}"), "the lease")] {
                 let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
@@ -1426,10 +1431,16 @@ mod named_semaphore {
             s.phase(format!("calling {call}"));
             s.expect_err(&call, NamedLock::create(&name).map(drop), ErrorKind::AlreadyExists)?;
             drop(lock);
-            let maps = fs::read_to_string("/proc/self/maps").unwrap_or_default();
-            let open: Vec<&str> = maps.lines().filter(|l| l.contains(&format!("/dev/shm/sem.{bare}")) || l.ends_with(&format!("/dev/shm/{bare}"))).collect();
-            s.expect(open.is_empty(), || {
-                format!("after the NamedLock was dropped this process still maps: {open:?}. Drop must sem_close the semaphore and munmap the lease")
+            let after = semaphores_mapped();
+            let lease_mapped =
+                fs::read_to_string("/proc/self/maps").unwrap_or_default().lines().any(|l| l.contains(&format!("/dev/shm/{bare}")));
+            s.expect(after == before && !lease_mapped, || {
+                format!(
+                    "after the NamedLock was dropped this process still maps {}{}: Drop must sem_close the semaphore and \
+                     munmap the lease",
+                    if after > before { "the semaphore (a /dev/shm/sem.* mapping)" } else { "" },
+                    if lease_mapped { " the lease" } else { "" }
+                )
             })?;
             s.call(format!("NamedLock::unlink({name:?})"), || NamedLock::unlink(&name))?;
             for path in [format!("/dev/shm/sem.{bare}"), format!("/dev/shm/{bare}")] {
