@@ -1545,6 +1545,9 @@ mod named_semaphore {
             s.expect(took >= timeout && took < timeout + Duration::from_secs(1), || {
                 format!("lock_within({timeout:?}) of a held lock gave up after {took:?}: about its timeout, not before it, was expected")
             })?;
+            let call = "lock_within(Duration::MAX) of a held lock";
+            s.phase(format!("calling {call}"));
+            s.expect_err(call, lock.lock_within(Duration::MAX).map(|g| g.is_some()), ErrorKind::InvalidInput)?;
             s.expect(matches!(seen, Seen::In(())), || {
                 "lock_within of a held lock returned None at the right time, but its thread was never seen asleep in futex \
                  (where sem_timedwait sleeps): it spins. Is the sem_timedwait deadline absolute, now on CLOCK_REALTIME plus \

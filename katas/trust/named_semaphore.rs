@@ -71,7 +71,8 @@ impl NamedLock {
     /// the holder it names no longer exists, takes the lease over (only one waiter may: a
     /// compare-and-swap) and with it the lock, whose guard then says
     /// [`NamedGuard::recovered`]. `Ok(None)` once `timeout` has passed, not before; a caught
-    /// signal (`EINTR`) neither ends the wait nor starts it again.
+    /// signal (`EINTR`) neither ends the wait nor starts it again. A timeout too long to have a
+    /// deadline (`Duration::MAX`) is `InvalidInput`, not a panic.
     ///
     /// Read first: `man 3 sem_timedwait` (its deadline is absolute, on CLOCK_REALTIME), `man 2
     /// kill` (signal 0).

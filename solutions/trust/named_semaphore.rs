@@ -112,12 +112,15 @@ impl NamedLock {
     /// (compare-and-swap, so only one waiter does) and with it the lock, whose guard then says
     /// [`NamedGuard::recovered`]: what the dead holder guarded may be half done. `Ok(None)` once
     /// `timeout` has passed; a caught signal (`EINTR`) neither ends the wait nor starts it again.
+    /// A timeout too long to have a deadline (`Duration::MAX`) is `InvalidInput`.
     ///
     /// Two limits, both of the pid: a holder killed between `sem_wait` and writing its pid
     /// leaves a lease of 0, which names no one to check; and a dead holder's pid that a new
     /// process has been given looks alive (a zombie too, until its parent reaps it).
     pub fn lock_within(&self, timeout: Duration) -> io::Result<Option<NamedGuard<'_>>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("a timeout of {timeout:?} has no deadline"))
+        })?;
         let me = std::process::id();
         loop {
             let now = Instant::now();
