@@ -1180,7 +1180,8 @@ mod futex_mutex {
             let mutex = new(s, 0)?;
             let (took_it, release) = (Handshake::new()?, Handshake::new()?);
             let worker = holder(s, &mutex, &took_it, &release)?;
-            let timeout = Duration::from_millis(300);
+            // 999,999,999 ns: added to the clock's nanoseconds, they carry into the next second.
+            let timeout = Duration::from_nanos(999_999_999);
             s.phase(format!(
                 "calling lock_within({timeout:?}) (in a thread) while another process holds the lock and a caught SIGALRM \
                  arrives every 5 ms"
@@ -1289,8 +1290,9 @@ mod futex_mutex {
     }
 
     #[test]
-    fn what_a_forked_process_sets_under_the_lock_the_parent_reads() {
+    fn what_a_forked_process_sets_under_the_lock_the_parent_reads_and_the_drop_unmaps_it() {
         grade!().run(|s| {
+            let before = process::shared_anonymous_mappings();
             let mutex = new(s, 1)?;
             let child = s.fork("the child", || {
                 let mut guard = mutex.lock().map_err(Failure::kata("lock in the child"))?;
@@ -1304,6 +1306,15 @@ mod futex_mutex {
                 format!(
                     "a forked child set the value to 42 under the lock; the parent reads {value}: the memory is not \
                      shared. Map it MAP_SHARED | MAP_ANONYMOUS (MAP_PRIVATE gives the child a copy)"
+                )
+            })?;
+            drop(mutex);
+            let after = process::shared_anonymous_mappings();
+            s.expect(after == before, || {
+                format!(
+                    "after the FutexMutex was dropped this process has {} shared anonymous mapping(s) more than before it was \
+                     made: munmap the mapping in Drop",
+                    after.saturating_sub(before)
                 )
             })
         });
@@ -1339,6 +1350,17 @@ mod named_semaphore {
         let mut other = peer::start(s, Trust::TryNamedLock { name: name.to_string(), timeout_ms })?;
         let out = other.join()?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The CPU time thread `tid` of this process has used (`man 5 proc`: utime and stime of
+    /// /proc/self/task/TID/stat, in clock ticks).
+    fn cpu_time(tid: libc::pid_t) -> Option<Duration> {
+        let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&t| t > 0)?;
+        Some(Duration::from_millis(ticks * 1000 / per_second))
     }
 
     /// The semaphore's value, read through the test's own handle (`sem_getvalue`).
@@ -1449,6 +1471,11 @@ mod named_semaphore {
             let call = format!("NamedLock::open({name:?}) after unlink");
             s.phase(format!("calling {call}"));
             s.expect_err(&call, NamedLock::open(&name).map(drop), ErrorKind::NotFound)?;
+            let longest = format!("{}{}", name, "x".repeat(MAX_LOCK_NAME + 1 - name.len()));
+            let call = format!("NamedLock::create of a name of {MAX_LOCK_NAME} bytes after its '/'");
+            s.phase(format!("calling {call}"));
+            drop(s.ok(&call, NamedLock::create(&longest))?);
+            s.ok(&format!("NamedLock::unlink of that name"), NamedLock::unlink(&longest))?;
             let long = format!("/{}", "n".repeat(MAX_LOCK_NAME + 1));
             for bad in ["no-slash", "/", "/a/b", long.as_str()] {
                 let shown = if bad.len() > 20 { format!("{} bytes", bad.len()) } else { format!("{bad:?}") };
@@ -1523,7 +1550,11 @@ mod named_semaphore {
                     (lock.lock_within(timeout).map(|g| g.map(|g| g.recovered())), started.elapsed())
                 })
             };
+            let started = Instant::now();
             let seen = waiter.blocks_in(calls::FUTEX);
+            // Most of the way through the wait, while the thread still waits: the CPU it has used.
+            std::thread::sleep(Duration::from_millis(450).saturating_sub(started.elapsed()));
+            let cpu = cpu_time(waiter.tid());
             s.expect(waiter.finishes_within(timeout + Duration::from_secs(2)), || {
                 format!("lock_within({timeout:?}) of a held lock had not returned {:?} after it was called", timeout + Duration::from_secs(2))
             })?;
@@ -1548,11 +1579,12 @@ mod named_semaphore {
             let call = "lock_within(Duration::MAX) of a held lock";
             s.phase(format!("calling {call}"));
             s.expect_err(call, lock.lock_within(Duration::MAX).map(|g| g.is_some()), ErrorKind::InvalidInput)?;
-            s.expect(matches!(seen, Seen::In(())), || {
-                "lock_within of a held lock returned None at the right time, but its thread was never seen asleep in futex \
-                 (where sem_timedwait sleeps): it spins. Is the sem_timedwait deadline absolute, now on CLOCK_REALTIME plus \
+            s.expect(matches!(seen, Seen::In(())) && cpu.is_some_and(|cpu| cpu < Duration::from_millis(150)), || {
+                format!("lock_within of a held lock returned None at the right time, but its thread {}: it spins.", match cpu {
+                    Some(cpu) if cpu >= Duration::from_millis(150) => format!("used {cpu:?} of CPU in its first 450 ms of waiting"),
+                    _ => "was never seen asleep in futex (where sem_timedwait sleeps)".to_string(),
+                }) + " Is the sem_timedwait deadline absolute, now on CLOCK_REALTIME plus \
                  the time to wait? A relative one is long past, and every wait returns ETIMEDOUT at once"
-                    .to_string()
             })?;
             release.notify()?;
             holder.join()?;

@@ -11,7 +11,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::OFlag;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
@@ -144,20 +144,16 @@ impl NamedLock {
     }
 
     /// One `sem_timedwait` of at most `slice` (its deadline is on CLOCK_REALTIME, `man 3
-    /// sem_timedwait`); whether it took the semaphore. EINTR: again, for what is left.
+    /// sem_timedwait`); whether it took the semaphore. EINTR: again, until the same deadline.
     fn wait_for(&self, slice: Duration) -> io::Result<bool> {
-        let until = Instant::now() + slice;
+        // SystemTime is CLOCK_REALTIME: the deadline is the time since the epoch, once, so an
+        // EINTR retries with the same deadline and never makes the wait longer.
+        let since_epoch = (SystemTime::now() + slice).duration_since(UNIX_EPOCH).map_err(io::Error::other)?;
+        let at = libc::timespec {
+            tv_sec: since_epoch.as_secs() as libc::time_t,
+            tv_nsec: since_epoch.subsec_nanos() as libc::c_long,
+        };
         loop {
-            let left = until.saturating_duration_since(Instant::now());
-            let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)?;
-            let mut at = libc::timespec {
-                tv_sec: now.tv_sec() + left.as_secs() as libc::time_t,
-                tv_nsec: now.tv_nsec() + left.subsec_nanos() as libc::c_long,
-            };
-            if at.tv_nsec >= 1_000_000_000 {
-                at.tv_sec += 1;
-                at.tv_nsec -= 1_000_000_000;
-            }
             // SAFETY: the semaphore is open for as long as self; at is a valid timespec.
             if unsafe { libc::sem_timedwait(self.sem.as_ptr(), &at) } == 0 {
                 return Ok(true);
