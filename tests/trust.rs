@@ -1475,7 +1475,7 @@ mod named_semaphore {
             let call = format!("NamedLock::create of a name of {MAX_LOCK_NAME} bytes after its '/'");
             s.phase(format!("calling {call}"));
             drop(s.ok(&call, NamedLock::create(&longest))?);
-            s.ok(&format!("NamedLock::unlink of that name"), NamedLock::unlink(&longest))?;
+            s.ok("NamedLock::unlink of that name", NamedLock::unlink(&longest))?;
             let long = format!("/{}", "n".repeat(MAX_LOCK_NAME + 1));
             for bad in ["no-slash", "/", "/a/b", long.as_str()] {
                 let shown = if bad.len() > 20 { format!("{} bytes", bad.len()) } else { format!("{bad:?}") };
