@@ -812,8 +812,9 @@ mod file_locks {
                 }
                 if started.elapsed() > Duration::from_secs(3) {
                     holder.kill();
-                    return Err(Failure::wrong(format!(
-                        "try_lock(LockKind::{kind:?}) of a free file had not returned after 3 s in the holder"
+                    return Err(Failure::hang(format!(
+                        "timed out after 3 s: try_lock(LockKind::{kind:?}) of a free file had not returned in the holder \
+                         (a forked process)"
                     )));
                 }
             }
@@ -1402,7 +1403,9 @@ mod named_semaphore {
             }
             if started.elapsed() > Duration::from_secs(3) {
                 worker.kill();
-                return Err(Failure::wrong("the holder's lock_within of a free lock had not returned after 3 s"));
+                return Err(Failure::hang(
+                    "timed out after 3 s: lock_within(2 s) of a free lock had not returned in the holder (a forked process)",
+                ));
             }
         }
         Ok(worker)
